@@ -1,0 +1,108 @@
+"""Checkpoints: safetensors weights + a JSON sidecar; never a pickle.
+
+``<name>.safetensors`` holds the state dict; ``<name>.json`` holds
+``{"format", "model_config", "training", "data", "metrics", "weights_sha256", ...}``.
+The model is rebuilt from ``model_config`` alone, so loading needs neither the
+data set nor a class count. Every mismatch is refused with a message that names
+the file and the offending keys (CLIP-ReID #8/#10/#57, torchreid #482).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from lsmrl.errors import CheckpointError
+from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
+
+FORMAT = "lsmrl-checkpoint-1"
+
+
+def sidecar_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(model: LSMRL, path: str | Path, **sections) -> Path:
+    """Write ``path`` (.safetensors) and its JSON sidecar; ``sections`` go into the JSON."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint names end in .safetensors, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": FORMAT})
+    meta = {"format": FORMAT, "model_config": model.config.to_dict(), "weights_sha256": file_sha256(path)}
+    meta.update(sections)
+    sidecar_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def read_checkpoint_meta(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix != ".safetensors":
+        raise CheckpointError(
+            f"{path.name} is not a .safetensors checkpoint. LSMRL checkpoints are safetensors weights "
+            "plus a JSON sidecar (pickled .pt/.pth files are never loaded); train or convert with "
+            "`python -m lsmrl train`."
+        )
+    meta_path = sidecar_path(path)
+    if not meta_path.is_file():
+        raise CheckpointError(f"{path.name} has no JSON sidecar {meta_path.name} next to it (model config)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{meta_path} is not valid JSON ({error})") from error
+    if meta.get("format") != FORMAT or "model_config" not in meta:
+        raise CheckpointError(f"{meta_path} is not an LSMRL checkpoint sidecar (format {meta.get('format')!r})")
+    return meta
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LSMRL, dict]:
+    """Rebuild the model from the sidecar and load the weights strictly; returns (model in eval mode, meta)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_checkpoint_meta(path)
+    try:
+        config = LSMRLConfig.from_dict(meta["model_config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{sidecar_path(path).name}: invalid model config ({error})") from error
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from error
+    model = LSMRL(config)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mis_shaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or mis_shaped:
+        details = []
+        if missing:
+            details.append(f"missing {len(missing)} (e.g. {missing[:4]})")
+        if unexpected:
+            details.append(f"unexpected {len(unexpected)} (e.g. {unexpected[:4]})")
+        if mis_shaped:
+            details.append("shape mismatch: " + "; ".join(
+                f"{k} weights {tuple(state[k].shape)} vs config {tuple(own[k].shape)}" for k in mis_shaped[:4]))
+        raise CheckpointError(
+            f"{path.name}: the weights do not match the model config in {sidecar_path(path).name}: "
+            + ", ".join(details) + ". The two files must come from the same training run."
+        )
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), meta
