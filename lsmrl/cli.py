@@ -1,8 +1,8 @@
 """Command-line interface: ``python -m lsmrl <command> [--help]``.
 
 Each command lives in its own module, which exposes ``add_arguments(parser)``
-and ``run(args) -> int``. Modules are imported only when their command runs, so
-``--help`` stays fast and a heavy import (umap, gradio) never slows another command.
+and ``run(args) -> int`` (or the two function names given in ``COMMANDS``).
+Command modules keep heavy imports (umap, gradio) inside functions.
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ import sys
 
 from lsmrl.errors import LSMRLError
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
+# name -> (module, one-line help[, add_arguments name, run name])
+COMMANDS: dict[str, tuple[str, ...]] = {
     "synth": ("lsmrl.data.synth.cli", "generate the SynthVVI data set (HITSZ-VCM layout)"),
     "stats": ("lsmrl.data.cli", "print the statistics table of a VVI-ReID data set"),
+    "pretrain-clip": ("lsmrl.engine.pretrain_clip", "contrastive pretraining of the miniature CLIP on SynthVVI"),
+    "train": ("lsmrl.engine.trainer", "two-stage LSMRL training (prompts, then the full model)"),
+    "eval": ("lsmrl.engine.extract", "evaluate a checkpoint in both directions (metrics + per-query JSON)"),
+    "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",
+                "add_extract_arguments", "run_extract"),
+    "bench": ("lsmrl.benchmark", "benchmarks: `bench model` (FLOPs and CPU time of STFL vs frame-wise vs joint)"),
 }
 
 
@@ -26,11 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="LSMRL Explorer: video-based visible-infrared person re-identification.",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (module_name, help_text, *functions) in COMMANDS.items():
+        add_name, run_name = functions or ("add_arguments", "run")
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
-        command_parser.set_defaults(_run=module.run)
+        getattr(module, add_name)(command_parser)
+        command_parser.set_defaults(_run=getattr(module, run_name))
     return parser
 
 

@@ -65,6 +65,7 @@ class VVIDataset:
     camera_filter: bool
     test_sampling: str = "evenly"  # how frames are drawn at test time
     test_num_frames: int = 6
+    metric: str = "cosine"  # the protocol's distance (BUPTCampus's official evaluation: euclidean)
     notes: list[str] = field(default_factory=list)  # protocol remarks shown with the statistics
     attributes: dict | None = None  # SynthVVI: per-identity attributes
 

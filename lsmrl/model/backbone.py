@@ -14,6 +14,7 @@ the user explicitly passes an open_clip pretrained *tag*.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +64,20 @@ def build_clip(config: BackboneConfig, weights: str | Path | None = None,
     never used implicitly.
     """
     clip_model_config(config.name)  # raises a clear error for an unknown name
-    model = open_clip.create_model(
-        config.name,
-        pretrained=pretrained_tag,
-        force_quick_gelu=config.quick_gelu,
-        force_image_size=tuple(config.image_size),
-        device="cpu",
-    )
+    root_logger = logging.getLogger()
+    level = root_logger.level
+    if pretrained_tag is None:  # open_clip warns "no pretrained weights" on the root logger: expected here
+        root_logger.setLevel(logging.ERROR)
+    try:
+        model = open_clip.create_model(
+            config.name,
+            pretrained=pretrained_tag,
+            force_quick_gelu=config.quick_gelu,
+            force_image_size=tuple(config.image_size),
+            device="cpu",
+        )
+    finally:
+        root_logger.setLevel(level)
     if weights is not None:
         load_clip_weights(model, weights)
     return model

@@ -16,6 +16,11 @@ copies); they are saved in the checkpoint. At test time they are fixed, so any
 single query of either modality can be processed, identically to training.
 ``share_weights`` uses one attention for both directions. Rows of the memory
 not yet seen are masked out. The attention weights (B, M) are returned.
+
+Train/test consistency [our choice]: in training, ``exclude`` masks each
+tracklet's own identity in the other modality's memory; at test time the
+query's identity is never in the memory (test identities are unseen), so
+CMI must learn to use *similar* identities' prototypes, not its own.
 """
 
 from __future__ import annotations
@@ -58,8 +63,12 @@ class CrossModalInteraction(nn.Module):
                     self.memory[modality, label] = mean
                     self.filled[modality, label] = True
 
-    def forward(self, features: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``features`` (B, D), ``modalities`` (B,) -> refined features (B, D), attention (B, M)."""
+    def forward(self, features: torch.Tensor, modalities: torch.Tensor, exclude: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features`` (B, D), ``modalities`` (B,) -> refined features (B, D), attention (B, M).
+
+        ``exclude`` (B,) optional memory row per tracklet to leave out (its own identity in training).
+        """
         out = features.clone()
         weights = features.new_zeros(features.shape[0], self.memory.shape[1])
         for modality, attention in ((VISIBLE_ID, self.attend_infrared), (INFRARED_ID, self.attend_visible)):
@@ -69,8 +78,15 @@ class CrossModalInteraction(nn.Module):
                 continue  # nothing to attend to yet (an untrained memory): pass through
             query = self.norm_query(features[rows]).unsqueeze(1)
             memory = self.norm_memory(self.memory[other]).unsqueeze(0).expand(query.shape[0], -1, -1)
-            attended, attn = attention(query, memory, memory, key_padding_mask=~self.filled[other].unsqueeze(0)
-                                       .expand(query.shape[0], -1), need_weights=True, average_attn_weights=True)
-            out[rows] = features[rows] + self.gate[modality] * attended.squeeze(1)
-            weights[rows] = attn.squeeze(1)
+            mask = (~self.filled[other]).unsqueeze(0).expand(query.shape[0], -1).clone()
+            if exclude is not None:
+                mask[torch.arange(query.shape[0], device=mask.device), exclude[rows]] = True
+            usable = ~mask.all(dim=1)  # a row with nothing left to attend to passes through
+            if not usable.any():
+                continue
+            attended, attn = attention(query[usable], memory[usable], memory[usable], key_padding_mask=mask[usable],
+                                       need_weights=True, average_attn_weights=True)
+            row_ids = rows.nonzero().flatten()[usable]
+            out[row_ids] = features[row_ids] + self.gate[modality] * attended.squeeze(1)
+            weights[row_ids] = attn.squeeze(1)
         return out, weights

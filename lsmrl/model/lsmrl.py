@@ -70,6 +70,7 @@ class LSMRLConfig:
     gate_init: float = 0.1
     cmi_momentum: float = 0.9
     cmi_share_weights: bool = False
+    mask_own_identity: bool = True  # SD/CMI leave out the own identity in training (test-time conditions)
     tokenizer: dict | None = None  # the word vocabulary of the miniature CLIP
     test_sampling: str = "evenly"
 
@@ -158,13 +159,14 @@ class LSMRL(nn.Module):
         out = {"frames": stfl["frame_features"], "stfl": stfl["sequence"],
                "sd_attention": None, "cmi_attention": None}
         features = out["stfl"]
+        exclude = labels if (self.training and labels is not None and self.config.mask_own_identity) else None
         if self.semantic_diffusion is not None:
-            features, out["sd_attention"] = self.semantic_diffusion(features)
+            features, out["sd_attention"] = self.semantic_diffusion(features, exclude)
         out["sd"] = features
         if self.cross_modal is not None:
             if self.training and labels is not None:
                 self.cross_modal.update_memory(features, labels, modalities)
-            features, out["cmi_attention"] = self.cross_modal(features, modalities)
+            features, out["cmi_attention"] = self.cross_modal(features, modalities, exclude)
         out["cmi"] = features
         out["embedding"], out["logits"] = self.neck(features)
         return out

@@ -18,6 +18,10 @@ language description of the training identities it resembles. The bank is a
 persistent buffer filled from the prompt learner (``set_prompt_bank``) and
 saved in checkpoints, so inference needs no text encoder. The attention
 weights (B, C), averaged over heads, are returned for analysis.
+
+Train/test consistency [our choice]: in training, ``exclude`` masks each
+tracklet's *own* identity prompt, so that SD learns to work as it must at test
+time, on identities whose prompt is not in the bank.
 """
 
 from __future__ import annotations
@@ -43,11 +47,20 @@ class SemanticDiffusion(nn.Module):
         self.prompt_bank.copy_(prompt_features)
         self.bank_ready.fill_(True)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``features`` (B, D) -> diffused features (B, D), attention over the prompt bank (B, C)."""
+    def forward(self, features: torch.Tensor, exclude: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features`` (B, D) -> diffused features (B, D), attention over the prompt bank (B, C).
+
+        ``exclude`` (B,) optional prompt index per row to leave out (its own identity in training).
+        """
         if not bool(self.bank_ready):
             raise RuntimeError("semantic diffusion has no prompt bank yet: call model.refresh_prompt_bank()")
         bank = self.norm_bank(self.prompt_bank).unsqueeze(0).expand(features.shape[0], -1, -1)
+        mask = None
+        if exclude is not None and self.prompt_bank.shape[0] > 1:
+            mask = torch.zeros(features.shape[0], self.prompt_bank.shape[0], dtype=torch.bool,
+                               device=features.device)
+            mask[torch.arange(features.shape[0], device=features.device), exclude] = True
         diffused, weights = self.attention(self.norm_query(features).unsqueeze(1), bank, bank,
-                                           need_weights=True, average_attn_weights=True)
+                                           key_padding_mask=mask, need_weights=True, average_attn_weights=True)
         return features + self.gate * diffused.squeeze(1), weights.squeeze(1)

@@ -1,0 +1,1 @@
+"""Training, feature extraction and evaluation (two-stage LSMRL, CLIP-ReID style)."""

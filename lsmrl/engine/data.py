@@ -1,0 +1,110 @@
+"""Torch datasets and loaders over :class:`~lsmrl.data.Tracklet` lists.
+
+Every random choice (which frames, which augmentation) is drawn from a seed that
+travels with the index, so a run is repeatable whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from lsmrl.data.sampling import build_transform, load_tracklet
+from lsmrl.data.samplers import CrossModalIdentitySampler
+from lsmrl.data.tracklet import INFRARED, Tracklet
+from lsmrl.model.cross_modal import INFRARED_ID, VISIBLE_ID
+
+
+def label_map(tracklets: Sequence[Tracklet]) -> dict[int, int]:
+    """Identity -> training label 0..C-1 (sorted identities: deterministic)."""
+    return {pid: label for label, pid in enumerate(sorted({t.pid for t in tracklets}))}
+
+
+def modality_id(tracklet: Tracklet) -> int:
+    return INFRARED_ID if tracklet.modality == INFRARED else VISIBLE_ID
+
+
+class TrackletClips(Dataset):
+    """Items ``(index, seed)`` -> dict(frames (T,3,H,W), label, modality, camid, index)."""
+
+    def __init__(self, tracklets: Sequence[Tracklet], num_frames: int, image_size: tuple[int, int],
+                 train: bool, sampling: str = "evenly", labels: dict[int, int] | None = None,
+                 flip_prob: float = 0.5, padding: int = 4, erase_prob: float = 0.0):
+        self.tracklets = list(tracklets)
+        self.num_frames = num_frames
+        self.train = train
+        self.sampling = "restricted_random" if train else sampling
+        self.labels = labels
+        self.transform = build_transform(tuple(image_size), train=train, flip_prob=flip_prob,
+                                         padding=padding, erase_prob=erase_prob)
+
+    def __len__(self) -> int:
+        return len(self.tracklets)
+
+    def __getitem__(self, item) -> dict:
+        index, seed = item if isinstance(item, tuple) else (item, item)
+        tracklet = self.tracklets[index]
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(int(seed) % (2**63))
+        frames = load_tracklet(tracklet, self.num_frames, self.sampling, rng if self.train else None)
+        return {
+            "frames": self.transform(list(frames), generator=generator),
+            "label": self.labels.get(tracklet.pid, -1) if self.labels else -1,
+            "modality": modality_id(tracklet),
+            "camid": tracklet.camid,
+            "index": index,
+        }
+
+
+class SeededBatches(Sampler):
+    """Wraps a batch sampler of indices into batches of ``(index, seed)`` items."""
+
+    def __init__(self, batch_sampler, seed: int):
+        self.batch_sampler = batch_sampler
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for number, batch in enumerate(self.batch_sampler):
+            base = np.random.SeedSequence([self.seed, self.epoch, number]).generate_state(len(batch))
+            yield [(int(i), int(s)) for i, s in zip(batch, base)]
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+
+def collate(items: list[dict]) -> dict:
+    return {
+        "frames": torch.stack([item["frames"] for item in items]),
+        "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),
+        "modalities": torch.tensor([item["modality"] for item in items], dtype=torch.long),
+        "camids": torch.tensor([item["camid"] for item in items], dtype=torch.long),
+        "indices": torch.tensor([item["index"] for item in items], dtype=torch.long),
+    }
+
+
+def train_loader(tracklets: Sequence[Tracklet], labels: dict[int, int], image_size, data_config,
+                 seed: int, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """Cross-modal identity batches: P identities x K visible + K infrared tracklets each."""
+    clips = TrackletClips(tracklets, data_config.num_frames, image_size, train=True, labels=labels,
+                          flip_prob=data_config.flip_prob, padding=data_config.padding,
+                          erase_prob=data_config.erase_prob)
+    sampler = CrossModalIdentitySampler(list(tracklets), data_config.identities_per_batch,
+                                        data_config.tracklets_per_modality, seed=seed,
+                                        rank=rank, world_size=world_size)
+    return DataLoader(clips, batch_sampler=SeededBatches(sampler, seed), collate_fn=collate,
+                      num_workers=data_config.workers)
+
+
+def eval_loader(tracklets: Sequence[Tracklet], num_frames: int, image_size, sampling: str,
+                batch_size: int = 16, workers: int = 0, labels: dict[int, int] | None = None) -> DataLoader:
+    clips = TrackletClips(tracklets, num_frames, image_size, train=False, sampling=sampling, labels=labels)
+    return DataLoader(clips, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=workers)

@@ -1,0 +1,149 @@
+"""Feature extraction of every named stage, and the ``eval`` / ``extract`` commands.
+
+``extract_stages`` runs the model in eval mode over tracklets with the test
+protocol's frame sampling and returns, per tracklet, every stage the model
+names (``stfl``, ``sd``, ``cmi``, ``embedding``, per-frame features and the SD
+and CMI attention weights), so analysis never re-implements the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lsmrl.data.registry import build_dataset
+from lsmrl.data.tracklet import VVIDataset
+from lsmrl.device import get_device
+from lsmrl.engine.data import eval_loader
+from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
+                                        query_records)
+from lsmrl.model.checkpoint import load_model
+from lsmrl.model.lsmrl import LSMRL
+
+STAGES = ("stfl", "sd", "cmi", "embedding")
+
+
+@torch.no_grad()
+def extract_stages(model: LSMRL, tracklets, num_frames: int, sampling: str, batch_size: int = 16,
+                   device=None, progress: bool = True, callback=None) -> dict[str, np.ndarray]:
+    """Stage features of ``tracklets``: dict of arrays (N, D) per stage, plus ``frames`` (N, T, D),
+    ``sd_attention`` / ``cmi_attention`` (N, C) when the model has them, ``pids``, ``camids``, ``modalities``.
+
+    ``callback(done, total)`` reports progress (the app's progress bar).
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    loader = eval_loader(tracklets, num_frames, model.config.image_size, sampling, batch_size)
+    collected: dict[str, list] = {}
+    done = 0
+    for batch in tqdm(loader, desc="extracting features", unit="batch", disable=not progress):
+        out = model(batch["frames"].to(device), batch["modalities"].to(device))
+        for key in STAGES + ("frames", "sd_attention", "cmi_attention"):
+            if out.get(key) is not None:
+                collected.setdefault(key, []).append(out[key].float().cpu().numpy())
+        done += len(batch["indices"])
+        if callback:
+            callback(done, len(tracklets))
+    result = {key: np.concatenate(values) for key, values in collected.items()}
+    result["pids"] = np.array([t.pid for t in tracklets], dtype=np.int64)
+    result["camids"] = np.array([t.camid for t in tracklets], dtype=np.int64)
+    result["modalities"] = np.array([t.modality == "infrared" for t in tracklets], dtype=np.int64)
+    return result
+
+
+def data_fingerprint(dataset: VVIDataset) -> str:
+    """A short hash of the test and train tracklet lists (paths, identities, cameras, modalities)."""
+    digest = hashlib.sha256()
+    for split in (dataset.train, dataset.test):
+        for t in split:
+            digest.update(f"{t.pid}|{t.camid}|{t.modality}|{t.video or ''}|{len(t.frames)}|".encode())
+            if t.frames:
+                digest.update(Path(t.frames[0]).name.encode())
+    return digest.hexdigest()[:16]
+
+
+def evaluate_model(model: LSMRL, dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
+                   stage: str = "embedding", progress: bool = True) -> tuple[dict, dict, dict]:
+    """(metrics of both directions in percent, the stage features, per-query records)."""
+    frames = num_frames or dataset.test_num_frames
+    features = extract_stages(model, dataset.test, frames, dataset.test_sampling, batch_size, progress=progress)
+    distmats = direction_distmats(features[stage], dataset, metric=dataset.metric)
+    metrics = evaluate_directions(dataset=dataset, distmat=distmats)
+    records = records_to_json(query_records(dataset=dataset, distmat=distmats), dataset)
+    return metrics, features, records
+
+
+def records_to_json(records: dict, dataset: VVIDataset) -> dict:
+    """Per-query records as JSON-ready dicts (NaN -> None, tracklet ids next to test indices)."""
+    out = {}
+    for direction, items in records.items():
+        rows = []
+        for record in items:
+            row = asdict(record)
+            for key in ("ap", "inp"):
+                row[key] = None if math.isnan(row[key]) else round(row[key], 6)
+            row["query"] = dataset.test[record.query_index].tid
+            row["topk_distances"] = [round(d, 6) for d in record.topk_distances]
+            row["topk_tracklets"] = [dataset.test[i].tid for i in record.topk_indices]
+            rows.append(row)
+        out[direction] = rows
+    return out
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="an LSMRL .safetensors checkpoint (JSON sidecar next to it)")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--dataset", default="synthvvi", choices=["synthvvi", "hitsz-vcm", "buptcampus"])
+    parser.add_argument("--frames", type=int, default=None, help="test frames per tracklet (default: the protocol's)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default=None)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``eval``: both directions, metrics JSON + per-query JSON."""
+    _add_common(parser)
+    parser.add_argument("--json", required=True, help="metrics output (percent, both directions)")
+    parser.add_argument("--per-query", default=None, help="per-query output (default: <json>.queries.json)")
+    parser.add_argument("--stage", default="embedding", choices=list(STAGES),
+                        help="which stage's features to rank with (default: the final embedding)")
+
+
+def run(args: argparse.Namespace) -> int:
+    model, meta = load_model(args.checkpoint, get_device(args.device))
+    dataset = build_dataset(args.dataset, args.data_root)
+    metrics, _, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    per_query = Path(args.per_query) if args.per_query else out.with_suffix(".queries.json")
+    per_query.write_text(json.dumps(records) + "\n")
+    print(format_metrics_table(metrics))
+    print(f"metrics: {out}\nper-query records: {per_query}")
+    return 0
+
+
+def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--out", required=True, help="output .npz with one array per stage")
+    parser.add_argument("--split", default="test", choices=["test", "train"])
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    model, _ = load_model(args.checkpoint, get_device(args.device))
+    dataset = build_dataset(args.dataset, args.data_root)
+    tracklets = dataset.test if args.split == "test" else dataset.train
+    frames = args.frames or dataset.test_num_frames
+    features = extract_stages(model, tracklets, frames, dataset.test_sampling, args.batch_size)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **features)
+    print(f"wrote {len(tracklets)} tracklets x stages {sorted(features)} to {out}")
+    return 0

@@ -1,0 +1,93 @@
+"""Stage 1: learn the modality-shared identity prompts on cached, frozen image features.
+
+CLIP-ReID's first stage (Li et al., AAAI 2023), as LSMRL uses it for its
+prompts (Sec. 3.3): the image encoder and the text encoder are frozen; every
+training tracklet's sequence feature (STFL output) is computed once per
+augmented pass and cached; then only the identity context tokens are trained
+with the image-to-text and text-to-image supervised contrastive losses. The
+cache is what makes this stage cheap on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lsmrl.config import Stage1Config
+from lsmrl.engine.data import SeededBatches, TrackletClips, collate
+from lsmrl.engine.optim import adamw, warmup_cosine
+from lsmrl.losses.contrastive import image_to_text_contrastive, text_to_image_contrastive
+from lsmrl.model.lsmrl import LSMRL
+
+
+@torch.no_grad()
+def cache_image_features(model: LSMRL, clips: TrackletClips, passes: int, seed: int, device,
+                         batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features (N*passes, D), labels, modalities) from the frozen encoder over augmented passes."""
+    model.eval()
+    features, labels, modalities = [], [], []
+    order = list(range(len(clips)))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for number in range(passes):
+        seeded = SeededBatches(batches, seed)
+        seeded.set_epoch(number)
+        for batch in tqdm(seeded, desc=f"stage 1: caching features (pass {number + 1}/{passes})", unit="batch"):
+            data = collate([clips[item] for item in batch])
+            features.append(model.stfl(data["frames"].to(device))["sequence"].float().cpu())
+            labels.append(data["labels"])
+            modalities.append(data["modalities"])
+    return torch.cat(features), torch.cat(labels), torch.cat(modalities)
+
+
+def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, config: Stage1Config,
+                  seed: int, device, log_file=None) -> list[dict]:
+    """Optimise ``model.prompt_learner.identity_context`` only; returns the log records."""
+    start = time.time()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    context = model.prompt_learner.identity_context
+    context.requires_grad_(True)
+    optimizer = adamw([{"params": [context]}], config.lr, config.weight_decay)
+    schedule = warmup_cosine(optimizer, config.warmup_steps, config.steps)
+    temperature = 1.0 / model.clip.logit_scale.exp().item()
+    rng = np.random.default_rng(seed)
+    features, labels = features.to(device), labels.to(device)
+    records = []
+    model.eval()
+    progress = tqdm(range(config.steps), desc="stage 1: prompts", unit="step")
+    for step in progress:
+        picks = torch.from_numpy(rng.choice(len(features), size=min(config.batch_size, len(features)),
+                                            replace=False)).to(device)
+        image, target = features[picks], labels[picks]
+        text = model.prompt_features(target)
+        loss_i2t = image_to_text_contrastive(image, text, target, temperature=temperature, normalize=True)
+        loss_t2i = text_to_image_contrastive(text, image, target, temperature=temperature, normalize=True)
+        loss = loss_i2t + loss_t2i
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % config.log_every == 0 or step == config.steps - 1:
+            record = {"stage": 1, "step": step, "loss": round(loss.item(), 4), "i2t": round(loss_i2t.item(), 4),
+                      "t2i": round(loss_t2i.item(), 4), "lr": schedule.get_last_lr()[0],
+                      "elapsed_s": round(time.time() - start, 1)}
+            records.append(record)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+            if log_file:
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+    context.requires_grad_(False)
+    model.refresh_prompt_bank()
+    return records
+
+
+@torch.no_grad()
+def prompt_retrieval_accuracy(model: LSMRL, features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of cached training features whose most similar identity prompt is their own (a sanity figure)."""
+    text = torch.nn.functional.normalize(model.prompt_features(), dim=-1).cpu()
+    image = torch.nn.functional.normalize(features, dim=-1)
+    return float(((image @ text.t()).argmax(dim=1) == labels).float().mean())
