@@ -2,7 +2,7 @@
 
 Each command lives in its own module, which exposes ``add_arguments(parser)``
 and ``run(args) -> int`` (or the two function names given in ``COMMANDS``).
-Command modules keep heavy imports (umap, gradio) inside functions.
+Only the module of the command being run is imported, so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from lsmrl.errors import LSMRLError
 # name -> (module, one-line help[, add_arguments name, run name])
 COMMANDS: dict[str, tuple[str, ...]] = {
     "synth": ("lsmrl.data.synth.cli", "generate the SynthVVI data set (HITSZ-VCM layout)"),
+    "synth-export": ("lsmrl.data.synth.export", "copy the test split of a SynthVVI tree (with a sha256 manifest)"),
     "stats": ("lsmrl.data.cli", "print the statistics table of a VVI-ReID data set"),
     "pretrain-clip": ("lsmrl.engine.pretrain_clip", "contrastive pretraining of the miniature CLIP on SynthVVI"),
     "train": ("lsmrl.engine.trainer", "two-stage LSMRL training (prompts, then the full model)"),
+    "ablation": ("lsmrl.engine.ablation", "train and tabulate the ablation rows (baseline ... full LSMRL)"),
     "eval": ("lsmrl.engine.extract", "evaluate a checkpoint in both directions (metrics + per-query JSON)"),
     "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",
                 "add_extract_arguments", "run_extract"),
@@ -26,23 +28,28 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (the others are listed by name)."""
     parser = argparse.ArgumentParser(
         prog="python -m lsmrl",
         description="LSMRL Explorer: video-based visible-infrared person re-identification.",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, (module_name, help_text, *functions) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name != command:
+            continue
         add_name, run_name = functions or ("add_arguments", "run")
         module = importlib.import_module(module_name)
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
         getattr(module, add_name)(command_parser)
         command_parser.set_defaults(_run=getattr(module, run_name))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((item for item in argv if not item.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

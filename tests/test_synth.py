@@ -226,3 +226,14 @@ def test_cli_help():
     assert result.returncode == 0, result.stderr
     for flag in ("--out", "--seed", "--train-identities", "--test-identities", "--frames", "--workers"):
         assert flag in result.stdout
+
+
+def test_flat_layout_matches_unmodified_mitml(tmp_path):
+    root = tmp_path / "flat"
+    generate_synthvvi(root, seed=2, train_identities=1, test_identities=1, layout="flat", progress=False, workers=1)
+    assert not (root / "Train").exists() and not (root / "Test").exists()
+    for split in ("train", "test"):
+        for name in (root / "info" / f"{split}_name.txt").read_text().splitlines():
+            # MITML: osp.join(root, decoder_pic_path(name)) with no Train/Test level
+            relative = f"{name[0:4]}/{'ir' if name[5] == '1' else 'rgb'}/{name[name.find('D'):name.find('T')]}/{name[name.find('F') + 1:]}"
+            assert (root / relative).is_file()

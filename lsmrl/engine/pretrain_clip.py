@@ -82,6 +82,8 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     log = []
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w") if log_path else None
     progress = tqdm(range(config.steps), desc="pretrain-clip", unit="step")
     for step in progress:

@@ -22,12 +22,7 @@ from __future__ import annotations
 
 import re
 
-from lsmrl.data.synth.identities import (
-    COLOUR_WORDS,
-    HAIR_COLOURS,
-    PALETTE,
-    IdentityAttributes,
-)
+from lsmrl.data.synth.identities import COLOUR_WORDS, PALETTE, IdentityAttributes
 
 PATTERN_WORDS = {"plain": "plain", "stripes": "striped", "checks": "checked", "logo": "logo"}
 
@@ -178,7 +173,6 @@ def probe_truth(attributes: dict, key: str) -> bool | None:
 
 __all__ = [
     "COLOUR_WORDS",
-    "HAIR_COLOURS",
     "attribute_probes",
     "make_caption",
     "probe_truth",

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.frames < 12:
+        print(f"note: --frames {args.frames} < 12: HITSZ-VCM loaders (MITML, lsmrl's reader) drop such tracklets by default")
     summary = generate_synthvvi(
         out=args.out,
         seed=args.seed,

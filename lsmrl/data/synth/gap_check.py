@@ -112,6 +112,8 @@ def shape_feature(frames: np.ndarray) -> np.ndarray:
     """Silhouette descriptor from foreground masks: no colour, no intensity level."""
     masks = np.stack([foreground_mask(f) for f in frames]).astype(np.float32)  # (T, H, W)
     t, h, w = masks.shape
+    h, w = h - h % 32, w - w % 16  # pooling grid; crop the remainder
+    masks = masks[:, :h, :w]
     coarse = masks.reshape(t, 16, h // 16, 8, w // 8).mean(axis=(2, 4))  # (T, 16, 8)
     rows = masks.reshape(t, 32, h // 32, w).mean(axis=(2, 3))  # row widths (T, 32)
     cols = masks.mean(axis=1).reshape(t, 16, w // 16).mean(axis=2)  # column heights (T, 16)

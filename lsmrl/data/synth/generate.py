@@ -175,6 +175,13 @@ def _directory_size(root: Path) -> tuple[int, int]:
     return files, size
 
 
+def _pool_context():
+    """``fork`` where available: workers need only numpy and PIL, and unlike ``spawn``/``forkserver``
+    it does not re-import the caller's ``__main__`` (a script without a main guard would recurse)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -240,7 +247,7 @@ def generate_synthvvi(
                 results.extend(_render_chunk(chunk))
                 bar.update(len(chunk.identities))
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(chunks))) as pool:
+            with _pool_context().Pool(min(workers, len(chunks))) as pool:
                 for chunk_results in pool.imap(_render_chunk, chunks):
                     results.extend(chunk_results)
                     bar.update(len(chunk_results))

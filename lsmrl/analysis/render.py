@@ -1,0 +1,189 @@
+"""Pictures for the explorer: tracklet strips, grids of them, per-frame contribution bars.
+
+Pure functions on numpy arrays (uint8 RGB, HWC) with PIL for text; no UI code.
+The retrieval-list look follows fast-reid's ``visualize_result.py`` (anchors.md
+§6): a query strip in blue, gallery strips framed green (same identity) or red
+(wrong identity), captions under each strip (rank, similarity, camera).
+Per-frame contributions (:mod:`lsmrl.analysis.attention`, design.md §5b: "also
+show each frame's raw contribution to the match") are drawn as a plotly figure
+(:func:`frame_contribution_figure`) or a small bar image (:func:`contribution_bars`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+BORDER = 3
+BORDER_COLOURS: dict[str | None, tuple[int, int, int]] = {
+    "match": (0x2E, 0x7D, 0x32),  # green #2e7d32
+    "wrong": (0xC6, 0x28, 0x28),  # red #c62828
+    "query": (0x15, 0x65, 0xC0),  # blue #1565c0
+    None: (255, 255, 255),  # no verdict: a white border keeps every strip the same size
+}
+BACKGROUND = (255, 255, 255)
+TEXT_COLOUR = (0x21, 0x21, 0x21)
+QUERY_BAR = "#1565c0"
+MATCH_BAR = "#2e7d32"
+LINE_PADDING = 2
+
+
+@lru_cache(maxsize=1)
+def _font() -> ImageFont.ImageFont:
+    return ImageFont.load_default()
+
+
+def line_height() -> int:
+    """Pixel height of one caption line (the PIL default font plus padding)."""
+    left, top, right, bottom = _font().getbbox("Ag|")
+    return int(bottom) + 2 * LINE_PADDING
+
+
+def _text_width(text: str) -> int:
+    return int(_font().getbbox(text)[2]) if text else 0
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut ``text`` so that it fits ``width`` pixels (ending in ".." when cut)."""
+    if _text_width(text) <= width:
+        return text
+    while text and _text_width(text + "..") > width:
+        text = text[:-1]
+    return text + ".."
+
+
+def _as_frames(frames_uint8) -> np.ndarray:
+    frames = np.asarray(frames_uint8)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    return frames
+
+
+def _as_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"an image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    return image
+
+
+def tracklet_strip(frames_uint8, border: str | None = None, label_lines: Sequence[str] = (),
+                   scale: int = 1) -> np.ndarray:
+    """Frames side by side inside a 3-px border, caption lines underneath: (H', W', 3) uint8.
+
+    ``border``: None (white), ``"match"`` (green #2e7d32), ``"wrong"`` (red
+    #c62828) or ``"query"`` (blue #1565c0). ``scale``: integer nearest-neighbour
+    enlargement of the frames. Size: ``W' = T*W*scale + 6``,
+    ``H' = H*scale + 6 + len(label_lines) * line_height()``.
+    """
+    if border not in BORDER_COLOURS:
+        raise ValueError(f"border must be one of None, 'match', 'wrong', 'query', got {border!r}")
+    scale = int(scale)
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    frames = _as_frames(frames_uint8)
+    row = np.concatenate(list(frames), axis=1)
+    if scale > 1:
+        row = row.repeat(scale, axis=0).repeat(scale, axis=1)
+    height, width = row.shape[:2]
+    lines = [str(line) for line in label_lines]
+    text_height = len(lines) * line_height()
+    canvas = np.empty((height + 2 * BORDER + text_height, width + 2 * BORDER, 3), np.uint8)
+    canvas[:] = BACKGROUND
+    canvas[: height + 2 * BORDER] = BORDER_COLOURS[border]
+    canvas[BORDER : BORDER + height, BORDER : BORDER + width] = row
+    if lines:
+        image = Image.fromarray(canvas)
+        draw = ImageDraw.Draw(image)
+        top = height + 2 * BORDER
+        for number, line in enumerate(lines):
+            draw.text((BORDER, top + number * line_height() + LINE_PADDING),
+                      _fit(line, width), fill=TEXT_COLOUR, font=_font())
+        canvas = np.asarray(image, dtype=np.uint8).copy()
+    return canvas
+
+
+def side_by_side(images: Sequence[np.ndarray], gap: int = 8, background=BACKGROUND) -> np.ndarray:
+    """Images left to right, top-aligned, ``gap`` pixels apart, on a white canvas."""
+    images = [_as_image(image) for image in images]
+    if not images:
+        raise ValueError("no images to place side by side")
+    height = max(image.shape[0] for image in images)
+    width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = background
+    x = 0
+    for image in images:
+        canvas[: image.shape[0], x : x + image.shape[1]] = image
+        x += image.shape[1] + gap
+    return canvas
+
+
+def stacked(images: Sequence[np.ndarray], gap: int = 8, background=BACKGROUND) -> np.ndarray:
+    """Images top to bottom, left-aligned, ``gap`` pixels apart, on a white canvas."""
+    images = [_as_image(image) for image in images]
+    if not images:
+        raise ValueError("no images to stack")
+    width = max(image.shape[1] for image in images)
+    height = sum(image.shape[0] for image in images) + gap * (len(images) - 1)
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = background
+    y = 0
+    for image in images:
+        canvas[y : y + image.shape[0], : image.shape[1]] = image
+        y += image.shape[0] + gap
+    return canvas
+
+
+def ranked_strip_grid(strips: Sequence[np.ndarray], columns: int = 1, gap: int = 8) -> np.ndarray:
+    """Strips (e.g. query first, then the ranked gallery) in a grid of ``columns``, filled row by row."""
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1, got {columns}")
+    strips = list(strips)
+    if not strips:
+        raise ValueError("no strips to arrange")
+    rows = [side_by_side(strips[i : i + columns], gap) for i in range(0, len(strips), columns)]
+    return stacked(rows, gap)
+
+
+def contribution_bars(frame_contribution, height: int = 40, bar_width: int = 16, gap: int = 2,
+                      colour: tuple[int, int, int] = (0x15, 0x65, 0xC0)) -> np.ndarray:
+    """A small bar chart image (height, T*(bar_width+gap)-gap, 3) of per-frame shares; the largest bar is full height."""
+    values = np.nan_to_num(np.clip(np.asarray(frame_contribution, dtype=np.float64).ravel(), 0.0, None))
+    if values.size == 0:
+        raise ValueError("no frame contributions")
+    peak = values.max()
+    fractions = values / peak if peak > 0 else np.zeros_like(values)
+    width = values.size * (bar_width + gap) - gap
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = BACKGROUND
+    canvas[-1, :] = (0xBD, 0xBD, 0xBD)  # baseline
+    for index, fraction in enumerate(fractions):
+        bar = int(round(fraction * (height - 1)))
+        if bar:
+            x = index * (bar_width + gap)
+            canvas[height - 1 - bar : height - 1, x : x + bar_width] = colour
+    return canvas
+
+
+def frame_contribution_figure(query_contrib, match_contrib=None, names: tuple[str, str] = ("query", "match"),
+                              title: str = "Each frame's share of the attention map"):
+    """Plotly grouped bar chart of per-frame shares (in %) for the query and (optionally) the matched tracklet."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for values, name, colour in ((query_contrib, names[0], QUERY_BAR), (match_contrib, names[1], MATCH_BAR)):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64).ravel()
+        frames = [f"frame {i + 1}" for i in range(values.size)]
+        figure.add_trace(go.Bar(x=frames, y=100.0 * values, name=name, marker_color=colour,
+                                hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>"))
+    figure.update_layout(title=title, barmode="group", yaxis_title="share of the map (%)",
+                         height=260, margin=dict(l=40, r=10, t=40, b=30), template="plotly_white",
+                         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return figure
