@@ -1,0 +1,214 @@
+"""The modality gap, stage by stage (anchors §7, feature 4).
+
+For every stage of the model (the frame-wise CLIP baseline's ``stfl``, then this
+model's ``stfl``, ``sd``, ``cmi`` and ``embedding``) :func:`gap_metrics` measures
+how far apart the visible and the infrared features are, in the original
+feature space (the UMAP pictures only illustrate these numbers):
+
+``centroid_distance``
+    Euclidean distance between the visible and the infrared centroids of the
+    L2-normalised features (0 = same centre; at most 2).
+``same_id_cross_sim`` / ``diff_id_cross_sim`` / ``cross_sim_gap``
+    Mean cosine similarity over all cross-modal pairs (one visible, one infrared
+    tracklet) of the same identity, of different identities, and their
+    difference: what retrieval needs is a large ``cross_sim_gap``.
+``same_id_intra_sim``
+    The same-identity similarity *within* a modality, for comparison: when it is
+    much higher than ``same_id_cross_sim``, identities cluster by modality.
+``probe_accuracy``
+    Cross-validated accuracy of a linear probe (sklearn ``LogisticRegression`` on
+    standardised L2-normalised features, stratified k-fold, k = 5 or fewer when
+    a modality has fewer tracklets) predicting the modality: 0.5 (``probe_chance``
+    for balanced sets) means the modalities cannot be told apart linearly,
+    1.0 a complete gap.
+``rank1_<direction>`` / ``mAP_<direction>``
+    Retrieval in percent if that stage were the retrieval feature, with the data
+    set's own protocol (distance, camera rule, both directions).
+
+Only numpy and scikit-learn are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lsmrl.data.tracklet import DIRECTIONS, INFRARED, VISIBLE
+
+#: Display names of the stages, in pipeline order.
+STAGE_LABELS = {
+    "baseline": "baseline (frame-wise CLIP)",
+    "stfl": "STFL",
+    "sd": "after SD",
+    "cmi": "after CMI",
+    "embedding": "final embedding",
+}
+
+#: Columns of a gap row with a human label each (retrieval columns depend on the data set's directions).
+GAP_COLUMNS = {
+    "stage": "stage",
+    "label": "stage (label)",
+    "centroid_distance": "centroid distance",
+    "same_id_cross_sim": "same-ID cross-modal cos",
+    "diff_id_cross_sim": "diff-ID cross-modal cos",
+    "cross_sim_gap": "same - diff",
+    "same_id_intra_sim": "same-ID intra-modal cos",
+    "probe_accuracy": "modality probe acc.",
+    "probe_chance": "probe chance",
+}
+
+_CHUNK = 1024
+
+
+def modality_mask(modalities: Any) -> np.ndarray:
+    """Boolean infrared mask from ``"visible"/"infrared"`` words or 0 (visible) / 1 (infrared) codes."""
+    values = np.asarray(modalities)
+    if values.dtype.kind in "USO":
+        words = values.astype(str)
+        unknown = set(words) - {VISIBLE, INFRARED}
+        if unknown:
+            raise ValueError(f"modalities must be 'visible'/'infrared', got {sorted(unknown)[:3]}")
+        return words == INFRARED
+    return values.astype(np.int64) == 1
+
+
+def l2_normalise(features: Any) -> np.ndarray:
+    array = np.asarray(features, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+
+
+def pair_similarity_means(a: np.ndarray, b: np.ndarray, pids_a: np.ndarray, pids_b: np.ndarray,
+                exclude_self: bool = False) -> tuple[float, float]:
+    """Mean cosine over pairs (a_i, b_j) with the same pid and with a different pid (chunked)."""
+    same_sum = diff_sum = 0.0
+    same_n = diff_n = 0
+    for start in range(0, len(a), _CHUNK):
+        sims = a[start:start + _CHUNK] @ b.T
+        same = pids_a[start:start + _CHUNK, None] == pids_b[None, :]
+        if exclude_self:
+            rows = np.arange(start, min(start + _CHUNK, len(a)))
+            same[rows - start, rows] = False
+            valid_diff = ~same
+            valid_diff[rows - start, rows] = False
+        else:
+            valid_diff = ~same
+        same_sum += float(sims[same].sum())
+        same_n += int(same.sum())
+        diff_sum += float(sims[valid_diff].sum())
+        diff_n += int(valid_diff.sum())
+    return (same_sum / same_n if same_n else float("nan"), diff_sum / diff_n if diff_n else float("nan"))
+
+
+def probe_accuracy(features: Any, is_infrared: np.ndarray, folds: int = 5, max_samples: int = 4000,
+                   seed: int = 0) -> float:
+    """Cross-validated modality-probe accuracy (NaN when a modality has fewer than 2 items).
+
+    At most ``max_samples`` items are used (a seeded stratified subsample), so the
+    probe stays a few seconds on real test sets.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = l2_normalise(features)
+    y = np.asarray(is_infrared, dtype=np.int64)
+    if len(x) > max_samples:
+        rng = np.random.default_rng(seed)
+        keep = np.concatenate([
+            rng.choice(np.flatnonzero(y == c), size=max(1, round(max_samples * np.mean(y == c))), replace=False)
+            for c in (0, 1) if np.any(y == c)])
+        x, y = x[keep], y[keep]
+    smallest = min(int(np.sum(y == 0)), int(np.sum(y == 1)))
+    if smallest < 2:
+        return float("nan")
+    splitter = StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=seed)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(np.mean(cross_val_score(probe, x, y, cv=splitter, scoring="accuracy")))
+
+
+def stage_gap(features: Any, pids: Any, modalities: Any, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """The geometric gap metrics of one stage's features (see the module docstring)."""
+    x = l2_normalise(features)
+    pids = np.asarray(pids)
+    infrared = modality_mask(modalities)
+    if len(x) != len(pids) or len(x) != len(infrared):
+        raise ValueError(f"features ({len(x)}), pids ({len(pids)}) and modalities ({len(infrared)}) differ in length")
+    vis, ir = x[~infrared], x[infrared]
+    row: dict[str, float] = {"num_visible": int(len(vis)), "num_infrared": int(len(ir))}
+    if len(vis) == 0 or len(ir) == 0:
+        raise ValueError("both modalities are needed to measure a modality gap")
+    row["centroid_distance"] = float(np.linalg.norm(vis.mean(0) - ir.mean(0)))
+    same, diff = pair_similarity_means(vis, ir, pids[~infrared], pids[infrared])
+    row["same_id_cross_sim"], row["diff_id_cross_sim"] = same, diff
+    row["cross_sim_gap"] = same - diff
+    intra = []
+    for part, part_pids in ((vis, pids[~infrared]), (ir, pids[infrared])):
+        value, _ = pair_similarity_means(part, part, part_pids, part_pids, exclude_self=True)
+        if not np.isnan(value):
+            intra.append(value)
+    row["same_id_intra_sim"] = float(np.mean(intra)) if intra else float("nan")
+    row["probe_accuracy"] = probe_accuracy(x, infrared, folds=folds, seed=seed)
+    row["probe_chance"] = float(max(np.mean(infrared), 1 - np.mean(infrared)))
+    return row
+
+
+def gap_metrics(features_by_stage: Mapping[str, Any], pids: Any, modalities: Any, dataset=None,
+                folds: int = 5, seed: int = 0) -> list[dict]:
+    """One row per stage (in the mapping's order) with the gap metrics and, given ``dataset``, retrieval.
+
+    ``features_by_stage``: ``{"baseline": (N, D), "stfl": ..., ...}``, one row per
+    tracklet in the same order as ``pids`` and ``modalities`` (words or 0/1
+    codes, 1 = infrared, as :func:`lsmrl.engine.extract.extract_stages` returns).
+    ``dataset``: a :class:`~lsmrl.data.tracklet.VVIDataset`; when the features
+    have one row per ``dataset.test`` entry, each row also gets
+    ``rank1_<direction>`` and ``mAP_<direction>`` (percent) for its directions,
+    ranked with ``dataset.metric`` and ``dataset.camera_filter``.
+    """
+    from lsmrl.evaluation.protocols import evaluate_directions
+
+    rows = []
+    for stage, features in features_by_stage.items():
+        row: dict[str, Any] = {"stage": stage, "label": STAGE_LABELS.get(stage, stage)}
+        row.update(stage_gap(features, pids, modalities, folds=folds, seed=seed))
+        if dataset is not None and len(features) == len(dataset.test):
+            metrics = evaluate_directions(np.asarray(features), dataset, metric=dataset.metric)
+            for direction, values in metrics.items():
+                row[f"rank1_{direction}"] = float(values["rank1"])
+                row[f"mAP_{direction}"] = float(values["mAP"])
+        rows.append(row)
+    return rows
+
+
+def gap_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Column key -> human label for ``rows`` (the fixed columns, then any retrieval columns)."""
+    labels = dict(GAP_COLUMNS)
+    short = {DIRECTIONS[0]: "IR->VIS", DIRECTIONS[1]: "VIS->IR"}
+    for row in rows:
+        for key in row:
+            if key not in labels and (key.startswith("rank1_") or key.startswith("mAP_")):
+                metric, direction = key.split("_", 1)
+                labels[key] = f"{short.get(direction, direction)} {'R1' if metric == 'rank1' else 'mAP'} (%)"
+    return labels
+
+
+def gap_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
+        "centroid_distance", "cross_sim_gap", "probe_accuracy")):
+    """Grouped bars: one group per metric, one bar per stage (hover shows the exact values)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    names = [GAP_COLUMNS.get(m, m) for m in metrics]
+    for row in rows:
+        values = [row.get(m) for m in metrics]
+        figure.add_bar(name=row.get("label", row["stage"]), x=names, y=values,
+                       hovertemplate="%{x}: %{y:.3f}<extra>" + str(row.get("label", row["stage"])) + "</extra>")
+    figure.update_layout(barmode="group", title="Modality gap per stage", yaxis_title="value",
+                         legend_title="stage")
+    return figure
+
+
+__all__ = ["GAP_COLUMNS", "STAGE_LABELS", "gap_columns", "gap_figure", "gap_metrics", "l2_normalise",
+           "modality_mask", "pair_similarity_means", "probe_accuracy", "stage_gap"]

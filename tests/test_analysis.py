@@ -1,0 +1,426 @@
+"""lsmrl.analysis: cache, modality gap, UMAP, failures, comparison, diffusion and the Explorer facade.
+
+Fast on 2 loaded cores: a tiny SynthVVI (6 test identities, 24 test tracklets),
+random-init tiny checkpoints (tests/helpers.py) and T=3 test frames. The only
+slow part is umap-learn's first fit in the process (~15 s of numba JIT), paid
+once by ``test_umap_layouts_are_deterministic_aligned_and_cached``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
+from lsmrl.analysis.compare import compare_records
+from lsmrl.analysis.embedding import align_procrustes, fit_umap, umap_figure, umap_layouts
+from lsmrl.analysis.failures import (QueryOutcome, attribute_differences, failure_by_attribute, find_impostors,
+                                     flatten_attributes, worst_queries)
+from lsmrl.analysis.modality_gap import gap_metrics
+from lsmrl.data.tracklet import INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED, Tracklet, VVIDataset
+from lsmrl.errors import LSMRLError
+from lsmrl.evaluation.protocols import query_records
+
+TEST_FRAMES = 3
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    from lsmrl.data.synth import generate_synthvvi
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_synthvvi(root, seed=5, train_identities=4, test_identities=6, frames=12, progress=False, workers=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Three random-init tiny checkpoints: the model, another to compare, and the frame-wise baseline."""
+    from lsmrl.model.checkpoint import save_checkpoint
+    from tests.helpers import tiny_model
+
+    out = tmp_path_factory.mktemp("checkpoints")
+    paths = {}
+    for name, seed, overrides in (("main", 0, {}), ("other", 1, {}),
+                                  ("baseline", 2, dict(grouped=False, shift=False, sd=False, cmi=False))):
+        torch.manual_seed(seed)
+        paths[name] = save_checkpoint(tiny_model(num_classes=4, **overrides), out / f"{name}.safetensors",
+                                      metrics={"note": "random init"})
+    return paths
+
+
+@pytest.fixture(scope="module")
+def explorer_args(synth_root, checkpoints, tmp_path_factory):
+    return dict(checkpoint=checkpoints["main"], dataset="synthvvi", data_root=synth_root,
+                compare_checkpoint=checkpoints["other"], baseline_checkpoint=checkpoints["baseline"],
+                cache_dir=tmp_path_factory.mktemp("cache"), num_frames=TEST_FRAMES, numba_cache=False)
+
+
+@pytest.fixture(scope="module")
+def explorer(explorer_args):
+    from lsmrl.analysis import Explorer
+
+    messages = []
+    explorer = Explorer.open(**explorer_args, progress=lambda fraction, message: messages.append((fraction, message)))
+    assert messages[-1][0] == 1.0 and all(0.0 <= f <= 1.0 for f, _ in messages)
+    return explorer
+
+
+def _hand_dataset() -> VVIDataset:
+    """2 infrared queries, 5 visible gallery items; HITSZ-VCM camera rule."""
+    spec = [(1, 1, "infrared"), (2, 1, "infrared"),  # queries 0, 1
+            (1, 1, "visible"), (1, 2, "visible"), (2, 2, "visible"), (3, 2, "visible"), (4, 3, "visible")]
+    test = [Tracklet(pid, cam, modality, frames=("f.jpg",), tid=f"t{i}") for i, (pid, cam, modality) in enumerate(spec)]
+    queries, gallery = np.array([0, 1]), np.array([2, 3, 4, 5, 6])
+    attributes = {pid: {"pid": pid, "accessories": {"backpack": pid % 2 == 0, "backpack_colour": "red"},
+                        "upper": {"colour": ["red", "blue", "red", "green"][pid - 1], "pattern": "plain",
+                                  "pattern_colour": "black"}, "gait": {"stride": 0.5}} for pid in (1, 2, 3, 4)}
+    return VVIDataset("hand", None, [], test, {INFRARED_TO_VISIBLE: (queries, gallery),
+                                             VISIBLE_TO_INFRARED: (gallery, queries)},
+                      camera_filter=True, attributes=attributes)
+
+
+# q0: item 2 (same identity, same camera) is removed; 4 and 5 are impostors above the true match 3.
+# q1: its true match 4 is first.
+HAND_DISTANCES = np.array([[0.05, 0.40, 0.10, 0.20, 0.60],
+                           [0.30, 0.50, 0.05, 0.20, 0.25]])
+
+
+def _hand_distmats():
+    return {INFRARED_TO_VISIBLE: HAND_DISTANCES, VISIBLE_TO_INFRARED: HAND_DISTANCES.T}
+
+
+# --------------------------------------------------------------------------- cache
+def test_cache_round_trips_arrays_and_json_and_counts_hits(tmp_path):
+    cache = AnalysisCache(tmp_path)
+    key = CacheKey("sha", "fp", 6, "evenly", "v1", "features")
+    calls = []
+
+    def arrays():
+        calls.append(1)
+        return {"stfl": np.arange(6, dtype=np.float32).reshape(3, 2), "pids": np.array([1, 2, 3])}
+
+    first = cache.get_or_compute(key, arrays)
+    second = cache.get_or_compute(key, arrays)
+    assert len(calls) == 1 and (cache.hits, cache.misses) == (1, 1)
+    np.testing.assert_array_equal(first["stfl"], second["stfl"])
+    assert second["pids"].dtype == first["pids"].dtype
+
+    rows = [{"stage": "sd", "value": 0.5, "missing": None}]
+    assert cache.get_or_compute(key.with_item("gap"), lambda: rows) == rows
+    assert cache.get_or_compute(key.with_item("gap"), lambda: pytest.fail("recomputed")) == rows
+    single = cache.get_or_compute(("a", 1, "array"), lambda: np.ones(3))
+    np.testing.assert_array_equal(cache.get_or_compute(("a", 1, "array"), lambda: None), single)
+    assert (cache.hits, cache.misses) == (3, 3)
+    # another version is another item; no temporary files are left behind
+    other = CacheKey("sha", "fp", 6, "evenly", "v2", "features")
+    assert cache.get_or_compute(other, lambda: {"x": np.zeros(1)})["x"].shape == (1,)
+    assert cache.misses == 4
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+    # a corrupt file is a miss, not an error
+    path = cache.path_for(key, "npz")
+    path.write_bytes(b"not an npz")
+    with pytest.warns(UserWarning, match="unreadable cache file"):
+        again = cache.get_or_compute(key, arrays)
+    assert len(calls) == 2 and again["stfl"].shape == (3, 2)
+
+
+def test_configure_numba_cache_sets_the_variable_unless_the_user_did(tmp_path):
+    env: dict[str, str] = {}
+    assert configure_numba_cache(tmp_path / "numba", environ=env) == tmp_path / "numba"
+    assert env["NUMBA_CACHE_DIR"] == str(tmp_path / "numba") and (tmp_path / "numba").is_dir()
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "mine")}
+    assert configure_numba_cache(tmp_path / "numba2", environ=env) == tmp_path / "mine"
+    assert env["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")
+
+
+# --------------------------------------------------------------------------- modality gap
+def _constructed(shift: float, seed: int = 0, identities: int = 20, per_modality: int = 4, dim: int = 16):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(identities, dim))
+    offset = np.zeros(dim)
+    offset[0] = shift
+    features, pids, modalities = [], [], []
+    for pid, centre in enumerate(centres):
+        for modality in (0, 1):
+            for _ in range(per_modality):
+                features.append(centre + (offset if modality else 0) + 0.3 * rng.normal(size=dim))
+                pids.append(pid)
+                modalities.append(modality)
+    return np.array(features, dtype=np.float32), np.array(pids), np.array(modalities)
+
+
+def test_gap_metrics_order_aligned_and_shifted_modalities():
+    aligned, pids, modalities = _constructed(shift=0.0)
+    shifted, _, _ = _constructed(shift=6.0)
+    rows = gap_metrics({"aligned": aligned, "shifted": shifted}, pids, modalities)
+    a, s = rows
+    assert [a["stage"], s["stage"]] == ["aligned", "shifted"]
+    assert s["centroid_distance"] > 3 * a["centroid_distance"]
+    assert s["probe_accuracy"] >= 0.97
+    assert abs(a["probe_accuracy"] - 0.5) <= 0.2
+    assert a["same_id_cross_sim"] > s["same_id_cross_sim"]
+    assert a["cross_sim_gap"] > s["cross_sim_gap"] > 0  # identities still separate, less so across the gap
+    assert a["same_id_cross_sim"] > a["diff_id_cross_sim"]
+    # words work as modality labels too
+    words = np.where(modalities == 1, "infrared", "visible")
+    assert gap_metrics({"aligned": aligned}, pids, words)[0]["centroid_distance"] == pytest.approx(
+        a["centroid_distance"])
+
+
+# --------------------------------------------------------------------------- UMAP
+def test_procrustes_undoes_rotation_reflection_scale_and_shift():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50, 2))
+    angle = 1.1
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.diag([1, -1])
+    moved = 3.0 * reference @ rotation + np.array([5.0, -2.0]) + 0.01 * rng.normal(size=(50, 2))
+    aligned, alignment = align_procrustes(reference, moved)
+    assert alignment.disparity_after < 1e-3 < alignment.disparity_before
+    np.testing.assert_allclose(aligned, reference, atol=0.05)
+
+
+def test_umap_layouts_are_deterministic_aligned_and_cached(tmp_path, monkeypatch):
+    features, pids, modalities = _constructed(shift=2.0, identities=10, per_modality=3)  # 60 points
+    rng = np.random.default_rng(1)
+    stages = {"stfl": features, "sd": features + 0.3 * rng.normal(size=features.shape).astype(np.float32)}
+    once = fit_umap(features)
+    assert once.shape == (60, 2) and once.dtype == np.float32
+    np.testing.assert_array_equal(once, fit_umap(features))  # fixed seed: identical
+
+    cache = AnalysisCache(tmp_path)
+    key = CacheKey("sha", "fp", 6, "evenly", "test", "features")
+    layouts = umap_layouts(stages, cache=cache, key=key)
+    assert layouts["stfl"].shape == layouts["sd"].shape == (60, 2)
+    np.testing.assert_array_equal(layouts["stfl"], once)
+    before, after = layouts["sd__disparity"]
+    assert after <= before
+    assert cache.misses == 1
+
+    import lsmrl.analysis.embedding as embedding
+
+    monkeypatch.setattr(embedding, "fit_umap", lambda *a, **k: pytest.fail("UMAP refitted instead of cached"))
+    cached = umap_layouts(stages, cache=cache, key=key)
+    assert (cache.hits, cache.misses) == (1, 1)
+    np.testing.assert_array_equal(cached["sd"], layouts["sd"])
+
+    meta = {"test_index": list(range(60)), "tid": [f"t{i}" for i in range(60)], "pid": pids.tolist(),
+            "camid": [1] * 60, "modality": ["infrared" if m else "visible" for m in modalities]}
+    figure = umap_figure(layouts, meta, "sd", highlight_query=0, highlight_matches=[1, 2], match_correct=[True, False])
+    traces = {trace.name: trace for trace in figure.data}
+    assert len(traces["visible"].x) == 30 and len(traces["infrared"].x) == 30
+    assert "identity" in traces["visible"].text[0] and "camera" in traces["infrared"].text[0]
+    assert len(set(traces["visible"].marker.symbol)) > 1  # symbols vary by identity
+    assert len(traces["query"].x) == 1 and len(traces["top matches"].x) == 2
+    assert "after SD" in figure.layout.title.text
+
+
+# --------------------------------------------------------------------------- failures
+def test_failures_impostors_and_margins_on_a_hand_built_case():
+    dataset = _hand_dataset()
+    records = query_records(dataset=dataset, distmat=_hand_distmats())
+    worst = worst_queries(records, INFRARED_TO_VISIBLE)
+    assert [o.query_index for o in worst] == [0, 1]
+    assert worst[0].ap == pytest.approx(1 / 3) and worst[1].ap == 1.0
+    assert [o.ap for o in worst] == sorted(o.ap for o in worst)
+
+    gallery = dataset.directions[INFRARED_TO_VISIBLE][1]
+    failed = find_impostors(0, HAND_DISTANCES[0], gallery, dataset, direction=INFRARED_TO_VISIBLE,
+                            attributes=dataset.attributes)
+    assert [i.test_index for i in failed.impostors] == [4, 5]  # item 2 is removed by the camera rule
+    assert failed.num_impostors == 2 and failed.first_match.test_index == 3 and failed.first_match.rank == 3
+    assert failed.margin == pytest.approx((1 - 0.10) - (1 - 0.40)) and failed.margin > 0
+    assert failed.best_impostor.test_index == 4
+    assert failed.impostors[0].attribute_differences == [
+        {"field": "accessories.backpack", "query": False, "other": True},
+        {"field": "upper.colour", "query": "red", "other": "blue"}]
+
+    correct = find_impostors(1, HAND_DISTANCES[1], gallery, dataset)
+    assert correct.impostors == [] and correct.first_match.rank == 1
+    assert correct.margin == pytest.approx((1 - 0.20) - (1 - 0.05)) and correct.margin < 0
+
+    # the JSON form of the records gives the same order
+    from lsmrl.engine.extract import records_to_json
+
+    as_json = json.loads(json.dumps(records_to_json(records, dataset)))
+    assert [o.query_index for o in worst_queries(as_json, INFRARED_TO_VISIBLE)] == [0, 1]
+
+
+def test_attribute_helpers_and_failure_rate_ratio():
+    nested = {"pid": 3, "accessories": {"bag": False, "bag_colour": "red", "hat": True, "hat_colour": "blue"},
+              "upper": {"pattern": "plain", "pattern_colour": "green", "colour": "red"}}
+    assert flatten_attributes(nested) == {"accessories.bag": False, "accessories.hat": True,
+                                          "accessories.hat_colour": "blue", "upper.pattern": "plain",
+                                          "upper.colour": "red"}
+    assert attribute_differences(nested, None) == []
+
+    attributes = {pid: {"accessories": {"backpack": pid <= 3}, "lower": {"kind": "skirt" if pid == 1 else "trousers"}}
+                  for pid in range(1, 7)}
+    failed = {1, 2, 4}
+    outcomes = [QueryOutcome(INFRARED_TO_VISIBLE, pid, f"q{pid}", pid, 1, True, 0.5, 0.5,
+                             2 if pid in failed else 1, 1, (), (), ()) for pid in range(1, 7)]
+    rows = failure_by_attribute(outcomes, attributes, "infrared", min_support=2)
+    backpack = next(r for r in rows if r["field"] == "accessories.backpack")
+    assert backpack["value"] is True and backpack["rate_with"] == pytest.approx(2 / 3)
+    assert backpack["rate_without"] == pytest.approx(1 / 3) and backpack["rate_ratio"] == pytest.approx(2.0)
+    assert "infrared queries with accessories.backpack fail 2.00x" in backpack["summary"]
+    assert not any(r["field"] == "lower.kind" and r["value"] == "skirt" for r in rows)  # 1 query < min_support
+
+
+# --------------------------------------------------------------------------- the Explorer
+def test_explorer_retrieve_follows_pids_and_the_camera_rule(explorer):
+    dataset = explorer.dataset
+    queries = explorer.queries(INFRARED_TO_VISIBLE)
+    assert len(queries) == len(dataset.directions[INFRARED_TO_VISIBLE][0])
+    assert {"tid", "test_index", "pid", "camid", "modality", "ap", "inp", "first_match_rank"} <= set(queries[0])
+    for row in queries[:4]:
+        result = explorer.retrieve(row["tid"], INFRARED_TO_VISIBLE, top_k=5)
+        assert result == explorer.retrieve(row["test_index"], INFRARED_TO_VISIBLE, top_k=5)
+        items = result["items"]
+        assert len(items) == 5 and [i["rank"] for i in items] == [1, 2, 3, 4, 5]
+        assert all(i["modality"] == "visible" for i in items)
+        for item in items:
+            assert item["is_match"] == (item["pid"] == row["pid"])
+            assert not (item["pid"] == row["pid"] and item["camid"] == row["camid"])  # camera rule
+        sims = [i["similarity"] for i in items]
+        assert sims == sorted(sims, reverse=True)
+        full = explorer.retrieve(row["tid"], INFRARED_TO_VISIBLE, top_k=1000)["items"]
+        first = next(i["rank"] for i in full if i["is_match"])
+        assert first == result["first_match_rank"] == row["first_match_rank"]
+        # impostors: exactly the items above the first true match
+        report = explorer.impostors(row["tid"], INFRARED_TO_VISIBLE)
+        assert [i.test_index for i in report.impostors] == [i["test_index"] for i in full[: first - 1]]
+        assert (report.margin > 0) == (first > 1)
+        assert set(report.first_match.stage_similarities) == {"baseline", "stfl", "sd", "cmi", "embedding"}
+    visible_query = explorer.queries(VISIBLE_TO_INFRARED)[0]["tid"]
+    with pytest.raises(LSMRLError, match="not a query"):
+        explorer.retrieve(visible_query, INFRARED_TO_VISIBLE)
+    with pytest.raises(LSMRLError, match="no test tracklet"):
+        explorer.retrieve("test/nope", INFRARED_TO_VISIBLE)
+
+    # an uploaded clip: the query's own frames rank the gallery as its stored feature does (no camera rule)
+    q = queries[0]["test_index"]
+    frames = explorer.tracklet_frames(q)
+    assert frames.dtype == np.uint8 and frames.shape[0] == TEST_FRAMES and frames.shape[-1] == 3
+    uploaded = explorer.retrieve_features(frames, "infrared", top_k=4)
+    assert uploaded["direction"] == INFRARED_TO_VISIBLE and len(uploaded["items"]) == 4
+    gallery = dataset.directions[INFRARED_TO_VISIBLE][1]
+    stored = 1 - explorer.main.distmats[INFRARED_TO_VISIBLE][0]
+    expected = [int(gallery[c]) for c in np.argsort(-stored, kind="stable")[:4]]
+    assert [i["test_index"] for i in uploaded["items"]] == expected
+    assert uploaded["items"][0]["similarity"] == pytest.approx(stored.max(), abs=1e-4)
+
+
+def test_explorer_failures_gap_diffusion_and_card(explorer):
+    failures = explorer.failures(INFRARED_TO_VISIBLE)
+    aps = [row["ap"] for row in failures]
+    assert aps == sorted(aps) and len(failures) == sum(row["valid"] for row in explorer.queries())
+    stats = explorer.failure_statistics(INFRARED_TO_VISIBLE)
+    assert stats.num_failures == sum(not row["rank1_correct"] for row in failures)
+    assert sum(r["num_queries"] for r in stats.by_camera_pair) == stats.num_valid
+    assert stats.histogram["num_positive"] > 0 and stats.histogram["num_negative"] > 0
+
+    rows = explorer.gap_table()
+    assert [r["stage"] for r in rows] == ["baseline", "stfl", "sd", "cmi", "embedding"]
+    final = rows[-1]
+    assert final["mAP_infrared_to_visible"] == pytest.approx(explorer.metrics()[INFRARED_TO_VISIBLE]["mAP"])
+    assert 0.0 <= final["probe_accuracy"] <= 1.0
+    hits = explorer.cache.hits
+    assert explorer.gap_table() == rows and explorer.cache.hits == hits  # memoised in the Explorer
+
+    result = explorer.diffusion(failures[0]["tid"])
+    report = result.tracklet
+    assert report.update_ratio > 0 and len(report.before) == len(report.after) == 4
+    assert report.prompt_pids == [1, 2, 3, 4] and report.true_prompt_index is None  # a test identity
+    assert len(report.attention) == 4 and report.before[0].description
+    assert set(result.cross_modal) >= {"same_id_cross_sim_before", "same_id_cross_sim_after"}
+    probes = result.probes
+    assert {r.modality for r in probes} == {"visible", "infrared"} and {r.stage for r in probes} == {"stfl", "sd"}
+    assert all(r.auc is None or 0.0 <= r.auc <= 1.0 for r in probes)
+    json.dumps(result.to_dict())  # JSON-ready for the app's API
+
+    from lsmrl.analysis.diffusion import probe_figure, prompt_similarity_figure
+
+    assert len(prompt_similarity_figure(report).data) == 2 and len(probe_figure(probes).data) == 4
+
+    card = explorer.model_card()
+    assert card["sha256_matches"] is True and card["test_num_frames"] == TEST_FRAMES
+    assert set(card["metrics_now"]) == {INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED}
+
+    # every figure builder produces a valid plotly figure with hover text
+    from lsmrl.analysis.compare import ap_change_figure
+    from lsmrl.analysis.diffusion import sd_attention_figure
+    from lsmrl.analysis.failures import (attribute_failure_figure, camera_pair_figure,
+                                         similarity_histogram_figure)
+    from lsmrl.analysis.modality_gap import gap_figure
+
+    for figure in (gap_figure(rows), sd_attention_figure(report), similarity_histogram_figure(stats.histogram),
+                   camera_pair_figure(stats), attribute_failure_figure(stats),
+                   ap_change_figure(explorer.compare()[INFRARED_TO_VISIBLE])):
+        assert figure.data and all(trace.hovertemplate for trace in figure.data)
+        json.loads(figure.to_json())
+
+
+def test_compare_matches_each_models_own_records(explorer):
+    comparisons = explorer.compare()
+    assert set(comparisons) == {INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED}
+    for direction, comparison in comparisons.items():
+        ap_a = {o.query_index: o.ap for o in explorer.main.records[direction] if o.valid}
+        ap_b = {o.query_index: o.ap for o in explorer.compare_bundle.records[direction] if o.valid}
+        assert len(comparison.changes) == len(ap_a)
+        deltas = [c.ap_change for c in comparison.changes]
+        assert deltas == sorted(deltas)
+        for change in comparison.changes:
+            assert change.ap_a == ap_a[change.query_index] and change.ap_b == ap_b[change.query_index]
+            assert change.ap_change == pytest.approx(change.ap_b - change.ap_a)
+        summary = comparison.summary
+        assert summary["fixed"] == len(comparison.fixed) and summary["broken"] == len(comparison.broken)
+        assert summary["improved"] + summary["worsened"] + summary["unchanged"] == len(comparison.changes)
+        assert summary["mAP_a"] == pytest.approx(explorer.metrics()[direction]["mAP"])
+        assert summary["mAP_b"] == pytest.approx(explorer.metrics("compare")[direction]["mAP"])
+    # the JSON records of both models give the same comparison
+    from lsmrl.engine.extract import records_to_json
+
+    dataset = explorer.dataset
+    from_json = compare_records(records_to_json(explorer.main.records, dataset),
+                                records_to_json(explorer.compare_bundle.records, dataset), INFRARED_TO_VISIBLE,
+                                dataset)
+    assert [c.query_index for c in from_json.changes] == [
+        c.query_index for c in comparisons[INFRARED_TO_VISIBLE].changes]
+    assert explorer.compare("baseline") is not None
+
+
+def test_explorer_umap_and_reopening_are_served_from_the_cache(explorer, explorer_args):
+    from lsmrl.analysis import Explorer
+
+    coords, meta = explorer.umap("sd")
+    assert coords.shape == (len(explorer.dataset.test), 2) and meta["tid"][0] == explorer.dataset.test[0].tid
+    q = explorer.queries()[0]["tid"]
+    figure = explorer.umap_figure("embedding", query=q, top_k=3)
+    assert {t.name for t in figure.data} == {"visible", "infrared", "query", "top matches"}
+
+    again = Explorer.open(**explorer_args)
+    assert again.cache.misses == 0 and again.cache.hits == 3  # the three checkpoints' features
+    assert again.main.extract_seconds == 0.0
+    assert again.umap_cached()
+    np.testing.assert_array_equal(again.umap("sd")[0], coords)
+    assert again.cache.misses == 0
+
+
+def test_explorer_attention_maps(explorer):
+    attention = pytest.importorskip("lsmrl.analysis.attention")
+    q = explorer.failures()[0]["tid"]
+    out = explorer.attention(q, method="gradcam")
+    maps = out["query_maps"]
+    assert isinstance(maps, attention.AttentionMaps)
+    assert maps.maps.shape[0] == TEST_FRAMES and out["query_overlay"].shape == out["query_frames"].shape
+    assert out["match"]["test_index"] == explorer.retrieve(q, top_k=1)["items"][0]["test_index"]
+    assert out["match_maps"].maps.shape[0] == TEST_FRAMES
+    prompt = explorer.attention(q, target="prompt", both=False)
+    assert prompt["prompt"]["pid"] in (1, 2, 3, 4) and prompt["match_maps"] is None
+    rollout = explorer.attention(q, method="rollout", both=False)
+    assert rollout["query_maps"].method == "rollout"
