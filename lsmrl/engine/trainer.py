@@ -93,6 +93,16 @@ def build_model(config: TrainConfig, num_classes: int, clip_weights: str | None,
     return LSMRL(model_config, clip_weights=clip_weights)
 
 
+def identity_provenance(dataset, labels: dict[int, int]) -> dict:
+    """What the identity prompts and classifier rows stand for: the training identity of each label
+    (and, on SynthVVI, its attributes), so analysis can name the prompts without the training data."""
+    pids = sorted(labels, key=labels.get)
+    out = {"train_identities": len(pids), "train_pids": pids}
+    if dataset.attributes:
+        out["train_attributes"] = {str(pid): dataset.attributes[pid] for pid in pids if pid in dataset.attributes}
+    return out
+
+
 def hand_over_prompts(model: LSMRL, stage1_checkpoint: Path) -> None:
     """Stage 1 -> stage 2: copy the learnt identity contexts from the stage-1 checkpoint and refresh SD's bank."""
     stage1, _ = load_model(stage1_checkpoint)
@@ -228,7 +238,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                     "clip_weights_sha256": file_sha256(clip_weights) if clip_weights else None,
                     "stage1": stage1_metrics, "world_size": world_size, "device": str(device)}
         data = {"dataset": config.data.dataset, "root": str(config.data.root), "fingerprint": data_fingerprint(dataset),
-                "train_identities": len(labels), "test_tracklets": len(dataset.test)}
+                "test_tracklets": len(dataset.test), **identity_provenance(dataset, labels)}
         save_checkpoint(model, out_dir / "model.safetensors", training=training, data=data, metrics=metrics)
         summary["metrics"] = metrics
         log_file.close()

@@ -111,6 +111,22 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def state_dict_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], shown: int = 5) -> str:
+    """A readable list of missing, unexpected and mis-shaped keys ("" when ``state`` fits ``own``)."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mis_shaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} keys (e.g. {missing[:shown]})")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:shown]})")
+    if mis_shaped:
+        shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in mis_shaped[:shown]]
+        parts.append(f"{len(mis_shaped)} keys of another shape ({'; '.join(shapes)})")
+    return ", ".join(parts)
+
+
 def load_clip_weights(model: open_clip.CLIP, path: str | Path) -> None:
     """Load CLIP weights (OpenAI or open_clip key names) from a local file, strictly.
 
@@ -129,22 +145,11 @@ def load_clip_weights(model: open_clip.CLIP, path: str | Path) -> None:
                 "build the model at the image size the weights were trained at"
             )
         resize_pos_embed(state, model)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mis_shaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or mis_shaped:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {missing[:5]})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:5]})")
-        if mis_shaped:
-            shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in mis_shaped[:5]]
-            parts.append(f"{len(mis_shaped)} keys of another shape ({'; '.join(shapes)})")
+    problems = state_dict_mismatch(model.state_dict(), state)
+    if problems:
         raise CheckpointError(
-            f"{path} does not match the CLIP config: " + ", ".join(parts)
-            + ". Check that --clip-model names the architecture these weights were trained for."
+            f"{path} does not match the CLIP config: {problems}. "
+            "Check that --clip-model names the architecture these weights were trained for."
         )
     model.load_state_dict(state, strict=True)
 

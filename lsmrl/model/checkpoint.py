@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from lsmrl.errors import CheckpointError
+from lsmrl.model.backbone import state_dict_mismatch
 from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
 
 FORMAT = "lsmrl-checkpoint-1"
@@ -87,22 +88,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LS
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from error
     model = LSMRL(config)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mis_shaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or mis_shaped:
-        details = []
-        if missing:
-            details.append(f"missing {len(missing)} (e.g. {missing[:4]})")
-        if unexpected:
-            details.append(f"unexpected {len(unexpected)} (e.g. {unexpected[:4]})")
-        if mis_shaped:
-            details.append("shape mismatch: " + "; ".join(
-                f"{k} weights {tuple(state[k].shape)} vs config {tuple(own[k].shape)}" for k in mis_shaped[:4]))
+    problems = state_dict_mismatch(model.state_dict(), state)
+    if problems:
         raise CheckpointError(
             f"{path.name}: the weights do not match the model config in {sidecar_path(path).name}: "
-            + ", ".join(details) + ". The two files must come from the same training run."
+            f"{problems}. The two files must come from the same training run."
         )
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), meta
