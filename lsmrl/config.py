@@ -163,8 +163,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        _set_dotted(data, key.strip(), _parse_value(raw))
     return _build(TrainConfig, data, "config")
+
+
+def _parse_value(raw: str):
+    """YAML scalar parsing, plus floats YAML 1.1 reads as strings (``5e-4``)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def dump_config(config: TrainConfig, path: str | Path) -> None:

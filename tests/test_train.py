@@ -128,3 +128,8 @@ def test_config_overrides_are_checked():
         load_config(None, ["stage2.steps"])
     with pytest.raises(ConfigError, match="not found"):
         load_config("no-such-config.yaml")
+
+
+def test_scientific_notation_overrides_are_numbers():
+    assert load_config(None, ["stage2.lr=5e-4"]).stage2.lr == 5e-4
+    assert load_config(None, ["data.dataset=hitsz-vcm"]).data.dataset == "hitsz-vcm"
