@@ -1,0 +1,145 @@
+"""Entry point of LSMRL Explorer: ``python app/main.py [--checkpoint ...]``.
+
+With no arguments it serves the embedded demo (the committed mini LSMRL and
+frame-wise CLIP baseline checkpoints on the SynthVVI test split in
+``assets/synthvvi``) on http://127.0.0.1:7860, offline. ``GRADIO_SERVER_NAME``
+and ``GRADIO_SERVER_PORT`` are respected; ``--host``/``--port`` win over them.
+
+``python app/main.py --build-cache`` rebuilds the shipped cache
+(``checkpoints/cache/``) and the example clips (``assets/cache/examples/``)
+for the demo checkpoints; see :func:`app.state.build_cache`.
+
+Running a script puts its own folder (``app/``), not the repository root, on
+``sys.path``; this file therefore puts the root there itself (and takes
+``app/`` off, so that ``app/state.py`` cannot shadow another module named
+``state``) before importing ``lsmrl`` or ``app.*``. ``tests/test_entrypoint.py``
+guards it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+_APP_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _APP_DIR.parent
+if __name__ == "__main__":
+    sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _APP_DIR]
+if str(_REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(_REPO_ROOT))
+
+from app import state as app_state  # noqa: E402  (after the sys.path fix above)
+from lsmrl.errors import LSMRLError  # noqa: E402  (light: proves lsmrl is importable before anything heavy)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+#: Queue: 2 workers on 2 cores (model calls are serialised by the Explorer's lock anyway), 64 waiting at most.
+CONCURRENCY = 2
+QUEUE_SIZE = 64
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app/main.py",
+        description="LSMRL Explorer: explore cross-modal retrieval, attention, prompt diffusion, the modality gap "
+                    "and failure cases of an LSMRL checkpoint (default: the embedded SynthVVI demo).")
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"LSMRL checkpoint (.safetensors with its .json sidecar); default "
+                             f"{app_state.DEFAULT_CHECKPOINT.relative_to(app_state.REPO_ROOT)}")
+    parser.add_argument("--compare-checkpoint", default=None,
+                        help="a second checkpoint to compare on the same queries (per-query AP changes)")
+    parser.add_argument("--baseline-checkpoint", default=None,
+                        help="the frame-wise CLIP baseline for the UMAP and comparisons ('none' to skip); default: "
+                             "the demo baseline when the demo checkpoint is used")
+    parser.add_argument("--dataset", choices=app_state.DATASETS, default=app_state.DEFAULT_DATASET,
+                        help="data set layout and protocol (default: synthvvi)")
+    parser.add_argument("--data-root", default=None,
+                        help="data set folder (default for synthvvi: the embedded test split assets/synthvvi)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="writable cache of features and analyses (default: $LSMRL_CACHE_DIR or ./cache)")
+    parser.add_argument("--num-frames", type=int, default=None, help="test frames per tracklet (default: protocol's)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--host", default=None,
+                        help=f"address to listen on (default: $GRADIO_SERVER_NAME or {DEFAULT_HOST}; "
+                             "0.0.0.0 for a container)")
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"port (default: $GRADIO_SERVER_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--share", action="store_true", help="create a public gradio.live link (needs internet)")
+    parser.add_argument("--build-cache", action="store_true",
+                        help="rebuild the shipped cache (checkpoints/cache) and example clips for the given (default: "
+                             "demo) checkpoints, then exit")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> app_state.AppConfig:
+    return app_state.AppConfig.resolve(checkpoint=args.checkpoint, compare_checkpoint=args.compare_checkpoint,
+                                       baseline_checkpoint=args.baseline_checkpoint, dataset=args.dataset,
+                                       data_root=args.data_root, cache_dir=args.cache_dir,
+                                       num_frames=args.num_frames, device=args.device)
+
+
+def build_app(resources: app_state.Resources | None = None, config: app_state.AppConfig | None = None,
+              limits=None, start: bool = True):
+    """The ``gr.Blocks`` of the app (not launched). ``resources``: an open or loading
+    :class:`app.state.Resources` (default: one for ``config``, loading in the background when ``start``)."""
+    app_state.configure_environment()
+    from app.ui import build_ui
+    from app.validation import DEFAULT_LIMITS
+
+    if resources is None:
+        resources = app_state.Resources(config or app_state.AppConfig.resolve())
+    if start:
+        resources.start()
+    demo = build_ui(resources, limits or DEFAULT_LIMITS)
+    demo.lsmrl_resources = resources
+    return demo
+
+
+def launch_app(demo, host: str | None = None, port: int | None = None, share: bool = False,
+               prevent_thread_lock: bool = False, quiet: bool = False, limits=None):
+    """Queue and launch ``demo``; returns what ``Blocks.launch`` returns."""
+    from app.ui import CSS, _theme
+    from app.validation import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    port = int(port or os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT)
+    temp = app_state.app_temp_dir()
+    temp.mkdir(parents=True, exist_ok=True)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    allowed = [str(app_state.EXAMPLES_DIR)] if app_state.EXAMPLES_DIR.is_dir() else []
+    return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
+                       quiet=quiet, allowed_paths=allowed, max_file_size=limits.max_file_size,
+                       footer_links=["api", "settings"], theme=_theme(), css=CSS, show_error=True,
+                       state_session_capacity=2000, ssr_mode=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    app_state.configure_environment()
+    config = config_from_args(args)
+    problems = config.problems()
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.build_cache:
+        try:
+            summary = app_state.build_cache(config)
+        except LSMRLError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for name, size in summary["files"].items():
+            print(f"  {size / 1024:9.1f} KiB  {name}")
+        print(f"cache written to {summary['cache_dir']} ({summary['total_bytes'] / 2**20:.1f} MiB); "
+              f"examples in {summary['examples_dir']}")
+        return 0
+    demo = build_app(config=config)
+    launch_app(demo, args.host, args.port, args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,479 @@
+"""Process-wide resources of the app, loaded once, and the shipped analysis cache.
+
+* :class:`AppConfig`: which checkpoint(s), data set and cache folder the app serves.
+* :class:`Resources`: the one :class:`lsmrl.analysis.Explorer` of the process,
+  opened in a background thread at start-up so that the first page is served at
+  once; handlers call :meth:`Resources.explorer`, which waits for it (forwarding
+  the loading progress to the caller's ``gr.Progress``). The Explorer's methods
+  are thread-safe, so every session shares it. Per-session choices (the selected
+  query and match) live in ``gr.State`` (:func:`new_selection`), never here.
+* The **shipped cache** (``checkpoints/cache/``, committed): the test-split
+  features of the demo checkpoints, the per-stage UMAP layouts, the gap table and
+  the attribute probes, keyed by the weights' sha256 and the data fingerprint
+  (portable across machines). At start the app copies it into its writable cache
+  (``cache/`` or ``$LSMRL_CACHE_DIR``) and opens the Explorer there, so a warm
+  start reads everything from disk (~3 s) instead of extracting (~140 s on 2
+  cores) and fitting UMAP (~30 s). :func:`build_cache` (``python app/main.py
+  --build-cache``) rebuilds it, plus the example upload videos in
+  ``assets/cache/examples/``.
+
+This module imports neither gradio nor torch at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "lsmrl-mini-synthvvi.safetensors"
+DEFAULT_BASELINE = CHECKPOINT_DIR / "baseline-mini-synthvvi.safetensors"
+DEFAULT_DATASET = "synthvvi"
+DEFAULT_DATA_ROOT = REPO_ROOT / "assets" / "synthvvi"
+SHIPPED_CACHE = CHECKPOINT_DIR / "cache"
+EXAMPLES_DIR = REPO_ROOT / "assets" / "cache" / "examples"
+ABLATION_JSON = CHECKPOINT_DIR / "ablation.json"
+DATASETS = ("synthvvi", "hitsz-vcm", "buptcampus")
+#: Every committed file stays under this size (Hugging Face Hub pushes refuse larger files outside LFS).
+MAX_COMMITTED_BYTES = 10 * 1024 * 1024
+#: Frames of the example upload videos (16, the size the latency target is stated for).
+EXAMPLE_FRAMES = 16
+
+
+def user_cache_dir() -> Path:
+    """The app's writable cache (``$LSMRL_CACHE_DIR``, else ``<repo>/cache``, which git ignores)."""
+    return Path(os.environ.get("LSMRL_CACHE_DIR") or REPO_ROOT / "cache")
+
+
+def app_temp_dir() -> Path:
+    """Where uploads and exported files go (``$GRADIO_TEMP_DIR``, else ``<repo>/tmp/gradio``)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or REPO_ROOT / "tmp" / "gradio")
+
+
+def configure_environment() -> None:
+    """Environment defaults of the app (offline, no analytics, uploads in the app's own folder).
+
+    Call before gradio is imported (gradio reads ``GRADIO_TEMP_DIR`` and the
+    analytics switch at import) and before umap is (``NUMBA_CACHE_DIR``).
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(app_temp_dir()))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
+
+
+# =========================================================================== configuration
+@dataclass(frozen=True)
+class AppConfig:
+    """What the app serves. :meth:`resolve` fills the defaults of the embedded demo."""
+
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    compare_checkpoint: Path | None = None
+    baseline_checkpoint: Path | None = None
+    dataset: str = DEFAULT_DATASET
+    data_root: Path | None = DEFAULT_DATA_ROOT
+    cache_dir: Path | None = None  # None: user_cache_dir()
+    seed_caches: tuple[Path, ...] = (SHIPPED_CACHE,)  # copied into cache_dir before opening
+    num_frames: int | None = None  # None: the protocol's
+    device: str | None = None
+    batch_size: int = 16
+
+    @classmethod
+    def resolve(cls, checkpoint: str | Path | None = None, compare_checkpoint: str | Path | None = None,
+                baseline_checkpoint: str | Path | None = None, dataset: str | None = None,
+                data_root: str | Path | None = None, cache_dir: str | Path | None = None,
+                num_frames: int | None = None, device: str | None = None) -> "AppConfig":
+        """Defaults: the demo checkpoint on the embedded SynthVVI test split, with the frame-wise CLIP
+        baseline when the demo checkpoint is used (``baseline_checkpoint="none"`` turns it off)."""
+        main = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+        if baseline_checkpoint is None:
+            baseline = DEFAULT_BASELINE if _same_file(main, DEFAULT_CHECKPOINT) and DEFAULT_BASELINE.is_file() else None
+        elif str(baseline_checkpoint).lower() in ("", "none"):
+            baseline = None
+        else:
+            baseline = Path(baseline_checkpoint)
+        name = dataset or DEFAULT_DATASET
+        if data_root is not None:
+            root = Path(data_root)
+        elif name == DEFAULT_DATASET:
+            root = DEFAULT_DATA_ROOT
+        else:
+            root = None
+        return cls(checkpoint=main, compare_checkpoint=Path(compare_checkpoint) if compare_checkpoint else None,
+                   baseline_checkpoint=baseline, dataset=name, data_root=root,
+                   cache_dir=Path(cache_dir) if cache_dir else None, num_frames=num_frames, device=device)
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        return self.cache_dir or user_cache_dir()
+
+    def problems(self) -> list[str]:
+        """What is missing, in words a user understands (empty when everything is there)."""
+        out = []
+        for label, path in (("checkpoint", self.checkpoint), ("compare checkpoint", self.compare_checkpoint),
+                            ("baseline checkpoint", self.baseline_checkpoint)):
+            if path is None:
+                continue
+            if not Path(path).is_file():
+                hint = (" The demo checkpoints are committed with the repository: check out the full repo "
+                        "(with Git LFS if you cloned from a Space)." if _same_file(Path(path), DEFAULT_CHECKPOINT)
+                        or _same_file(Path(path), DEFAULT_BASELINE) else "")
+                out.append(f"the {label} {path} does not exist.{hint}")
+        if self.dataset not in DATASETS:
+            out.append(f"unknown data set {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.data_root is None:
+            out.append(f"--data-root is required for the data set {self.dataset!r}")
+        elif not Path(self.data_root).is_dir():
+            out.append(f"the data root {self.data_root} is not a folder")
+        return out
+
+    def describe(self) -> str:
+        parts = [f"checkpoint `{Path(self.checkpoint).name}`"]
+        if self.baseline_checkpoint:
+            parts.append(f"baseline `{Path(self.baseline_checkpoint).name}`")
+        if self.compare_checkpoint:
+            parts.append(f"compare `{Path(self.compare_checkpoint).name}`")
+        parts.append(f"data `{self.dataset}` ({self.data_root})")
+        return ", ".join(parts)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+# =========================================================================== cache seeding
+def seed_cache(target: Path, sources: tuple[Path, ...] | list[Path]) -> int:
+    """Copy cache files from ``sources`` into ``target`` when missing or of another size; returns the count.
+
+    Cache files are named by a digest of their full key and carry the key, so
+    copying them is safe: a file for other weights or data is simply never read.
+    """
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for source in sources:
+        source = Path(source)
+        if not source.is_dir() or _same_file(source, target):
+            continue
+        for path in source.iterdir():
+            if not path.is_file() or path.suffix not in (".npz", ".json") or path.name.startswith("."):
+                continue
+            destination = target / path.name
+            if destination.is_file() and destination.stat().st_size == path.stat().st_size:
+                continue
+            tmp = target / f".{path.name}.{os.getpid()}.tmp"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, destination)
+            copied += 1
+    return copied
+
+
+# =========================================================================== resources
+ProgressFn = Callable[..., Any]
+
+
+class Resources:
+    """The shared :class:`~lsmrl.analysis.Explorer`, opened once (see the module docstring)."""
+
+    def __init__(self, config: AppConfig | None = None, explorer: Any = None, precompute: bool = True):
+        self.config = config or AppConfig.resolve()
+        self._explorer = explorer
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._analysis_ready = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._precompute = precompute
+        self._progress: tuple[float, str] = (0.0, "waiting to start")
+        self.timings: dict[str, float] = {}
+        self.analysis_error: str | None = None
+        if explorer is not None:
+            self._progress = (1.0, "ready")
+            self._ready.set()
+            self._analysis_ready.set()
+
+    @classmethod
+    def from_explorer(cls, explorer: Any, config: AppConfig | None = None) -> "Resources":
+        """Resources around an Explorer that is already open (tests, notebooks)."""
+        return cls(config, explorer=explorer)
+
+    # ------------------------------------------------------------------ loading
+    def start(self) -> "Resources":
+        """Open the Explorer in a background thread (idempotent); returns self."""
+        with self._lock:
+            if self._thread is None and not self._ready.is_set():
+                self._thread = threading.Thread(target=self._load, name="lsmrl-explorer-loader", daemon=True)
+                self._thread.start()
+        return self
+
+    def _report(self, fraction: float, message: str) -> None:
+        self._progress = (float(min(max(fraction, 0.0), 1.0)), str(message))
+
+    def _load(self) -> None:
+        start = time.perf_counter()
+        try:
+            from lsmrl.analysis import Explorer
+
+            config = self.config
+            problems = config.problems()
+            if problems:
+                from lsmrl.errors import LSMRLError
+
+                raise LSMRLError("; ".join(problems))
+            cache_dir = config.effective_cache_dir
+            self._report(0.0, "copying the shipped cache")
+            seed_cache(cache_dir, config.seed_caches)
+            explorer = Explorer.open(
+                config.checkpoint, config.dataset, config.data_root, compare_checkpoint=config.compare_checkpoint,
+                baseline_checkpoint=config.baseline_checkpoint, cache_dir=cache_dir, device=config.device,
+                progress=self._report, num_frames=config.num_frames, batch_size=config.batch_size,
+                numba_cache=True)
+            self._explorer = explorer
+            self.timings["open"] = time.perf_counter() - start
+        except BaseException as error:  # noqa: BLE001 - shown to every request; the server keeps running
+            from lsmrl.errors import LSMRLError
+
+            self._error = error
+            self._report(1.0, f"failed: {error}")
+            if isinstance(error, LSMRLError):  # a user's mistake: its message says what to do
+                print(f"error: {error}", file=sys.stderr, flush=True)
+            else:
+                traceback.print_exc()
+            self._ready.set()
+            self._analysis_ready.set()
+            return
+        self._report(1.0, "ready")
+        self._ready.set()
+        if self._precompute:
+            try:
+                self.timings.update({f"precompute_{k}": v for k, v in explorer.precompute().items()})
+            except Exception as error:  # noqa: BLE001 - the tabs raise it again, in words, when asked
+                self.analysis_error = str(error)
+                traceback.print_exc()
+        self._analysis_ready.set()
+
+    # ------------------------------------------------------------------ access
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._error is None
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._error
+
+    @property
+    def progress(self) -> tuple[float, str]:
+        return self._progress
+
+    def explorer(self, progress: ProgressFn | None = None, timeout: float | None = None) -> Any:
+        """The Explorer; waits for the loader (reporting to ``progress(fraction, desc=...)``); raises its error."""
+        if not self._ready.is_set():
+            self.start()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._ready.wait(0.25):
+                if progress is not None:
+                    fraction, message = self._progress
+                    try:
+                        progress(fraction, desc=f"loading the model: {message}")
+                    except Exception:  # noqa: BLE001 - a progress bar must never break loading
+                        pass
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"the model is still loading ({self._progress[1]}); try again shortly")
+        if self._error is not None:
+            raise self._error
+        return self._explorer
+
+    def wait_analysis(self, timeout: float | None = None) -> bool:
+        """Wait until the background precomputation (gap table, probes, UMAP) is done."""
+        return self._analysis_ready.wait(timeout)
+
+    def status_markdown(self) -> str:
+        fraction, message = self._progress
+        if self._error is not None:
+            return f"**Could not load the model.** {self._error}"
+        if not self._ready.is_set():
+            return f"Loading the model ({fraction:.0%}): {message}"
+        text = f"Serving {self.config.describe()}."
+        if not self._analysis_ready.is_set():
+            text += " Precomputing the UMAP layouts and gap metrics in the background."
+        return text
+
+
+# =========================================================================== static tables
+def ablation_rows(explorer: Any = None) -> tuple[list[dict], str]:
+    """The ablation table and where it came from.
+
+    ``checkpoints/ablation.json`` (rows ``{"row", "label", "metrics": {direction:
+    {rank1, mAP, ...}}}``) when it exists, else one row per loaded checkpoint from
+    its JSON sidecar (metrics as trained) or, failing that, as measured now.
+    """
+    if ABLATION_JSON.is_file():
+        try:
+            rows = json.loads(ABLATION_JSON.read_text(encoding="utf-8"))
+            if isinstance(rows, dict):
+                rows = rows.get("rows", [])
+            return [r for r in rows if isinstance(r, dict)], f"`{ABLATION_JSON.relative_to(REPO_ROOT)}`"
+        except (OSError, ValueError) as error:
+            return [], f"`{ABLATION_JSON.name}` could not be read ({error})"
+    rows = []
+    if explorer is not None:
+        for role in ("baseline", "main", "compare"):
+            try:
+                card = explorer.model_card(role)
+            except Exception:  # noqa: BLE001 - that checkpoint is not loaded
+                continue
+            sidecar = card.get("metrics_sidecar")
+            metrics = sidecar if isinstance(sidecar, dict) and any(
+                isinstance(v, dict) for v in sidecar.values()) else card.get("metrics_now")
+            rows.append({"row": role, "label": Path(card["checkpoint"]).stem, "metrics": metrics or {}})
+    return rows, "the loaded checkpoints (no `checkpoints/ablation.json` yet)"
+
+
+def example_videos() -> list[dict]:
+    """The example upload videos that :func:`build_cache` wrote: ``[{path, modality, tid, pid}]``."""
+    manifest = EXAMPLES_DIR / "examples.json"
+    if not manifest.is_file():
+        return []
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for entry in entries:
+        path = EXAMPLES_DIR / entry.get("file", "")
+        if path.is_file():
+            out.append(dict(entry, path=str(path)))
+    return out
+
+
+# =========================================================================== per-session state
+def new_selection(direction: str = "infrared_to_visible") -> dict:
+    """The per-session selection (a ``gr.State`` value): the query, the chosen match, the direction, top-k."""
+    return {"direction": direction, "query": None, "match": None, "top_k": 10, "upload": None}
+
+
+# =========================================================================== cache building
+def _stored_key(path: Path) -> dict | None:
+    """The key a cache file stores (see :mod:`lsmrl.analysis.cache`); None if unreadable."""
+    try:
+        if path.suffix == ".npz":
+            import numpy as np
+
+            with np.load(path, allow_pickle=False) as data:
+                return json.loads(str(data["__cache_key__"]))
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(stored["key"]) if isinstance(stored, dict) else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def build_cache(config: AppConfig | None = None, out_dir: Path = SHIPPED_CACHE, examples_dir: Path = EXAMPLES_DIR,
+                progress: Callable[[float, str], None] | None = None) -> dict:
+    """(Re)build the shipped cache for ``config`` (default: the demo) and the example videos.
+
+    Builds in a fresh folder next to ``out_dir``, seeded with whatever the
+    existing shipped and user caches hold (so nothing already computed for these
+    weights is computed again), opens the Explorer, precomputes the gap table,
+    the probes and the UMAP layouts, drops every file that belongs to other
+    weights or data, and swaps the folder in. Returns a summary with file sizes.
+    """
+    from lsmrl.analysis import ANALYSIS_VERSION, Explorer
+    from lsmrl.errors import LSMRLError
+
+    report = progress or (lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True))
+    config = config or AppConfig.resolve()
+    problems = config.problems()
+    if problems:
+        raise LSMRLError("; ".join(problems))
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".cache-build-", dir=out_dir.parent))
+    try:
+        seed_cache(work, [out_dir, user_cache_dir()])
+        start = time.perf_counter()
+        explorer = Explorer.open(config.checkpoint, config.dataset, config.data_root,
+                                 compare_checkpoint=config.compare_checkpoint,
+                                 baseline_checkpoint=config.baseline_checkpoint, cache_dir=work, device=config.device,
+                                 progress=lambda f, m: report(0.7 * f, m), num_frames=config.num_frames,
+                                 batch_size=config.batch_size, numba_cache=False)
+        opened = time.perf_counter() - start
+        timings = explorer.precompute(progress=lambda f, m: report(0.7 + 0.25 * f, m))
+        keep_sha = {b.sha256 for b in (explorer.main, explorer.compare_bundle, explorer.baseline) if b is not None}
+        data_key = explorer.main.key.data_fingerprint
+        removed = []
+        for path in sorted(work.iterdir()):
+            key = _stored_key(path) if path.is_file() else None
+            if (key is None or key.get("checkpoint_sha256") not in keep_sha or key.get("data_fingerprint") != data_key
+                    or key.get("version") != ANALYSIS_VERSION):
+                removed.append(path.name)
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        work.chmod(0o755)  # mkdtemp makes it private; the cache is shipped and read by any user
+        for path in work.iterdir():
+            path.chmod(0o644)
+        report(0.96, "writing the example videos")
+        examples = write_examples(explorer, examples_dir)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(work, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, out_dir)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    files = {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
+    files.update({f"examples/{e['file']}": (examples_dir / e["file"]).stat().st_size for e in examples})
+    too_big = [name for name, size in files.items() if size >= MAX_COMMITTED_BYTES]
+    if too_big:
+        raise LSMRLError(f"cache files over 10 MiB (they could not be pushed to a Space): {too_big}")
+    report(1.0, "done")
+    return {"cache_dir": str(out_dir), "examples_dir": str(examples_dir), "files": files,
+            "total_bytes": sum(files.values()), "open_seconds": opened, "precompute_seconds": timings,
+            "removed": removed}
+
+
+def write_examples(explorer: Any, out_dir: Path = EXAMPLES_DIR, per_modality: int = 1) -> list[dict]:
+    """Write ``per_modality`` example upload videos of each query modality (16-frame H.264 mp4) + a manifest.
+
+    The tracklets are the easiest queries of each direction (highest AP), so the
+    examples show a working retrieval.
+    """
+    from lsmrl.data.video import write_video
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.mp4"):
+        old.unlink()
+    entries = []
+    for direction in explorer.directions:
+        rows = [r for r in explorer.queries(direction) if r["valid"]]
+        rows.sort(key=lambda r: (-(r["ap"] or 0.0), r["test_index"]))
+        for row in rows[:per_modality]:
+            frames = explorer.tracklet_frames(row["test_index"], EXAMPLE_FRAMES)
+            name = f"{row['modality']}-{row['tid'].replace('/', '-')}-id{row['pid']}.mp4"
+            write_video(frames, out_dir / name, fps=8.0)
+            entries.append({"file": name, "modality": row["modality"], "tid": row["tid"], "pid": row["pid"],
+                            "camid": row["camid"], "frames": EXAMPLE_FRAMES})
+    (out_dir / "examples.json").write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    return entries
+
+
+__all__ = ["ABLATION_JSON", "AppConfig", "DATASETS", "DEFAULT_BASELINE", "DEFAULT_CHECKPOINT", "DEFAULT_DATA_ROOT",
+           "EXAMPLES_DIR", "REPO_ROOT", "Resources", "SHIPPED_CACHE", "ablation_rows", "app_temp_dir",
+           "build_cache", "configure_environment", "example_videos", "new_selection", "seed_cache",
+           "user_cache_dir", "write_examples"]

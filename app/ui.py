@@ -1,0 +1,306 @@
+"""The Blocks layout and its event wiring; no model code (handlers are in :mod:`app.callbacks`).
+
+Tabs: Retrieval, Attention, Prompt diffusion, Modality gap, Failure cases, Model.
+Every event has an ``api_name``. The public ones (shown on the "Use via API"
+page and scriptable with ``gradio_client``) are ``/retrieve``,
+``/retrieve_video``, ``/export_ranking``, ``/attention``, ``/diffusion``,
+``/modality_gap``, ``/failures``, ``/impostors``, ``/model_card`` and
+``/compare``; the UI plumbing (start-up, filters, clicks in galleries and
+tables, tab refreshes) is named too but ``api_visibility="private"``.
+
+``gr.Plot`` (plotly) has no click event in Gradio 6.31, so points in the UMAP
+are hover-only; the selected query (from the Retrieval tab or the failure table)
+is what the UMAP highlights.
+"""
+
+import gradio as gr
+
+from app import state as app_state
+from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
+from app.validation import DEFAULT_LIMITS, MAX_TOP_K, UploadLimits
+
+TITLE = "LSMRL Explorer"
+INTRO = (
+    "# LSMRL Explorer\n"
+    "Video-based visible-infrared person re-identification with LSMRL (Liu et al. 2026, arXiv 2601.12062) on "
+    "open_clip. Pick a query (or upload a video), see what the model retrieves, why (attention, prompt diffusion), "
+    "how the modality gap closes stage by stage, and where it fails."
+)
+CSS = """
+#lsmrl-status { font-size: 0.92em; opacity: 0.85; }
+#lsmrl-results .caption-label { font-size: 0.8em; }
+/* tracklet strips are wide (T frames side by side) and attention frames tall: not gradio's square cells */
+#lsmrl-results .thumbnail-item { aspect-ratio: 12 / 5; }
+#lsmrl-results .grid-wrap, #lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap {
+    min-height: 0; max-height: none; }
+#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item { aspect-ratio: 1 / 2; }
+"""
+STAGE_CHOICES = [("baseline (frame-wise CLIP)", "baseline"), ("STFL", "stfl"), ("after SD", "sd"),
+                 ("after CMI", "cmi"), ("final embedding", "embedding")]
+PRIVATE = {"api_visibility": "private"}
+
+
+def _theme():
+    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
+
+
+def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LIMITS) -> gr.Blocks:
+    """The Blocks of the app for ``resources`` (nothing is loaded here; ``demo.load`` waits for the model)."""
+    cb = Callbacks(resources, limits)
+    examples = app_state.example_videos()
+    directions = direction_choices()
+    first_direction = directions[0][1]
+
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 7200), fill_width=True) as demo:
+        selection = gr.State(app_state.new_selection(first_direction))
+        rendered = gr.State({})
+        gr.Markdown(INTRO)
+        status = gr.Markdown(resources.status_markdown(), elem_id="lsmrl-status")
+        status_timer = gr.Timer(3.0)
+
+        with gr.Tabs(elem_id="lsmrl-tabs"):
+            # ------------------------------------------------------------ Retrieval
+            with gr.Tab("Retrieval", id="retrieval", elem_id="tab-retrieval", render_children=True):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        direction = gr.Radio(directions, value=first_direction, label="Direction")
+                        with gr.Row():
+                            identity = gr.Dropdown([(ALL, ALL)], value=ALL, label="Identity", allow_custom_value=True)
+                            camera = gr.Dropdown([(ALL, ALL)], value=ALL, label="Camera", allow_custom_value=True)
+                        order = gr.Radio(list(ORDERS), value="identity", label="Order of the queries")
+                        query = gr.Dropdown([], value=None, label="Query tracklet", allow_custom_value=True,
+                                            info="a test tracklet id, e.g. test/00000", elem_id="lsmrl-query")
+                        top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="Top-k")
+                        retrieve_button = gr.Button("Retrieve", variant="primary", elem_id="lsmrl-retrieve")
+                        thumbnails = gr.Gallery(label="Queries: click one", columns=6, height=300,
+                                                allow_preview=False, format="png", elem_id="lsmrl-thumbnails")
+                        with gr.Accordion("Query by an uploaded video", open=False):
+                            video = gr.Video(sources=["upload"], label="Video (mp4, avi, mkv or webm)",
+                                             include_audio=True, height=260, elem_id="lsmrl-video")
+                            modality = gr.Radio([("infrared", "infrared"), ("visible", "visible")], value="infrared",
+                                                label="Declared modality of the video")
+                            video_button = gr.Button("Retrieve with the video")
+                            gr.Markdown(f"Limits: {limits.max_bytes // 2**20} MB, {limits.max_frames} frames, "
+                                        f"{limits.max_width}x{limits.max_height}, {limits.max_duration_s:.0f} s. "
+                                        "Decoding runs in a separate process with a timeout.")
+                            if examples:
+                                gr.Examples([[e["path"], e["modality"]] for e in examples], inputs=[video, modality],
+                                            label="Example clips (test tracklets as mp4)", cache_examples=False)
+                    with gr.Column(scale=3, min_width=400):
+                        summary = gr.Markdown("Pick a query and press Retrieve.", label="Summary",
+                                              elem_id="lsmrl-summary")
+                        query_strip = gr.Image(label="Query frames", type="numpy", format="png", interactive=False,
+                                               height=240, elem_id="lsmrl-query-strip")
+                        results = gr.Gallery(label="Top-k: green = same identity, red = another; click one",
+                                             columns=2, format="png", object_fit="contain", height="auto",
+                                             elem_id="lsmrl-results")
+                        selected = gr.Markdown(elem_id="lsmrl-selected")
+                        with gr.Row():
+                            export_format = gr.Radio([("CSV", "csv"), ("JSON", "json")], value="csv",
+                                                     label="Export format", scale=1)
+                            export_button = gr.Button("Export the ranked list", scale=1)
+                        export_file = gr.File(label="Ranked list file", interactive=False)
+                        with gr.Accordion("Ranked list (JSON)", open=False):
+                            ranked = gr.JSON(label="Ranked list")
+
+            # ------------------------------------------------------------ Attention
+            with gr.Tab("Attention", id="attention", elem_id="tab-attention", render_children=True) as attention_tab:
+                with gr.Row():
+                    att_query = gr.Textbox(label="Query tracklet", placeholder="test/00000")
+                    att_match = gr.Textbox(label="Match tracklet (empty: the query's top-1)")
+                    att_direction = gr.Radio(directions, value=first_direction, label="Direction")
+                with gr.Row():
+                    att_method = gr.Radio(list(METHODS), value="gradcam", label="Method")
+                    att_target = gr.Radio(list(TARGETS), value="match", label="Target")
+                    att_layer = gr.Number(value=-1, precision=0, label="Block (-1 = last)")
+                    att_button = gr.Button("Explain", variant="primary")
+                att_summary = gr.Markdown("Select a query and a match in the Retrieval tab, then open this tab.",
+                                          label="Summary",
+                                          elem_id="lsmrl-attention-summary")
+                with gr.Row():
+                    att_query_maps = gr.Gallery(label="Query: map per frame", columns=6, format="png",
+                                                object_fit="contain", height="auto", elem_id="lsmrl-attention-query")
+                    att_match_maps = gr.Gallery(label="Match: map per frame", columns=6, format="png",
+                                                object_fit="contain", height="auto", elem_id="lsmrl-attention-match")
+                att_bars = gr.Plot(label="Each frame's share of the map")
+
+            # ------------------------------------------------------------ Prompt diffusion
+            with gr.Tab("Prompt diffusion", id="diffusion", elem_id="tab-diffusion",
+                        render_children=True) as diffusion_tab:
+                with gr.Row():
+                    diff_query = gr.Textbox(label="Tracklet", placeholder="test/00000")
+                    diff_k = gr.Slider(1, 20, value=5, step=1, label="Prompts listed")
+                    diff_button = gr.Button("Show", variant="primary")
+                diff_summary = gr.Markdown(label="Summary", elem_id="lsmrl-diffusion-summary")
+                with gr.Row():
+                    diff_similarity = gr.Plot(label="Similarity to identity prompts, before vs after SD")
+                    diff_attention = gr.Plot(label="SD attention over the prompts")
+                diff_probes = gr.Plot(label="Attribute probes, visible vs infrared")
+                diff_table = gr.Dataframe(headers=["probe", "modality", "AUC before SD", "AUC after SD", "change",
+                                                   "positive", "negative"], interactive=False,
+                                          label="Attribute probes (AUC: 0.5 = no signal)")
+                with gr.Accordion("Raw result (JSON)", open=False):
+                    diff_json = gr.JSON(label="Diffusion result")
+
+            # ------------------------------------------------------------ Modality gap
+            with gr.Tab("Modality gap", id="gap", elem_id="tab-gap", render_children=True) as gap_tab:
+                with gr.Row():
+                    gap_stage = gr.Radio(STAGE_CHOICES, value="embedding", label="Stage")
+                    gap_query = gr.Textbox(label="Highlighted query (from Retrieval)", placeholder="empty: none")
+                    gap_direction = gr.Radio(directions, value=first_direction, label="Direction")
+                    gap_k = gr.Slider(1, 20, value=5, step=1, label="Matches ringed")
+                    gap_button = gr.Button("Show", variant="primary")
+                gap_note = gr.Markdown(label="Note", elem_id="lsmrl-gap-note")
+                with gr.Row():
+                    gap_plot = gr.Plot(label="UMAP (hover for details)", scale=3, elem_id="lsmrl-umap")
+                    gap_points = gr.Dataframe(headers=["point", "tracklet", "identity", "camera", "modality",
+                                                       "similarity", "true match"], interactive=False, scale=2,
+                                              label="Highlighted points")
+                gap_table = gr.Dataframe(interactive=False, label="Gap metrics per stage", elem_id="lsmrl-gap-table")
+                gap_figure = gr.Plot(label="Gap metrics per stage")
+
+            # ------------------------------------------------------------ Failure cases
+            with gr.Tab("Failure cases", id="failures", elem_id="tab-failures", render_children=True) as failures_tab:
+                with gr.Row():
+                    fail_direction = gr.Radio(directions, value=first_direction, label="Direction")
+                    fail_sort = gr.Radio([("AP", "ap"), ("INP", "inp")], value="ap", label="Worst by")
+                    fail_limit = gr.Slider(5, 400, value=50, step=5, label="Rows")
+                    fail_button = gr.Button("Show", variant="primary")
+                fail_summary = gr.Markdown(label="Summary", elem_id="lsmrl-failures-summary")
+                fail_table = gr.Dataframe(headers=["worst #", "query", "identity", "camera", "AP", "INP",
+                                                   "first true rank", "true matches", "top-1 correct"],
+                                          interactive=False, max_height=360,
+                                          label="Queries, worst first (choose a row)",
+                                          elem_id="lsmrl-failures-table")
+                fail_loaded = gr.Markdown()
+                with gr.Row():
+                    impostor_image = gr.Image(label="Query, its first true match and the best impostor", type="numpy",
+                                              format="png", interactive=False, scale=3)
+                    with gr.Column(scale=2):
+                        impostor_text = gr.Markdown(label="Impostor summary")
+                        impostor_table = gr.Dataframe(headers=["rank", "tracklet", "identity", "camera", "similarity",
+                                                               "attribute differences"], interactive=False,
+                                                      label="Impostors above the true match")
+                with gr.Row():
+                    fail_cameras = gr.Plot(label="Failures by camera pair")
+                    fail_attributes = gr.Plot(label="Failures by attribute")
+                fail_histogram = gr.Plot(label="Positive vs negative similarity")
+
+            # ------------------------------------------------------------ Model
+            with gr.Tab("Model", id="model", elem_id="tab-model", render_children=True) as model_tab:
+                with gr.Row():
+                    model_choice = gr.Dropdown([("main", "main"), ("compare", "compare"), ("baseline", "baseline")],
+                                               value="main", label="Checkpoint")
+                    model_button = gr.Button("Show", variant="primary")
+                model_card = gr.Markdown(label="Model card", elem_id="lsmrl-model-card")
+                model_metrics = gr.Dataframe(headers=["role", "checkpoint", "direction", "R-1", "R-5", "R-10", "R-20",
+                                                      "mAP", "mINP"], interactive=False,
+                                             label="Metrics on this data (percent)")
+                ablation_source = gr.Markdown(label="Ablation source")
+                ablation_table = gr.Dataframe(headers=["row", "label", "IR→VIS R-1", "IR→VIS mAP", "IR→VIS mINP",
+                                                       "VIS→IR R-1", "VIS→IR mAP", "VIS→IR mINP"], interactive=False,
+                                              label="Ablation")
+                with gr.Accordion("Config and provenance (JSON)", open=False):
+                    model_config = gr.JSON(label="Config and provenance")
+                gr.Markdown("### Compare on the same queries")
+                with gr.Row():
+                    compare_other = gr.Radio([("baseline", "baseline"), ("compare", "compare")], value="baseline",
+                                             label="Against")
+                    compare_direction = gr.Radio(directions, value=first_direction, label="Direction")
+                    compare_button = gr.Button("Compare")
+                compare_summary = gr.Markdown(label="Comparison summary", elem_id="lsmrl-compare-summary")
+                compare_figure = gr.Plot(label="Per-query AP change")
+                compare_table = gr.Dataframe(headers=["top-1", "query", "identity", "camera", "AP main", "AP other",
+                                                      "AP change", "first true rank main", "first true rank other"],
+                                             interactive=False, label="Queries whose top-1 changed")
+
+        # ================================================================ wiring
+        retrieval_inputs = [query, direction, top_k, selection]
+        retrieval_outputs = [ranked, summary, query_strip, results, selection]
+        sync_outputs = [att_query, att_match, att_direction, diff_query, gap_query, gap_direction]
+        filter_inputs = [direction, identity, camera, order, selection]
+        filter_outputs = [identity, camera, query, thumbnails, selection]
+
+        def then_retrieve(event, name: str):
+            return (event.then(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name=f"{name}_retrieve", **PRIVATE)
+                    .then(cb.sync_tabs, [selection], sync_outputs, api_name=f"{name}_sync", **PRIVATE))
+
+        # start-up: wait for the model (progress bar), fill the lists, show the first query
+        loaded = demo.load(cb.init, [selection], [status, direction, identity, camera, query, thumbnails, selection,
+                                                  gap_stage, compare_other, model_choice],
+                           api_name="init", **PRIVATE)
+        then_retrieve(loaded, "init")
+        status_timer.tick(cb.status, None, status, api_name="status", **PRIVATE).then(
+            lambda: gr.Timer(active=not resources.wait_analysis(0)), None, status_timer,
+            api_name="status_timer", **PRIVATE)
+
+        # query choice
+        for component, name in ((direction, "direction"), (identity, "identity"), (camera, "camera"), (order, "order")):
+            then_retrieve(component.input(cb.list_queries, filter_inputs, filter_outputs, api_name=f"filter_{name}",
+                                          **PRIVATE), f"filter_{name}")
+        query.input(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name="query_input", **PRIVATE).then(
+            cb.sync_tabs, [selection], sync_outputs, api_name="query_input_sync", **PRIVATE)
+        then_retrieve(thumbnails.select(cb.pick_thumbnail, [selection], [query], api_name="pick_thumbnail",
+                                        **PRIVATE), "pick_thumbnail")
+        retrieve_button.click(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name="retrieve").then(
+            cb.sync_tabs, [selection], sync_outputs, api_name="retrieve_sync", **PRIVATE)
+        video_button.click(cb.retrieve_video, [video, modality, top_k, selection], retrieval_outputs,
+                           api_name="retrieve_video", concurrency_id="model", concurrency_limit=1)
+        results.select(cb.select_match, [selection], [selection, selected], api_name="select_match", **PRIVATE).then(
+            cb.sync_tabs, [selection], sync_outputs, api_name="select_match_sync", **PRIVATE)
+        export_button.click(cb.export_ranking, [ranked, export_format], export_file, api_name="export_ranking")
+
+        # attention
+        attention_inputs = [att_query, att_match, att_method, att_target, att_direction, att_layer]
+        attention_outputs = [att_query_maps, att_match_maps, att_bars, att_summary]
+        att_button.click(cb.attention, attention_inputs, attention_outputs, api_name="attention",
+                         concurrency_id="model", concurrency_limit=1)
+        attention_tab.select(cb.refresh_if_stale("attention", cb.attention, len(attention_outputs), needs_query=True),
+                             attention_inputs + [rendered], attention_outputs + [rendered], api_name="attention_tab",
+                             concurrency_id="model", concurrency_limit=1, **PRIVATE)
+
+        # prompt diffusion
+        diffusion_inputs = [diff_query, diff_k]
+        diffusion_outputs = [diff_summary, diff_similarity, diff_attention, diff_probes, diff_table, diff_json]
+        diff_button.click(cb.diffusion, diffusion_inputs, diffusion_outputs, api_name="diffusion")
+        diffusion_tab.select(cb.refresh_if_stale("diffusion", cb.diffusion, len(diffusion_outputs), needs_query=True),
+                             diffusion_inputs + [rendered], diffusion_outputs + [rendered], api_name="diffusion_tab",
+                             **PRIVATE)
+
+        # modality gap
+        gap_inputs = [gap_stage, gap_query, gap_direction, gap_k]
+        gap_outputs = [gap_plot, gap_points, gap_table, gap_figure, gap_note]
+        gap_button.click(cb.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap")
+        gap_stage.input(cb.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap_stage", **PRIVATE)
+        gap_tab.select(cb.refresh_if_stale("gap", cb.modality_gap, len(gap_outputs)), gap_inputs + [rendered],
+                       gap_outputs + [rendered], api_name="modality_gap_tab", **PRIVATE)
+
+        # failure cases
+        failure_inputs = [fail_direction, fail_sort, fail_limit]
+        failure_outputs = [fail_table, fail_summary, fail_cameras, fail_attributes, fail_histogram]
+        fail_button.click(cb.failures, failure_inputs, failure_outputs, api_name="failures")
+        failures_tab.select(cb.refresh_if_stale("failures", cb.failures, len(failure_outputs)),
+                            failure_inputs + [rendered], failure_outputs + [rendered], api_name="failures_tab",
+                            **PRIVATE)
+        chosen = fail_table.select(cb.select_failure, [fail_direction, selection],
+                                   [selection, direction, identity, camera, query, fail_loaded],
+                                   api_name="select_failure", **PRIVATE)
+        chosen.then(cb.impostors, [query, direction], [impostor_image, impostor_text, impostor_table],
+                    api_name="impostors")
+        then_retrieve(chosen, "select_failure")
+
+        # model
+        model_outputs = [model_card, model_config, model_metrics, ablation_table, ablation_source]
+        model_button.click(cb.model_card, [model_choice], model_outputs, api_name="model_card")
+        model_choice.input(cb.model_card, [model_choice], model_outputs, api_name="model_card_choice", **PRIVATE)
+        compare_outputs = [compare_summary, compare_figure, compare_table]
+        compare_button.click(cb.compare, [compare_other, compare_direction], compare_outputs, api_name="compare")
+        model_tab.select(cb.refresh_if_stale("model", cb.model_and_compare, len(model_outputs) + len(compare_outputs)),
+                         [model_choice, compare_other, compare_direction, rendered],
+                         model_outputs + compare_outputs + [rendered], api_name="model_tab", **PRIVATE)
+
+    demo.lsmrl_callbacks = cb  # for tests and the benchmark
+    return demo
+
+
+__all__ = ["CSS", "STAGE_CHOICES", "TITLE", "build_ui"]

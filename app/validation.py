@@ -1,0 +1,201 @@
+"""Input checks of the app and the mapping of lsmrl's errors to ``gr.Error`` (plain words, the app stays up).
+
+* :class:`UploadLimits`: bytes, frames, resolution and duration of an uploaded
+  video. :func:`read_upload` checks the cheap things in this process, probes the
+  container in a child process (:func:`lsmrl.data.video.probe_video`) to check
+  the duration, frame count and resolution with a message that names the limit,
+  then decodes the frames in a child process with a timeout
+  (:func:`lsmrl.data.video.read_video_frames`): a hostile or broken file can
+  neither hang nor crash the server.
+* :func:`user_errors` (a decorator for every event handler): ``VideoError``,
+  ``CheckpointError``, ``DatasetLayoutError`` and any other ``LSMRLError`` become
+  a ``gr.Error`` whose title says what kind of input was wrong; an unexpected
+  exception is logged with its traceback and shown as a short ``gr.Error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from lsmrl.errors import CheckpointError, ConfigError, DatasetLayoutError, LSMRLError, VideoError
+
+LOG = logging.getLogger("lsmrl.app")
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
+MODALITIES = ("visible", "infrared")
+MAX_TOP_K = 50
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Caps for one uploaded video (also ``launch(max_file_size=...)`` for the bytes)."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_frames: int = 1000
+    max_width: int = 1920
+    max_height: int = 1080
+    max_duration_s: float = 120.0
+    timeout_s: float = 20.0
+
+    @property
+    def max_file_size(self) -> str:
+        """The value for ``launch(max_file_size=...)``."""
+        return f"{self.max_bytes // (1024 * 1024)}mb"
+
+    def video_limits(self):
+        from lsmrl.data.video import VideoLimits
+
+        return VideoLimits(max_bytes=self.max_bytes, max_frames=self.max_frames,
+                           max_pixels=self.max_width * self.max_height,
+                           timeout_s=self.timeout_s)
+
+
+DEFAULT_LIMITS = UploadLimits()
+
+
+class UserInputError(LSMRLError):
+    """A value typed or chosen in the app is not acceptable (the message says which and why)."""
+
+
+# =========================================================================== simple values
+def check_top_k(value: Any) -> int:
+    try:
+        k = int(float(value))
+    except (TypeError, ValueError):
+        raise UserInputError(f"top-k must be a whole number between 1 and {MAX_TOP_K}, got {value!r}") from None
+    if not 1 <= k <= MAX_TOP_K:
+        raise UserInputError(f"top-k must be between 1 and {MAX_TOP_K}, got {k}")
+    return k
+
+
+def check_direction(value: Any, directions: list[str]) -> str:
+    text = str(value or "").strip()
+    aliases = {"ir2vis": "infrared_to_visible", "ir->vis": "infrared_to_visible", "infrared->visible":
+               "infrared_to_visible", "vis2ir": "visible_to_infrared", "vis->ir": "visible_to_infrared",
+               "visible->infrared": "visible_to_infrared"}
+    text = aliases.get(text.lower().replace(" ", ""), text)
+    if text not in directions:
+        raise UserInputError(f"the direction must be one of {', '.join(directions)}, got {value!r}")
+    return text
+
+
+def check_query(value: Any) -> str:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise UserInputError("choose a query tracklet first (an id such as test/00042, "
+                             "or pick one in the Retrieval tab)")
+    return text
+
+
+def check_modality(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    aliases = {"ir": "infrared", "thermal": "infrared", "rgb": "visible", "vis": "visible"}
+    text = aliases.get(text, text)
+    if text not in MODALITIES:
+        raise UserInputError(f"declare the video's modality: 'visible' or 'infrared' (got {value!r})")
+    return text
+
+
+def upload_path(value: Any) -> Path:
+    """The local path of an uploaded file from a ``gr.Video``/``gr.File`` value (str, dict or FileData)."""
+    if value is None or value == "":
+        raise UserInputError("upload a video first (mp4, avi, mkv or webm)")
+    if isinstance(value, dict):
+        value = value.get("path") or value.get("video") or value.get("name")
+        if isinstance(value, dict):
+            value = value.get("path")
+    path = getattr(value, "path", value)
+    if not isinstance(path, (str, os.PathLike)):
+        raise UserInputError("the upload could not be read; upload the video again")
+    return Path(path)
+
+
+# =========================================================================== uploads
+def read_upload(value: Any, num_frames: int, limits: UploadLimits = DEFAULT_LIMITS):
+    """``(frames (T, H, W, 3) uint8, info)`` of an uploaded video, within ``limits``; raises VideoError."""
+    from lsmrl.data.video import probe_video, read_video_frames
+
+    path = upload_path(value)
+    if not path.is_file():
+        raise VideoError("the uploaded file is gone (uploads are cleaned after a while); upload it again")
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise VideoError(f"{path.name} is not a video file this app reads; upload an mp4, avi, mkv or webm")
+    size = path.stat().st_size
+    if size == 0:
+        raise VideoError(f"{path.name} is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise VideoError(f"{path.name} is {size / 2**20:.1f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB. "
+                         "Trim or downscale it first")
+    video_limits = limits.video_limits()
+    info = probe_video(path, video_limits)
+    if info.duration_s and info.duration_s > limits.max_duration_s:
+        raise VideoError(f"{path.name} lasts {info.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s. "
+                         "Trim it to the part that shows the person")
+    if info.num_frames > limits.max_frames:
+        raise VideoError(f"{path.name} has {info.num_frames} frames; the limit is {limits.max_frames}. "
+                         "Trim it to the part that shows the person")
+    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+    if long_side > max(limits.max_width, limits.max_height) or short_side > min(limits.max_width, limits.max_height):
+        raise VideoError(f"{path.name} is {info.width}x{info.height}; the limit is {limits.max_width}x"
+                         f"{limits.max_height}. Crop the person or downscale it first")
+    frames = read_video_frames(path, num_frames, "evenly", limits=video_limits)
+    return frames, info
+
+
+# =========================================================================== errors
+_TITLES: tuple[tuple[type, str], ...] = (
+    (VideoError, "Video not usable"),
+    (CheckpointError, "Checkpoint problem"),
+    (DatasetLayoutError, "Data set problem"),
+    (ConfigError, "Configuration problem"),
+    (UserInputError, "Check the input"),
+    (LSMRLError, "Cannot do that"),
+)
+
+
+def to_gr_error(error: BaseException) -> gr.Error:
+    """The ``gr.Error`` shown for ``error`` (see the module docstring)."""
+    if isinstance(error, gr.Error):
+        return error
+    for kind, title in _TITLES:
+        if isinstance(error, kind):
+            return gr.Error(str(error), title=title, print_exception=False)
+    if isinstance(error, TimeoutError):
+        return gr.Error(str(error) or "that took too long; try again", title="Busy", print_exception=False)
+    if isinstance(error, (IndexError, ValueError, KeyError)):
+        return gr.Error(f"that input is not valid here: {error}", title="Check the input", print_exception=False)
+    LOG.exception("unexpected error in a handler", exc_info=error)
+    return gr.Error(f"something went wrong ({type(error).__name__}: {error}). The app is still running; "
+                    "try another input, and report this if it keeps happening", title="Unexpected error",
+                    print_exception=False)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Decorator: run ``fn`` and turn every exception into a readable ``gr.Error`` (keeps the signature,
+    so gradio still sees ``gr.Progress`` and ``gr.SelectData`` parameters)."""
+    if inspect.isgeneratorfunction(fn):  # pragma: no cover - no generator handlers yet
+        raise TypeError("user_errors does not wrap generators")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - every error becomes a message; the server stays up
+            raise to_gr_error(error) from error
+
+    return wrapper
+
+
+__all__ = ["DEFAULT_LIMITS", "MAX_TOP_K", "MODALITIES", "UploadLimits", "UserInputError", "VIDEO_EXTENSIONS",
+           "check_direction", "check_modality", "check_query", "check_top_k", "read_upload", "to_gr_error",
+           "upload_path", "user_errors"]

@@ -1,0 +1,406 @@
+"""The app's API, end to end: the app is launched in the test and every public endpoint is called with
+``gradio_client``, asserting real content.
+
+The app serves the committed demo (``checkpoints/lsmrl-mini-synthvvi.safetensors`` and the baseline, on
+``assets/synthvvi``, features and UMAPs from the shipped cache ``checkpoints/cache``) when it is there, which
+it is in CI; only a checkout without the demo checkpoints falls back to random-init tiny checkpoints on a tiny
+generated SynthVVI (then the UMAP is fitted once, ~30 s). To run these tests on other checkpoints before they
+become the demo: ``LSMRL_APP_TEST_CHECKPOINT=... LSMRL_APP_TEST_BASELINE=...`` (and
+``LSMRL_APP_TEST_SEED_CACHE=<a cache folder of theirs>`` to skip the extraction).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import state as app_state
+
+app_state.configure_environment()  # before gradio is imported (GRADIO_TEMP_DIR, analytics off)
+
+DEMO = app_state.DEFAULT_CHECKPOINT.is_file() and app_state.DEFAULT_BASELINE.is_file()
+# gradio 6.31's queue calls pandas options that pandas 3 deprecates (not our code)
+pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+IR2VIS = "infrared_to_visible"
+VIS2IR = "visible_to_infrared"
+
+
+# =========================================================================== helpers shared with test_browser.py
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_test_config(tmp_path_factory) -> app_state.AppConfig:
+    """The demo (cache copied from the shipped one into a temporary folder), else a tiny stand-in."""
+    cache = tmp_path_factory.mktemp("app-cache")
+    if DEMO:
+        return app_state.AppConfig.resolve(cache_dir=cache)
+    if os.environ.get("LSMRL_APP_TEST_CHECKPOINT"):  # try the app tests on other checkpoints (see the docstring)
+        import dataclasses
+
+        config = app_state.AppConfig.resolve(checkpoint=os.environ["LSMRL_APP_TEST_CHECKPOINT"],
+                                             baseline_checkpoint=os.environ.get("LSMRL_APP_TEST_BASELINE"),
+                                             cache_dir=cache)
+        seeds = [Path(p) for p in os.environ.get("LSMRL_APP_TEST_SEED_CACHE", "").split(os.pathsep) if p]
+        return dataclasses.replace(config, seed_caches=(app_state.SHIPPED_CACHE, *seeds))
+    import torch
+
+    from lsmrl.data.synth import generate_synthvvi
+    from lsmrl.model.checkpoint import save_checkpoint
+    from tests.helpers import tiny_model
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_synthvvi(root, seed=5, train_identities=4, test_identities=6, frames=12, progress=False, workers=1)
+    out = tmp_path_factory.mktemp("checkpoints")
+    paths = {}
+    for name, seed, overrides in (("main", 0, {}), ("baseline", 2, dict(grouped=False, shift=False, sd=False,
+                                                                           cmi=False))):
+        torch.manual_seed(seed)
+        paths[name] = save_checkpoint(tiny_model(num_classes=4, num_frames=6, **overrides),
+                                      out / f"{name}.safetensors", metrics={"note": "random init"})
+    return app_state.AppConfig.resolve(checkpoint=paths["main"], baseline_checkpoint=paths["baseline"],
+                                       data_root=root, cache_dir=cache)
+
+
+def launch_for_tests(tmp_path_factory):
+    """``(demo, url, resources)``: the app launched on a free port, its Explorer already open."""
+    from app.main import build_app, launch_app
+
+    resources = app_state.Resources(make_test_config(tmp_path_factory))
+    resources.start()
+    resources.explorer(timeout=900)
+    demo = build_app(resources)
+    port = free_port()
+    launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/", resources
+
+
+def easy_query(explorer) -> dict:
+    """The easiest query by its per-query record: the highest AP among queries whose top-1 is right, infrared
+    queries first (``direction`` is added to the row)."""
+    for direction in (IR2VIS, VIS2IR):
+        rows = [r for r in explorer.queries(direction) if r["valid"] and r["rank1_correct"]]
+        if rows:
+            return dict(max(rows, key=lambda r: (r["ap"], -r["test_index"])), direction=direction)
+    if DEMO:
+        pytest.fail("the demo model has no query with a correct top-1 in either direction")
+    pytest.skip("no query of this stand-in model has a correct top-1")
+
+
+def plotly_data(value) -> dict:
+    """The plotly JSON of a ``gr.Plot`` value as gradio_client returns it."""
+    assert isinstance(value, dict) and value.get("type") == "plotly", value
+    return json.loads(value["plot"])
+
+
+def plotly_array(value) -> np.ndarray:
+    """A plotly trace array: a list, or plotly 6's typed-array form ``{"dtype", "bdata"[, "shape"]}``."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return array.reshape([int(n) for n in str(value["shape"]).split(",")]) if value.get("shape") else array
+    return np.asarray(value if value is not None else [])
+
+
+def table_rows(value) -> tuple[list[str], list[list]]:
+    assert isinstance(value, dict) and "data" in value, value
+    return value["headers"], value["data"]
+
+
+# =========================================================================== fixtures
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    demo, url, resources = launch_for_tests(tmp_path_factory)
+    yield url, resources
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served[0], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def explorer(served):
+    return served[1].explorer()
+
+
+# =========================================================================== tests
+def test_ci_serves_the_committed_demo():
+    """In CI the demo checkpoints are committed: the tests must not silently fall back to the stand-in."""
+    if os.environ.get("CI") and not DEMO:
+        pytest.fail(f"CI is set but the demo checkpoints are missing: {app_state.DEFAULT_CHECKPOINT}")
+    if not DEMO:
+        pytest.skip("demo checkpoints not present in this checkout")
+    assert app_state.DEFAULT_DATA_ROOT.is_dir()
+
+
+def test_every_public_endpoint_is_named(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/retrieve", "/retrieve_video", "/attention", "/diffusion", "/modality_gap", "/failures",
+                 "/export_ranking", "/impostors", "/model_card", "/compare"):
+        assert name in api, sorted(api)
+    assert [p["parameter_name"] for p in api["/retrieve"]["parameters"]] == ["query", "direction", "top_k"]
+    assert [p["parameter_name"] for p in api["/retrieve_video"]["parameters"]] == ["video", "modality", "top_k"]
+
+
+def test_retrieve_top1_of_an_easy_query_is_its_identity(client, explorer):
+    easy = easy_query(explorer)
+    if DEMO:
+        assert easy["ap"] > 0.5, easy
+    ranked, summary, query_strip, strips = client.predict(easy["tid"], easy["direction"], 5, api_name="/retrieve")
+    top = ranked["items"][0]
+    assert top["pid"] == easy["pid"] and top["is_match"] is True
+    assert ranked["query"]["modality"] == easy["modality"] and top["modality"] != easy["modality"]
+    assert [item["rank"] for item in ranked["items"]] == [1, 2, 3, 4, 5]
+    sims = [item["similarity"] for item in ranked["items"]]
+    assert sims == sorted(sims, reverse=True)
+    assert ranked["ap"] == pytest.approx(easy["ap"]) and ranked["first_match_rank"] == 1
+    assert easy["tid"] in summary and "AP" in summary and "rank 1" in summary
+    assert len(strips) == 5 and "✓" in strips[0]["caption"] and f"id {easy['pid']}" in strips[0]["caption"]
+    from PIL import Image
+
+    assert Image.open(query_strip).size[0] > Image.open(query_strip).size[1]  # a strip of frames, wider than tall
+    assert Path(strips[0]["image"]).is_file()
+
+
+def test_retrieve_the_other_direction_and_a_wrong_direction(client, explorer):
+    query = explorer.queries(VIS2IR)[0]
+    ranked, *_ = client.predict(query["tid"], VIS2IR, 3, api_name="/retrieve")
+    assert len(ranked["items"]) == 3 and {i["modality"] for i in ranked["items"]} == {"infrared"}
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="visible tracklet"):
+        client.predict(query["tid"], IR2VIS, 3, api_name="/retrieve")
+    with pytest.raises(AppError, match="no test tracklet"):
+        client.predict("test/99999", IR2VIS, 3, api_name="/retrieve")
+
+
+def test_readme_gradio_client_example_runs(served, capsys):
+    """The README's "The app" example, executed as written (only the URL is this test server's)."""
+    readme = (app_state.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The app", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'api_name="/retrieve"' in code
+    code = code.replace("http://127.0.0.1:7860/", served[0])
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "test/00000" in printed and len(printed.strip().splitlines()) >= 6
+
+
+def test_export_ranking_writes_csv_and_json(client, explorer):
+    easy = easy_query(explorer)
+    ranked, *_ = client.predict(easy["tid"], easy["direction"], 4, api_name="/retrieve")
+    csv_path = client.predict(ranked, "csv", api_name="/export_ranking")
+    lines = Path(csv_path).read_text().splitlines()
+    assert lines[0].startswith("# query") and lines[1].startswith("rank,tid,pid")
+    assert len(lines) == 2 + 4 and lines[2].split(",")[1] == ranked["items"][0]["tid"]
+    data = json.loads(Path(client.predict(ranked, "json", api_name="/export_ranking")).read_text())
+    assert [i["tid"] for i in data["items"]] == [i["tid"] for i in ranked["items"]]
+    assert all(Path(i["path"]).exists() for i in data["items"])
+
+
+def test_retrieve_video_ranks_an_uploaded_mp4_and_survives_a_fake_one(client, explorer, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from lsmrl.data.video import write_video
+
+    easy = easy_query(explorer)
+    frames = explorer.tracklet_frames(easy["test_index"], 16)
+    video = write_video(frames, tmp_path / "query.mp4")
+    ranked, summary, strip, strips = client.predict(handle_file(str(video)), easy["modality"], 5,
+                                                    api_name="/retrieve_video")
+    assert len(ranked["items"]) == 5 and len(strips) == 5
+    other = "visible" if easy["modality"] == "infrared" else "infrared"
+    assert ranked["direction"] == easy["direction"] and {i["modality"] for i in ranked["items"]} == {other}
+    assert ranked["query"]["num_frames_in_file"] == 16 and "query.mp4" in summary
+    if DEMO:  # the same person, re-encoded: still found
+        assert easy["pid"] in [i["pid"] for i in ranked["items"]]
+
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is a text file, not a video\n" * 20)
+    with pytest.raises(AppError, match="could not be decoded as a video"):
+        client.predict(handle_file(str(fake)), "infrared", 5, api_name="/retrieve_video")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(handle_file(str(video)), "ultraviolet", 5, api_name="/retrieve_video")
+    # the app keeps serving
+    ranked, *_ = client.predict(easy["tid"], easy["direction"], 2, api_name="/retrieve")
+    assert len(ranked["items"]) == 2
+
+
+def test_attention_returns_overlays_of_the_frame_size(client, explorer):
+    from PIL import Image
+
+    easy = easy_query(explorer)
+    frames = explorer.tracklet_frames(easy["test_index"])
+    height, width = explorer.main.model.config.image_size
+    query_maps, match_maps, bars, summary = client.predict(easy["tid"], "", "gradcam", "match", easy["direction"],
+                                                           -1, api_name="/attention")
+    assert len(query_maps) == len(frames) and len(match_maps) == len(frames)
+    for item in query_maps + match_maps:
+        assert Image.open(item["image"]).size == (width, height)
+    assert frames.shape[1:3] == (height, width)  # SynthVVI frames are the model's input size
+    shares = [float(re.search(r"(\d+)% of the map", item["caption"]).group(1)) for item in query_maps]
+    assert 90 <= sum(shares) <= 110
+    traces = plotly_data(bars)["data"]
+    assert len(traces) == 2 and len(plotly_array(traces[0]["y"])) == len(frames)
+    assert "Grad-CAM" in summary and "Match" in summary
+    rollout = client.predict(easy["tid"], "", "rollout", "match", easy["direction"], -1, api_name="/attention")
+    assert len(rollout[0]) == len(frames) and "rollout" in rollout[3]
+
+
+def test_diffusion_returns_content(client, explorer):
+    easy = easy_query(explorer)
+    summary, similarity, attention, probes, table, raw = client.predict(easy["tid"], 5, api_name="/diffusion")
+    assert easy["tid"] in summary and "SD moves" in summary
+    names = [trace["name"] for trace in plotly_data(similarity)["data"]]
+    assert names == ["before SD (stfl)", "after SD (sd)"]
+    if raw["tracklet"]["attention"]:
+        assert len(plotly_array(plotly_data(attention)["data"][0]["y"])) > 0
+    else:  # a checkpoint without SD (an ablation row) has no SD attention to show
+        assert attention is None and "no SD" in summary
+    assert raw["tracklet"]["tid"] == easy["tid"] and len(raw["tracklet"]["similarity_after"]) > 0
+    headers, rows = table_rows(table)
+    assert rows and {r[1] for r in rows} <= {"visible", "infrared"}
+    assert plotly_data(probes)["data"]
+
+
+def test_modality_gap_umap_has_points_of_both_modalities(client, explorer):
+    easy = easy_query(explorer)
+    figure, points, gap_table, gap_bars, note = client.predict("sd", easy["tid"], easy["direction"], 5,
+                                                               api_name="/modality_gap")
+    traces = {trace["name"]: trace for trace in plotly_data(figure)["data"]}
+    visible, infrared = plotly_array(traces["visible"]["x"]), plotly_array(traces["infrared"]["x"])
+    assert len(visible) > 0 and len(infrared) > 0 and np.isfinite(visible).all()
+    assert len(visible) + len(infrared) == len(explorer.dataset.test)
+    assert len(plotly_array(traces["infrared"]["y"])) == len(infrared)
+    assert "query" in traces and "top matches" in traces
+    headers, rows = table_rows(points)
+    assert rows[0][1] == easy["tid"] and len(rows) == 1 + 5
+    headers, rows = table_rows(gap_table)
+    from lsmrl.analysis.modality_gap import STAGE_LABELS
+
+    assert [r[0] for r in rows] == [STAGE_LABELS.get(s, s) for s in explorer.stages]
+    assert "centroid distance" in headers
+    assert plotly_data(gap_bars)["data"]
+    baseline = client.predict("baseline", "", IR2VIS, 5, api_name="/modality_gap")
+    assert {t["name"] for t in plotly_data(baseline[0])["data"]} == {"visible", "infrared"}
+
+
+def test_failures_table_is_sorted_by_ap_worst_first(client, explorer):
+    table, summary, cameras, attributes, histogram = client.predict(IR2VIS, "ap", 400, api_name="/failures")
+    headers, rows = table_rows(table)
+    ap = [row[headers.index("AP")] for row in rows]
+    assert len(ap) == sum(r["valid"] for r in explorer.queries(IR2VIS))
+    assert ap == sorted(ap) and ap[0] == pytest.approx(min(r["ap"] for r in explorer.queries(IR2VIS) if r["valid"]),
+                                                       abs=1e-4)
+    assert [row[0] for row in rows] == list(range(1, len(rows) + 1))
+    assert "fail at rank 1" in summary
+    assert plotly_data(cameras)["data"][0]["type"] == "heatmap"
+    assert plotly_data(histogram)["data"]
+    inp_table = client.predict(VIS2IR, "inp", 10, api_name="/failures")[0]
+    headers, rows = table_rows(inp_table)
+    inp = [row[headers.index("INP")] for row in rows]
+    assert len(rows) == 10 and inp == sorted(inp)
+
+
+def test_impostors_put_the_impostor_beside_the_true_match(client, explorer):
+    worst = explorer.failures(IR2VIS, "ap", 1)[0]
+    image, text, table = client.predict(worst["tid"], IR2VIS, api_name="/impostors")
+    from PIL import Image
+
+    assert Image.open(image).size[0] > 0 and worst["tid"] in text
+    if worst["first_match_rank"] > 1:
+        assert "impostor" in text
+        headers, rows = table_rows(table)
+        assert rows and rows[0][0] == 1
+
+
+def test_model_card_and_compare(client, explorer):
+    card, config, metrics, ablation, source = client.predict("main", api_name="/model_card")
+    assert "sha256" in card and config["model_config"]["image_size"]
+    headers, rows = table_rows(metrics)
+    assert {r[0] for r in rows} >= {"main", "baseline"} and len(rows) >= 4
+    assert "Ablation rows from" in source and table_rows(ablation)[1]
+    summary, figure, changed = client.predict("baseline", IR2VIS, api_name="/compare")
+    assert "mAP" in summary and plotly_data(figure)["data"][0]["type"] == "bar"
+    headers, rows = table_rows(changed)
+    assert all(r[0] in ("fixed", "broken") for r in rows)
+
+
+def test_bad_inputs_give_clear_errors_and_the_app_stays_up(client, explorer):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="choose a query"):
+        client.predict("", "", "gradcam", "match", IR2VIS, -1, api_name="/attention")
+    with pytest.raises(AppError, match="block|layer"):
+        client.predict(explorer.queries(IR2VIS)[0]["tid"], "", "gradcam", "match", IR2VIS, -99,
+                       api_name="/attention")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("nonsense", "", IR2VIS, 5, api_name="/modality_gap")
+    with pytest.raises(AppError, match="run a retrieval first"):
+        client.predict({}, "csv", api_name="/export_ranking")
+    start = time.perf_counter()
+    ranked, *_ = client.predict(explorer.queries(IR2VIS)[0]["tid"], IR2VIS, 1, api_name="/retrieve")
+    assert len(ranked["items"]) == 1 and time.perf_counter() - start < 30
+
+
+def test_handlers_map_library_errors_to_gr_error():
+    import gradio as gr
+
+    from app.validation import check_top_k, to_gr_error, user_errors
+    from lsmrl.errors import CheckpointError, VideoError
+
+    assert to_gr_error(VideoError("bad video")).title == "Video not usable"
+    assert to_gr_error(CheckpointError("bad weights")).title == "Checkpoint problem"
+    assert "something went wrong" in to_gr_error(RuntimeError("boom")).message
+
+    @user_errors
+    def handler(k):
+        return check_top_k(k)
+
+    assert handler("7") == 7
+    with pytest.raises(gr.Error, match="between 1 and"):
+        handler(0)
+    with pytest.raises(gr.Error, match="whole number"):
+        handler("many")
+
+
+def test_resources_report_a_missing_checkpoint_in_words(tmp_path):
+    config = app_state.AppConfig.resolve(checkpoint=tmp_path / "missing.safetensors", cache_dir=tmp_path)
+    assert any("does not exist" in p for p in config.problems())
+    resources = app_state.Resources(config)
+    with pytest.raises(Exception, match="does not exist"):
+        resources.explorer(timeout=60)
+    assert "Could not load" in resources.status_markdown()
+
+
+def test_shipped_cache_files_are_small_and_serve_the_demo(explorer):
+    if not DEMO:
+        pytest.skip("demo checkpoints not present in this checkout")
+    # a stale cache (checkpoints changed, `python app/main.py --build-cache` not run) would extract for minutes
+    assert explorer.main.extract_seconds == 0 and explorer.baseline.extract_seconds == 0, \
+        "the shipped cache does not hold these checkpoints' features: run `python app/main.py --build-cache`"
+    assert explorer.umap_cached()
+    files = [p for p in app_state.SHIPPED_CACHE.iterdir() if p.is_file()]
+    assert files, "run `python app/main.py --build-cache`"
+    assert all(p.stat().st_size < app_state.MAX_COMMITTED_BYTES for p in files)
+    assert not (app_state.SHIPPED_CACHE / "numba").exists()
+    examples = app_state.example_videos()
+    assert {e["modality"] for e in examples} == {"visible", "infrared"}
+    assert all(np.isfinite(e["pid"]) for e in examples)
