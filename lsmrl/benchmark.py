@@ -1,4 +1,12 @@
-"""``python -m lsmrl bench model``: parameters, FLOPs and CPU time of frame-wise CLIP, STFL and joint attention.
+"""Benchmarks: ``python -m lsmrl bench {model,all,report}``.
+
+``bench model``: parameters, FLOPs and CPU time of frame-wise CLIP, STFL and joint attention.
+``bench all --json OUT``: every figure of README's Performance section in one run
+(fp32 matmul peak, feature extraction of the miniature model and of ViT-B/16 as a
+share of that peak, FLOPs ratios at T=8, retrieval latency over 1k/10k/100k
+galleries, UMAP cold and cached, app start, an uploaded-video query end to end).
+``bench report --json OUT --readme README.md``: rewrites the block between
+``<!-- performance:start -->`` and ``<!-- performance:end -->`` from that JSON.
 
 FLOPs: ``torch.utils.flop_counter`` counts the linear layers and the patch
 embedding, but on the CPU it counts fused attention as zero (design.md §5), and
@@ -14,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shlex
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -121,19 +132,773 @@ def format_rows(rows: list[Row], model_name: str, image_size) -> str:
     return "\n".join(lines)
 
 
+# =========================================================================== bench all
+# One run measures everything the README's Performance section reports (issue 7).
+# Each measurement is a function returning a dict of JSON keys; a measurement that
+# cannot run here (no app yet, no checkpoint) returns None values and a note.
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "lsmrl-mini-synthvvi.safetensors"
+DEFAULT_DATA = REPO / "assets" / "synthvvi"
+
+
+def _percentile(values, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def machine_info() -> dict:
+    """CPU model, cores, torch threads, load average (a loaded machine gives lower, noisier figures)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__.split("+")[0], "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+    if hasattr(os, "getloadavg"):
+        info["load_1min_start"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+# --------------------------------------------------------------------------- matmul peak
+def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 5) -> dict:
+    """The machine's practical fp32 peak: the best GFLOP/s of large square matmuls (2 n^3 FLOPs each)."""
+    best, per_size = 0.0, {}
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for n in sizes:
+            a = torch.randn(n, n, generator=generator)
+            b = torch.randn(n, n, generator=generator)
+            out = torch.empty(n, n)
+            torch.mm(a, b, out=out)  # warm-up
+            rates = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                torch.mm(a, b, out=out)
+                rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+            per_size[str(n)] = round(max(rates), 1)
+            best = max(best, max(rates))
+    return {"matmul_gflops": round(best, 1), "matmul_gflops_by_size": per_size}
+
+
+class PeakTracker:
+    """The best fp32 matmul rate seen during a run: :meth:`probe` times one square matmul.
+
+    On a shared machine the load changes from second to second; probing between
+    the model's timed repeats and keeping the best of each makes "share of peak"
+    compare the two under the same conditions (best against best).
+    """
+
+    def __init__(self, n: int = 2048, gflops: float = 0.0):
+        generator = torch.Generator().manual_seed(1)
+        self.n = n
+        self._a = torch.randn(n, n, generator=generator)
+        self._b = torch.randn(n, n, generator=generator)
+        self._out = torch.empty(n, n)
+        self.gflops = gflops
+        self.probes = 0
+
+    def probe(self) -> float:
+        with torch.inference_mode():
+            start = time.perf_counter()
+            torch.mm(self._a, self._b, out=self._out)
+            rate = 2 * self.n**3 / (time.perf_counter() - start) / 1e9
+        self.gflops = max(self.gflops, rate)
+        self.probes += 1
+        return rate
+
+
+# --------------------------------------------------------------------------- feature extraction
+def count_model_flops(model, frames: torch.Tensor, modalities) -> int:
+    """FLOPs of one LSMRL forward: the counter's dense ops plus the visual tower's attention counted explicitly.
+
+    (SD and CMI attend over the prompt bank / memory of a few hundred entries per
+    tracklet: their dense projections are counted, their attention products are
+    not, which is negligible next to the ViT.)
+    """
+    attention = {"flops": 0}
+
+    def hook(module, args, kwargs):
+        query = args[0] if args else kwargs["query"]
+        batch, length, width = query.shape
+        attention["flops"] += 4 * batch * length * length * width
+
+    handles = [block.attn.register_forward_pre_hook(hook, with_kwargs=True)
+               for block in model.stfl.visual.transformer.resblocks]
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.no_grad(), counter:
+            model(frames, modalities)
+    finally:
+        for handle in handles:
+            handle.remove()
+    dense = sum(count for op, count in counter.get_flop_counts()["Global"].items() if "attention" not in str(op))
+    return int(dense + attention["flops"])
+
+
+def load_mini_model(checkpoint: str | Path | None = DEFAULT_CHECKPOINT):
+    """(model, description): the committed miniature LSMRL if present, else a random-init one (same shapes)."""
+    from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
+
+    if checkpoint is not None and Path(checkpoint).is_file():
+        from lsmrl.model.checkpoint import load_model
+
+        model, _ = load_model(checkpoint)
+        return model, f"checkpoint {Path(checkpoint).name}"
+    from lsmrl.model.tokenizer import WordTokenizer
+
+    torch.manual_seed(0)
+    words = ["a person with a backpack wearing a red striped top and dark trousers"]
+    tokenizer = WordTokenizer.from_texts(words, vocab_size=512, context_length=32).to_config()
+    model = LSMRL(LSMRLConfig(num_classes=200, tokenizer=tokenizer)).eval()
+    model.refresh_prompt_bank()
+    return model, "random-init lsmrl-mini, 200 identities (no committed checkpoint found)"
+
+
+def build_vitb16_model(image_size=(256, 128)):
+    """ViT-B/16 LSMRL (STFL on; SD/CMI need trained identities, so off), random init."""
+    from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
+
+    torch.manual_seed(0)
+    return LSMRL(LSMRLConfig(clip_model="ViT-B-16", image_size=tuple(image_size), num_classes=0,
+                             sd=False, cmi=False)).eval()
+
+
+def extraction_throughput(model, num_frames: int, batch_sizes=(1, 4), repeats: int = 3,
+                          peak: PeakTracker | None = None) -> dict:
+    """Tracklets/s of ``model`` on random (B, T, 3, H, W) batches, the best over ``batch_sizes``.
+
+    Runs the retrieval path as extraction does (eval mode, ``torch.inference_mode``,
+    every named stage); achieved GFLOP/s use the explicit FLOP count of one batch.
+    """
+    height, width = model.config.image_size
+    model.eval()
+    rows = []
+    for batch in batch_sizes:
+        frames = torch.randn(batch, num_frames, 3, height, width, generator=torch.Generator().manual_seed(0))
+        modalities = ["visible", "infrared"] * (batch // 2) + ["visible"] * (batch % 2)
+        flops = count_model_flops(model, frames, modalities)
+        with torch.inference_mode():  # as extract_stages runs
+            model(frames, modalities)  # warm-up
+            times = []
+            for _ in range(repeats):
+                if peak is not None:
+                    peak.probe()
+                start = time.perf_counter()
+                model(frames, modalities)
+                times.append(time.perf_counter() - start)
+        seconds = min(times)
+        rows.append({"batch": batch, "seconds": round(seconds, 4), "tracklets_per_s": round(batch / seconds, 3),
+                     "gflops_per_tracklet": round(flops / batch / 1e9, 3),
+                     "gflops_per_s": round(flops / seconds / 1e9, 1)})
+    best = max(rows, key=lambda row: row["gflops_per_s"])
+    out = {"frames": num_frames, "image_size": list(model.config.image_size), "best_batch": best["batch"],
+           "tracklets_per_s": best["tracklets_per_s"], "gflops_per_s": best["gflops_per_s"],
+           "gflops_per_tracklet": best["gflops_per_tracklet"], "by_batch": rows}
+    if peak is not None:
+        peak.probe()
+        out["share_of_peak"] = round(best["gflops_per_s"] / peak.gflops, 3)
+    return out
+
+
+# --------------------------------------------------------------------------- retrieval
+def cosine_topk(query, gallery, k: int):
+    """Indices and similarities of the ``k`` rows of an L2-normalised ``gallery`` (N, D) most similar to ``query``."""
+    import numpy as np
+
+    scores = gallery @ query
+    k = min(int(k), len(scores))
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    order = top[np.argsort(-scores[top], kind="stable")]
+    return order, scores[order]
+
+
+def retrieval_latency(dim: int, sizes=(1_000, 10_000, 100_000), top_k: int = 10, repeats: int = 50) -> dict:
+    """p50/p95 latency (ms) of a cosine top-k over galleries of random L2-normalised embeddings."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = {"retrieve_dim": dim, "retrieve_top_k": top_k}
+    for size in sizes:
+        gallery = rng.standard_normal((size, dim), dtype=np.float32)
+        gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+        queries = rng.standard_normal((repeats + 3, dim), dtype=np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        times = []
+        for i, query in enumerate(queries):
+            start = time.perf_counter()
+            cosine_topk(query, gallery, top_k)
+            if i >= 3:  # the first calls warm the caches
+                times.append((time.perf_counter() - start) * 1000)
+        label = f"{size // 1000}k"
+        out[f"retrieve_p50_ms_{label}"] = round(_percentile(times, 50), 3)
+        out[f"retrieve_p95_ms_{label}"] = round(_percentile(times, 95), 3)
+    return out
+
+
+# --------------------------------------------------------------------------- UMAP
+_UMAP_CHILD = r"""
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+from lsmrl.analysis.cache import AnalysisCache, CacheKey
+from lsmrl.analysis.embedding import UMAPParams, umap_layouts
+request = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+n, dim, ids = request["points"], request["dim"], request["identities"]
+centres = rng.standard_normal((ids, dim)).astype(np.float32)
+labels = np.arange(n) % ids
+stages = {s: (centres[labels] + request["spread"][i] * rng.standard_normal((n, dim))).astype(np.float32)
+          for i, s in enumerate(request["stages"])}
+t_import = time.perf_counter()
+import umap  # noqa: F401  (numba compiles or loads its cache here)
+t_umap = time.perf_counter()
+key = CacheKey("bench-umap", "synthetic", 6, "evenly", "bench", "features")
+layouts = umap_layouts(stages, UMAPParams(), AnalysisCache(request["cache"]), key)
+t_fit = time.perf_counter()
+print(json.dumps({"import_umap_s": t_umap - t_import, "fit_s": t_fit - t_umap, "total_s": t_fit - start,
+                  "stages": len(stages)}))
+"""
+
+
+def _umap_request(points: int, dim: int, cache: Path) -> dict:
+    stages = ["baseline", "stfl", "sd", "cmi", "embedding"]
+    return {"points": points, "dim": dim, "identities": max(2, points // 4), "cache": str(cache),
+            "stages": stages, "spread": [1.2, 1.0, 0.9, 0.8, 0.7]}
+
+
+def umap_timings(points: int = 400, dim: int = 128, workdir: Path | None = None, timeout_s: float = 600) -> dict:
+    """UMAP of every app stage (baseline, STFL, SD, CMI, final) in fresh processes, and from the cache.
+
+    ``umap_cold_s``: a fresh process with an empty numba cache (the first start of
+    a Space): imports, ``import umap`` and the five seeded fits.
+    ``umap_cold_numba_warm_s``: the same with numba's cache filled by that run (an app restart
+    before the layouts are cached). ``umap_cached_s``: a UMAP view served from the
+    analysis cache: reading the layouts (a new :class:`AnalysisCache`) and building
+    the stage's plotly figure (median of 5, plotly already imported as in the app).
+    Features are synthetic clusters of the embedded test split's size and the model's dim.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    owned = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="lsmrl-bench-umap-")) if owned else Path(workdir)
+    numba_dir = root / "numba"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_dir), "PYTHONPATH": str(REPO)}
+    out: dict = {"umap_points": points, "umap_stages": 5}
+    try:
+        runs = {}
+        for label, cache_name in (("cold", "cache-a"), ("numba_warm", "cache-b")):
+            request = _umap_request(points, dim, root / cache_name)
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-c", _UMAP_CHILD, json.dumps(request)], env=env, cwd=str(REPO),
+                                    capture_output=True, text=True, timeout=timeout_s)
+            wall = time.perf_counter() - start
+            if result.returncode != 0:
+                raise RuntimeError(f"UMAP child failed: {result.stderr.strip()[-500:]}")
+            runs[label] = {**json.loads(result.stdout.strip().splitlines()[-1]), "wall_s": wall}
+        out["umap_cold_s"] = round(runs["cold"]["wall_s"], 2)
+        out["umap_cold_import_s"] = round(runs["cold"]["import_umap_s"], 2)
+        out["umap_cold_fit_s"] = round(runs["cold"]["fit_s"], 2)
+        out["umap_cold_numba_warm_s"] = round(runs["numba_warm"]["wall_s"], 2)
+        out["umap_numba_warm_import_s"] = round(runs["numba_warm"]["import_umap_s"], 2)
+
+        import numpy as np
+
+        from lsmrl.analysis.cache import AnalysisCache, CacheKey
+        from lsmrl.analysis.embedding import UMAPParams, umap_figure, umap_layouts
+
+        request = _umap_request(points, dim, root / "cache-a")
+        stages = {s: np.zeros((points, dim), np.float32) for s in request["stages"]}  # never fitted: cache hit
+        key = CacheKey("bench-umap", "synthetic", 6, "evenly", "bench", "features")
+        meta = {"test_index": list(range(points)), "tid": [f"t{i}" for i in range(points)],
+                "pid": [i % request["identities"] for i in range(points)], "camid": [1] * points,
+                "modality": ["visible" if i % 2 else "infrared" for i in range(points)]}
+        umap_figure(np.zeros((points, 2)), meta, "stfl")  # import plotly once, as the running app has
+        times = []
+        for _ in range(5):
+            cache = AnalysisCache(request["cache"])
+            start = time.perf_counter()
+            layouts = umap_layouts(stages, UMAPParams(), cache, key)
+            umap_figure(layouts, meta, "cmi", highlight_query=0, highlight_matches=[1, 2, 3],
+                        match_correct=[True, False, True])
+            times.append(time.perf_counter() - start)
+            if cache.hits != 1:
+                raise RuntimeError("the UMAP layouts were not served from the cache")
+        out["umap_cached_s"] = round(_percentile(times, 50), 4)
+    finally:
+        if owned:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+# --------------------------------------------------------------------------- the app
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, deadline: float, process=None) -> bool:
+    import urllib.error
+    import urllib.request
+
+    while time.perf_counter() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class LaunchedApp:
+    """``python app/main.py --port P`` in a subprocess (its own process group); a context manager.
+
+    ``start_s`` is the time from launch to the first 200 of ``/``. Output goes to
+    ``log`` (a temporary file unless given).
+    """
+
+    def __init__(self, port: int | None = None, timeout_s: float = 180.0, extra_args=(), env=None, log=None):
+        import subprocess
+        import sys
+        import tempfile
+
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="lsmrl-app-", suffix=".log")[1])
+        environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+                       **(env or {})}
+        environment.pop("GRADIO_SERVER_PORT", None)
+        self._log = open(self.log_path, "wb")
+        start = self.launched_at = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "app" / "main.py"), "--port", str(self.port), *extra_args],
+            cwd=str(REPO), env=environment, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=(os.name == "posix"))
+        ok = _wait_http(self.url, start + timeout_s, self.process)
+        self.start_s = time.perf_counter() - start
+        if not ok:
+            tail = self.log_tail()
+            self.close()
+            raise RuntimeError(f"the app did not serve {self.url} within {timeout_s:g} s: {tail}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            try:
+                if os.name == "posix":
+                    os.killpg(self.process.pid, signal.SIGTERM)
+                else:  # pragma: no cover
+                    self.process.terminate()
+                self.process.wait(timeout=15)
+            except Exception:  # noqa: BLE001 - then kill it
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL) if os.name == "posix" else self.process.kill()
+                except ProcessLookupError:
+                    pass
+                self.process.wait(timeout=15)
+        self._log.close()
+
+    def __enter__(self) -> "LaunchedApp":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sample_query_video(path: Path, num_frames: int = 16, data_root: Path = DEFAULT_DATA) -> tuple[Path, str]:
+    """A ``num_frames``-frame mp4 of one embedded infrared test tracklet (frames repeated in order).
+
+    Returns ``(path, modality)``.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from lsmrl.data.video import write_video
+
+    folders = sorted(p for p in (data_root / "Test").glob("*/ir/*") if p.is_dir())
+    modality = "infrared"
+    if not folders:
+        raise RuntimeError(f"no infrared tracklet folders under {data_root / 'Test'}")
+    images = sorted(folders[0].glob("*.jpg"), key=lambda p: int(p.stem) if p.stem.isdigit() else p.stem)
+    frames = [np.asarray(Image.open(images[i % len(images)]).convert("RGB")) for i in range(num_frames)]
+    return write_video(np.stack(frames), path), modality
+
+
+def video_query_timing(url: str, video: Path, modality: str, repeats: int = 3, top_k: int = 10) -> dict:
+    """End-to-end seconds of ``/retrieve_video`` through gradio_client (upload, decode, embed, rank, reply)."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        client.predict(handle_file(str(video)), modality, top_k, api_name="/retrieve_video")
+        times.append(time.perf_counter() - start)
+    return {"video_query_s": round(_percentile(times, 50), 3), "video_query_first_s": round(times[0], 3),
+            "video_query_max_s": round(max(times), 3), "video_query_frames": 16}
+
+
+def wait_until_ready(url: str, launched_at: float, timeout_s: float = 600.0) -> float:
+    """Seconds from ``launched_at`` until the app answers a model-backed call (``/failures``)."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(url, verbose=False)
+    deadline = launched_at + timeout_s
+    while True:
+        try:  # the handler itself waits for the model, so an AppError is a real error
+            client.predict("infrared_to_visible", "ap", 5, api_name="/failures")  # its slider starts at 5
+            return time.perf_counter() - launched_at
+        except AppError as error:
+            raise RuntimeError(f"the app answered /failures with an error: {error}") from None
+        except Exception:  # noqa: BLE001 - not reachable yet
+            if time.perf_counter() > deadline:
+                raise
+            time.sleep(0.25)
+
+
+def umap_view_seconds(url: str, stage: str = "stfl") -> float:
+    """Seconds of one ``/modality_gap`` call (the stage's UMAP figure and the gap table) through gradio_client."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    start = time.perf_counter()
+    client.predict(stage, "", "infrared_to_visible", 5, api_name="/modality_gap")
+    return time.perf_counter() - start
+
+
+def app_timings(port: int | None = None, video_repeats: int = 3, app_args=()) -> dict:
+    """App start to first page (two launches: the first may fill caches), to the first answered call, and
+    the uploaded-video query. ``app_args``: extra ``app/main.py`` arguments (e.g. ``--checkpoint``)."""
+    import tempfile
+
+    out: dict = {"notes": {}}
+    if not (REPO / "app" / "main.py").is_file():
+        for key in ("app_start_s", "app_start_first_s", "video_query_s"):
+            out[key] = None
+        out["notes"]["app"] = "skipped: app/main.py does not exist yet"
+        return out
+    with LaunchedApp(port, extra_args=app_args) as first:
+        out["app_start_first_s"] = round(first.start_s, 2)
+        out["app_ready_first_s"] = round(wait_until_ready(first.url, first.launched_at), 2)
+        # the first UMAP view waits for the background precomputation (and fills the cache if it was cold)
+        out["app_first_umap_view_s"] = round(umap_view_seconds(first.url), 2)
+    with LaunchedApp(port, extra_args=app_args) as app:
+        out["app_start_s"] = round(app.start_s, 2)
+        out["app_ready_s"] = round(wait_until_ready(app.url, app.launched_at), 2)
+        umap_view_seconds(app.url)  # the analysis is loaded (from the cache): nothing runs in the background
+        out["app_umap_view_s"] = round(umap_view_seconds(app.url, "cmi"), 3)
+        if app_args:  # file arguments by their last two path parts (no machine-specific folders in the README)
+            shown = ["/".join(Path(a).parts[-2:]) if os.sep in a and Path(a).exists() else a for a in app_args]
+            out["notes"]["app_args"] = "launched as `python app/main.py " + " ".join(shown) + "`"
+        try:
+            with tempfile.TemporaryDirectory(prefix="lsmrl-bench-video-") as tmp:
+                video, modality = sample_query_video(Path(tmp) / "query16.mp4")
+                out.update(video_query_timing(app.url, video, modality, video_repeats))
+        except Exception as error:  # noqa: BLE001 - report, keep the other figures
+            out["video_query_s"] = None
+            out["notes"]["video_query"] = f"skipped: {type(error).__name__}: {str(error)[:300]}"
+    return out
+
+
+# --------------------------------------------------------------------------- everything
+def bench_all(checkpoint: str | Path | None = DEFAULT_CHECKPOINT, vitb_size=(256, 128), frames: int = 6,
+              quick: bool = False, app: bool = True, umap: bool = True, port: int | None = None,
+              app_args=(), log=print) -> dict:
+    """Every figure of the Performance section in one run (see the module docstring); returns the JSON dict."""
+    import datetime
+
+    result: dict = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    "machine": machine_info(), "notes": {}}
+    repeats = 2 if quick else 3
+
+    def section(name: str):
+        log(f"[bench] {name} ...")
+        return time.perf_counter()
+
+    start = section("fp32 matmul peak")
+    result.update(matmul_peak(sizes=(1024, 2048) if quick else (1024, 2048, 3072), repeats=3 if quick else 5))
+    peak = PeakTracker(2048, result["matmul_gflops"])
+    log(f"[bench]   {result['matmul_gflops']} GFLOP/s ({time.perf_counter() - start:.1f} s)")
+
+    start = section("miniature model extraction")
+    mini, described = load_mini_model(checkpoint)
+    mini_run = extraction_throughput(mini, frames, batch_sizes=(4, 16) if quick else (1, 4, 16), repeats=repeats,
+                                     peak=peak)
+    result["mini_model"] = described
+    result["mini_extract"] = mini_run
+    embed_dim = int(mini.dim)
+    del mini
+    log(f"[bench]   {mini_run['tracklets_per_s']} tracklets/s ({time.perf_counter() - start:.1f} s)")
+
+    start = section(f"ViT-B-16 extraction at {vitb_size[0]}x{vitb_size[1]}")
+    vitb = build_vitb16_model(vitb_size)
+    vitb_run = extraction_throughput(vitb, frames, batch_sizes=(2,) if quick else (1, 4), repeats=repeats,
+                                     peak=peak)
+    del vitb
+    # shares against the best peak seen in the whole run (probed between the timed repeats)
+    result["matmul_gflops"] = round(peak.gflops, 1)
+    result["matmul_probes"] = peak.probes
+    for run in (mini_run, vitb_run):
+        run["share_of_peak"] = round(run["gflops_per_s"] / peak.gflops, 3)
+    result.update(mini_extract_tracklets_per_s=mini_run["tracklets_per_s"],
+                  mini_extract_gflops=mini_run["gflops_per_s"], mini_share_of_peak=mini_run["share_of_peak"])
+    result["vitb16_extract"] = vitb_run
+    result.update(vitb16_extract_tracklets_per_s=vitb_run["tracklets_per_s"],
+                  vitb16_extract_gflops=vitb_run["gflops_per_s"], vitb16_share_of_peak=vitb_run["share_of_peak"])
+    log(f"[bench]   {vitb_run['gflops_per_s']} GFLOP/s = {vitb_run['share_of_peak']:.0%} of a "
+        f"{result['matmul_gflops']} GFLOP/s peak ({time.perf_counter() - start:.1f} s)")
+
+    start = section("STFL / frame-wise / joint FLOPs at T=8 (ViT-B-16)")
+    rows = bench_model("ViT-B-16", tuple(vitb_size), (8,), timing=False)
+    by_variant = {row.variant: row for row in rows}
+    result["flops_t8_gflops"] = {row.variant: row.gflops for row in rows}
+    result["stfl_flops_ratio_t8"] = round(by_variant["stfl"].ratio_to_framewise, 4)
+    result["joint_flops_ratio_t8"] = round(by_variant["joint"].ratio_to_framewise, 4)
+    log(f"[bench]   STFL {result['stfl_flops_ratio_t8']}x, joint {result['joint_flops_ratio_t8']}x "
+        f"({time.perf_counter() - start:.1f} s)")
+
+    start = section("retrieval latency")
+    result.update(retrieval_latency(embed_dim, repeats=20 if quick else 50))
+    log(f"[bench]   p95 {result['retrieve_p95_ms_1k']} / {result['retrieve_p95_ms_10k']} / "
+        f"{result['retrieve_p95_ms_100k']} ms ({time.perf_counter() - start:.1f} s)")
+
+    if umap:
+        start = section("UMAP cold and cached (fresh processes)")
+        try:
+            result.update(umap_timings(points=_embedded_test_size(), dim=embed_dim))
+            log(f"[bench]   cold {result['umap_cold_s']} s, numba-warm {result['umap_cold_numba_warm_s']} s, "
+                f"cached {result['umap_cached_s']} s ({time.perf_counter() - start:.1f} s)")
+        except Exception as error:  # noqa: BLE001
+            result.update(umap_cold_s=None, umap_cached_s=None)
+            result["notes"]["umap"] = f"failed: {type(error).__name__}: {str(error)[:300]}"
+    else:
+        result.update(umap_cold_s=None, umap_cached_s=None)
+        result["notes"]["umap"] = "skipped (--no-umap)"
+
+    if app:
+        start = section("app start and uploaded-video query")
+        try:
+            app_result = app_timings(port, app_args=tuple(app_args))
+            result["notes"].update(app_result.pop("notes"))
+            result.update(app_result)
+            log(f"[bench]   start {result.get('app_start_s')} s, video query {result.get('video_query_s')} s "
+                f"({time.perf_counter() - start:.1f} s)")
+        except Exception as error:  # noqa: BLE001
+            result.update(app_start_s=None, video_query_s=None)
+            result["notes"]["app"] = f"failed: {type(error).__name__}: {str(error)[:400]}"
+    else:
+        result.update(app_start_s=None, video_query_s=None)
+        result["notes"]["app"] = "skipped (--no-app)"
+
+    if hasattr(os, "getloadavg"):
+        result["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
+    if not result["notes"]:
+        del result["notes"]
+    return result
+
+
+def _embedded_test_size(data_root: Path = DEFAULT_DATA) -> int:
+    info = data_root / "info" / "track_test_info.txt"
+    try:
+        return sum(1 for line in info.read_text().splitlines() if line.strip()) or 400
+    except OSError:
+        return 400
+
+
+# =========================================================================== README report
+PERF_START = "<!-- performance:start -->"
+PERF_END = "<!-- performance:end -->"
+
+
+def _fmt(value, digits: int = 1, unit: str = "") -> str:
+    """``value`` with ``digits`` decimals and ``unit`` ("n/a" when missing)."""
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    return f"{text}{unit}"
+
+
+def render_report(data: dict) -> str:
+    """The Performance block (markdown) from ``bench all`` JSON."""
+    m = data.get("machine", {})
+    load = ""
+    if "load_1min_start" in m:
+        load = f", 1-min load average {m['load_1min_start']}" + (
+            f" -> {m['load_1min_end']}" if "load_1min_end" in m else "")
+    vitb = data.get("vitb16_extract", {})
+    mini = data.get("mini_extract", {})
+    size = "x".join(str(v) for v in vitb.get("image_size", [256, 128]))
+    frames = vitb.get("frames", 6)
+    rows = [
+        ("fp32 matmul peak (best large square matmul)", f"{_fmt(data.get('matmul_gflops'))} GFLOP/s", ""),
+        (f"ViT-B/16 + STFL feature extraction ({size}, T={frames}, random init)",
+         f"{_fmt(data.get('vitb16_extract_tracklets_per_s'), 2)} tracklets/s, "
+         f"{_fmt(data.get('vitb16_extract_gflops'))} GFLOP/s = "
+         f"{_fmt(100 * data['vitb16_share_of_peak'] if data.get('vitb16_share_of_peak') is not None else None, 0)}% "
+         "of peak", "goal: at least 60% of peak"),
+        (f"miniature LSMRL feature extraction (T={mini.get('frames', frames)})",
+         f"{_fmt(data.get('mini_extract_tracklets_per_s'))} tracklets/s, {_fmt(data.get('mini_extract_gflops'))} "
+         f"GFLOP/s", data.get("mini_model", "")),
+        ("FLOPs vs frame-wise CLIP at T=8 (ViT-B/16): STFL / joint attention",
+         f"{_fmt(data.get('stfl_flops_ratio_t8'), 3)}x / {_fmt(data.get('joint_flops_ratio_t8'), 3)}x",
+         "explicit attention count"),
+    ]
+    dim = data.get("retrieve_dim")
+    for label in ("1k", "10k", "100k"):
+        rows.append((f"retrieval, cosine top-{data.get('retrieve_top_k', 10)} over {label} tracklets (dim {dim})",
+                     f"p50 {_fmt(data.get(f'retrieve_p50_ms_{label}'), 2, ' ms')}, "
+                     f"p95 {_fmt(data.get(f'retrieve_p95_ms_{label}'), 2, ' ms')}",
+                     "goal (1k, in the app): p95 at most 150 ms" if label == "1k" else ""))
+    rows += [
+        (f"UMAP of {data.get('umap_stages', 5)} stages x {data.get('umap_points', '?')} tracklets, fresh process, "
+         "cold numba cache", f"{_fmt(data.get('umap_cold_s'), 1, ' s')}",
+         f"of which import umap {_fmt(data.get('umap_cold_import_s'), 1, ' s')}"),
+        ("the same, numba cache warm", f"{_fmt(data.get('umap_cold_numba_warm_s'), 1, ' s')}",
+         f"of which import umap {_fmt(data.get('umap_numba_warm_import_s'), 1, ' s')}"),
+        ("a UMAP view from the analysis cache (read + plotly figure)", f"{_fmt(data.get('umap_cached_s'), 3, ' s')}",
+         "goal: at most 0.5 s"),
+        ("a UMAP view in the running app, end to end (gradio_client `/modality_gap`)",
+         f"{_fmt(data.get('app_umap_view_s'), 3, ' s')}",
+         f"the first view after the very first launch: {_fmt(data.get('app_first_umap_view_s'), 1, ' s')}"),
+        ("app start to first page (`python app/main.py`)", f"{_fmt(data.get('app_start_s'), 1, ' s')}",
+         f"goal: at most 15 s warm; first launch {_fmt(data.get('app_start_first_s'), 1, ' s')}"),
+        ("app start to the first answered call (model loaded, `/failures`)",
+         f"{_fmt(data.get('app_ready_s'), 1, ' s')}",
+         f"first launch {_fmt(data.get('app_ready_first_s'), 1, ' s')}"),
+        ("uploaded 16-frame video query, end to end (gradio_client `/retrieve_video`)",
+         f"{_fmt(data.get('video_query_s'), 2, ' s')}", "goal: at most 1.5 s"),
+    ]
+    load_test = data.get("load_test")
+    if load_test:
+        for name, figures in load_test.items():
+            if not isinstance(figures, dict) or "p50_s" not in figures:
+                continue
+            rows.append((f"load: {figures.get('calls')} concurrent `/{name}` calls over loopback",
+                         f"p50 {_fmt(figures.get('p50_s'), 2, ' s')}, p95 {_fmt(figures.get('p95_s'), 2, ' s')}, "
+                         f"{figures.get('errors')} errors",
+                         f"single call {_fmt(figures.get('single_s'), 3, ' s')}; p95/single "
+                         f"{_fmt(figures.get('p95_over_single'), 1)}x (goal: 0 errors, at most 5x)"))
+    lines = [
+        f"Measured by `python -m lsmrl bench all --json perf.json` on {data.get('date', '?')}: "
+        f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('torch_threads', '?')} torch threads, "
+        f"torch {m.get('torch', '?')}{load}. Regenerate this block with "
+        "`python -m lsmrl bench report --json perf.json --readme README.md`.",
+        "",
+        "| what | measured | note |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {what} | {value} | {note} |" for what, value, note in rows]
+    notes = data.get("notes") or {}
+    if notes:
+        lines.append("")
+        lines += [f"- {name}: {text}" for name, text in sorted(notes.items())]
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, block: str) -> bool:
+    """Replace the text between the performance markers (appending a Performance section if absent); True if changed."""
+    from lsmrl.errors import LSMRLError
+
+    path = Path(readme)
+    if not path.is_file():
+        raise LSMRLError(f"{path} not found: name the README to update with --readme")
+    text = path.read_text(encoding="utf-8")
+    if PERF_START in text and PERF_END in text:
+        before, rest = text.split(PERF_START, 1)
+        _, after = rest.split(PERF_END, 1)
+        new = f"{before}{PERF_START}\n{block}\n{PERF_END}{after}"
+    else:
+        new = text.rstrip("\n") + f"\n\n## Performance\n\n{PERF_START}\n{block}\n{PERF_END}\n"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+        return True
+    return False
+
+
+# =========================================================================== CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["model"], help="model: STFL vs frame-wise vs joint attention")
-    parser.add_argument("--clip-model", default="ViT-B-16")
-    parser.add_argument("--image-size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"))
-    parser.add_argument("--frames", type=int, nargs="+", default=[4, 8, 12])
+    parser.add_argument("what", choices=["model", "all", "report"],
+                        help="model: STFL vs frame-wise vs joint attention; all: every Performance figure in one run "
+                             "(JSON); report: write README's Performance block from that JSON")
+    parser.add_argument("--clip-model", default="ViT-B-16", help="model: the CLIP architecture")
+    parser.add_argument("--image-size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"),
+                        help="model and all: the ViT-B-16 input size (256x128 or 288x144)")
+    parser.add_argument("--frames", type=int, nargs="+", default=None,
+                        help="model: frame counts (default 4 8 12); all: T of the extraction runs (default 6)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", default=None, help="also write the rows as JSON")
+    parser.add_argument("--json", default=None,
+                        help="model: also write the rows as JSON; all: output JSON (required); report: input JSON")
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                        help="all: the miniature checkpoint (random init if the file is absent)")
+    parser.add_argument("--port", type=int, default=None, help="all: port of the launched app (default: a free one)")
+    parser.add_argument("--quick", action="store_true", help="all: fewer sizes and repeats (a smoke run)")
+    parser.add_argument("--no-app", action="store_true", help="all: skip the app launch and video query")
+    parser.add_argument("--no-umap", action="store_true", help="all: skip the UMAP timings")
+    parser.add_argument("--app-args", default="",
+                        help="all: extra arguments of the launched `python app/main.py` (one string, e.g. "
+                             "\"--checkpoint my.safetensors --data-root data/synthvvi\")")
+    parser.add_argument("--readme", default="README.md", help="report: the README to update")
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = bench_model(args.clip_model, tuple(args.image_size), tuple(args.frames), args.repeats)
-    print(format_rows(rows, args.clip_model, tuple(args.image_size)))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump([row.__dict__ for row in rows], handle, indent=2)
+    from lsmrl.errors import LSMRLError
+
+    if args.what == "model":
+        frames = tuple(args.frames or (4, 8, 12))
+        rows = bench_model(args.clip_model, tuple(args.image_size), frames, args.repeats)
+        print(format_rows(rows, args.clip_model, tuple(args.image_size)))
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump([row.__dict__ for row in rows], handle, indent=2)
+        return 0
+    if not args.json:
+        raise LSMRLError(f"bench {args.what} needs --json (the benchmark results file)")
+    if args.what == "all":
+        frames = (args.frames or [6])[0]
+        data = bench_all(args.checkpoint, tuple(args.image_size), frames, quick=args.quick, app=not args.no_app,
+                         umap=not args.no_umap, port=args.port, app_args=shlex.split(args.app_args))
+        out = Path(args.json)
+        if out.is_file():  # keep figures merged in by other tools (app/loadtest.py --json)
+            try:
+                previous = json.loads(out.read_text())
+                if isinstance(previous, dict) and "load_test" in previous:
+                    data.setdefault("load_test", previous["load_test"])
+            except ValueError:
+                pass
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2) + "\n")
+        print(render_report(data))
+        print(f"wrote {out}")
+        return 0
+    path = Path(args.json)
+    if not path.is_file():
+        raise LSMRLError(f"{path} not found: run `python -m lsmrl bench all --json {path}` first")
+    data = json.loads(path.read_text())
+    changed = update_readme(args.readme, render_report(data))
+    print(f"{'updated' if changed else 'unchanged'}: the Performance block of {args.readme}")
     return 0

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from lsmrl.allocator import tune_cpu_allocator
+
+    tune_cpu_allocator()  # large tensors reuse freed memory instead of faulting in fresh pages
     try:
         return int(args._run(args) or 0)
     except LSMRLError as error:

@@ -143,9 +143,11 @@ class Explorer:
         it is already set (call before anything imports umap).
         ``progress(fraction, message)`` reports loading and extraction.
         """
+        from lsmrl.allocator import tune_cpu_allocator
         from lsmrl.device import get_device
         from lsmrl.engine.extract import data_fingerprint
 
+        tune_cpu_allocator()  # a serving process: reuse freed memory across forwards (see its docstring)
         report = progress or _noop
         if numba_cache and cache_dir is not None:
             configure_numba_cache(Path(cache_dir) / "numba")

@@ -1,0 +1,152 @@
+"""``python -m lsmrl bench``: the FLOP counts, the pieces of ``bench all`` and the README report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lsmrl import benchmark as bench
+from lsmrl.cli import main as cli_main
+from lsmrl.model.backbone import BackboneConfig, build_clip
+from lsmrl.model.stfl import STFL
+from tests.helpers import tiny_model
+
+
+# ----------------------------------------------------------------------------- FLOPs
+@pytest.fixture(scope="module")
+def mini_visual():
+    torch.manual_seed(0)
+    return build_clip(BackboneConfig("lsmrl-mini", (128, 64))).visual.eval()
+
+
+def test_framewise_count_matches_the_closed_form(mini_visual):
+    frames = torch.randn(1, 4, 3, 128, 64)
+    stfl = STFL(mini_visual, bench.variant_config("frame-wise", 4, len(mini_visual.transformer.resblocks)))
+    counted = bench.count_flops(stfl, frames)
+    width = mini_visual.transformer.width
+    tokens = 1 + mini_visual.grid_size[0] * mini_visual.grid_size[1]
+    blocks = len(mini_visual.transformer.resblocks)
+    expected = blocks * bench.expected_block_flops(width, tokens, sequences=4)
+    # the blocks are all but the patch embedding and the projection: within 5%
+    assert counted["total"] == pytest.approx(expected, rel=0.05)
+    assert counted["attention"] == blocks * 4 * 4 * tokens**2 * width
+
+
+def test_joint_attention_costs_more_than_stfl(mini_visual):
+    frames = torch.randn(1, 8, 3, 128, 64)
+    layers = len(mini_visual.transformer.resblocks)
+    totals = {v: bench.count_flops(STFL(mini_visual, bench.variant_config(v, 8, layers)), frames)["total"]
+              for v in bench.VARIANTS}
+    assert totals["frame-wise"] <= totals["stfl"] < totals["joint"]
+
+
+def test_model_flops_add_up_to_the_visual_tower():
+    model = tiny_model().eval()
+    frames = torch.randn(2, 4, 3, 128, 64)
+    whole = bench.count_model_flops(model, frames, ["visible", "infrared"])
+    tower = bench.count_flops(model.stfl, frames)["total"]
+    assert tower <= whole <= 1.05 * tower  # SD, CMI and the neck are small next to the ViT
+
+
+# ----------------------------------------------------------------------------- bench all pieces
+def test_matmul_peak_and_tracker():
+    peak = bench.matmul_peak(sizes=(128, 256), repeats=2)
+    assert peak["matmul_gflops"] > 0 and set(peak["matmul_gflops_by_size"]) == {"128", "256"}
+    tracker = bench.PeakTracker(256)
+    rate = tracker.probe()
+    assert tracker.gflops == rate > 0 and tracker.probes == 1
+
+
+def test_extraction_throughput_of_a_tiny_model():
+    tracker = bench.PeakTracker(256)
+    out = bench.extraction_throughput(tiny_model(), num_frames=4, batch_sizes=(1, 2), repeats=1, peak=tracker)
+    assert out["tracklets_per_s"] > 0 and out["best_batch"] in (1, 2)
+    assert [row["batch"] for row in out["by_batch"]] == [1, 2]
+    assert out["share_of_peak"] == pytest.approx(out["gflops_per_s"] / tracker.gflops, abs=1e-3)
+
+
+def test_cosine_topk_matches_a_full_sort():
+    rng = np.random.default_rng(0)
+    gallery = rng.standard_normal((500, 16)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    query = gallery[42] + 0.01
+    order, scores = bench.cosine_topk(query, gallery, 10)
+    reference = np.argsort(-(gallery @ query), kind="stable")[:10]
+    assert order.tolist() == reference.tolist() and order[0] == 42
+    assert np.all(np.diff(scores) <= 0)
+    assert len(bench.cosine_topk(query, gallery[:5], 10)[0]) == 5
+
+
+def test_retrieval_latency_keys():
+    out = bench.retrieval_latency(16, sizes=(1_000, 10_000), repeats=5)
+    for label in ("1k", "10k"):
+        assert 0 < out[f"retrieve_p50_ms_{label}"] <= out[f"retrieve_p95_ms_{label}"]
+
+
+def test_app_timings_skip_without_the_app(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    out = bench.app_timings()
+    assert out["app_start_s"] is None and out["video_query_s"] is None
+    assert "app/main.py" in out["notes"]["app"]
+
+
+def test_sample_query_video_has_16_frames(tmp_path):
+    from lsmrl.data.video import probe_video
+
+    path, modality = bench.sample_query_video(tmp_path / "q.mp4")
+    assert modality == "infrared" and probe_video(path).num_frames == 16
+
+
+# ----------------------------------------------------------------------------- the README report
+RESULT = {
+    "date": "2026-01-01 00:00 UTC",
+    "machine": {"cpu": "Test CPU", "cores": 2, "torch_threads": 2, "torch": "2.14.1", "load_1min_start": 0.1},
+    "matmul_gflops": 300.0, "vitb16_extract_gflops": 200.0, "vitb16_share_of_peak": 0.667,
+    "vitb16_extract_tracklets_per_s": 1.5, "vitb16_extract": {"image_size": [256, 128], "frames": 6},
+    "mini_extract_tracklets_per_s": 40.0, "mini_extract_gflops": 50.0,
+    "stfl_flops_ratio_t8": 1.0067, "joint_flops_ratio_t8": 1.2793,
+    "retrieve_dim": 128, "retrieve_top_k": 10, "retrieve_p50_ms_1k": 0.02, "retrieve_p95_ms_1k": 0.03,
+    "retrieve_p95_ms_10k": 0.3, "retrieve_p95_ms_100k": 3.5,
+    "umap_cold_s": 20.0, "umap_cached_s": 0.03, "app_start_s": None, "video_query_s": None,
+    "load_test": {"retrieve": {"calls": 50, "p50_s": 0.5, "p95_s": 0.9, "errors": 0, "single_s": 0.2,
+                               "p95_over_single": 4.5}},
+    "notes": {"app": "skipped: app/main.py does not exist yet"},
+}
+
+
+def test_report_has_every_figure_and_the_machine():
+    text = bench.render_report(RESULT)
+    for needle in ("Test CPU", "2026-01-01", "300.0 GFLOP/s", "67% of peak", "1.007x / 1.279x", "p95 0.03 ms",
+                   "p95 3.50 ms", "20.0 s", "0.030 s", "| app start to first page (`python app/main.py`) | n/a |",
+                   "50 concurrent `/retrieve`", "0 errors", "- app: skipped"):
+        assert needle in text, needle
+    header = [line for line in text.splitlines() if line.startswith("| what")]
+    assert header == ["| what | measured | note |"]
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\ntext\n")
+    assert bench.update_readme(readme, "first")
+    assert readme.read_text().endswith(f"## Performance\n\n{bench.PERF_START}\nfirst\n{bench.PERF_END}\n")
+    readme.write_text(readme.read_text() + "\n## After\n\nkept\n")
+    assert bench.update_readme(readme, "second")
+    text = readme.read_text()
+    assert "first" not in text and "second" in text and text.endswith("## After\n\nkept\n")
+    assert text.count(bench.PERF_START) == 1
+    assert not bench.update_readme(readme, "second")  # idempotent
+
+
+def test_cli_report_and_missing_json(tmp_path, capsys):
+    data = tmp_path / "perf.json"
+    data.write_text(json.dumps(RESULT))
+    readme = tmp_path / "README.md"
+    readme.write_text("# T\n")
+    assert cli_main(["bench", "report", "--json", str(data), "--readme", str(readme)]) == 0
+    assert "300.0 GFLOP/s" in readme.read_text()
+    assert cli_main(["bench", "report", "--json", str(tmp_path / "nope.json"), "--readme", str(readme)]) == 1
+    assert "bench all --json" in capsys.readouterr().err
+    assert cli_main(["bench", "all"]) == 1

@@ -1,0 +1,83 @@
+"""``app/loadtest.py``: the queue is bounded and limited, and a small load run completes with no errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import state as app_state
+
+app_state.configure_environment()
+
+from app import loadtest  # noqa: E402
+from tests.test_app_api import free_port, make_test_config  # noqa: E402
+
+pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+
+def test_the_app_queue_is_bounded_with_concurrency_limits():
+    settings = loadtest.queue_settings()
+    assert loadtest.queue_problems(settings) == []
+    assert 0 < settings["max_size"] <= 256
+    assert 1 <= settings["default_concurrency_limit"] <= 8
+    assert {"retrieve", "retrieve_video"} <= set(settings["events"])
+    assert settings["events"]["retrieve_video"]["concurrency_limit"] >= 1
+    assert settings["max_file_size"]  # uploads are capped in bytes at the server
+    assert loadtest.queue_problems({"max_size": None, "default_concurrency_limit": None, "events": {
+        "retrieve": {"concurrency_limit": None, "queued": False}}}) == [
+        "the queue is unbounded: call demo.queue(max_size=...)",
+        "no default concurrency limit: call demo.queue(default_concurrency_limit=...)",
+        "/retrieve has no concurrency limit", "/retrieve bypasses the queue"]
+
+
+@pytest.mark.slow
+def test_a_small_load_run_has_no_errors(tmp_path_factory, tmp_path):
+    from app.main import build_app, launch_app
+
+    resources = app_state.Resources(make_test_config(tmp_path_factory), precompute=False)
+    resources.start()
+    resources.explorer(timeout=900)
+    demo = build_app(resources)
+    port = free_port()
+    launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        result = loadtest.run_load_test(f"http://127.0.0.1:{port}/", retrieve_calls=6, video_calls=2,
+                                        timeout_s=300, log=lambda *_: None)
+    finally:
+        demo.close()
+    for name, calls in (("retrieve", 6), ("retrieve_video", 2)):
+        figures = result[name]
+        assert figures["calls"] == calls and figures["ok"] == calls and figures["errors"] == 0, figures
+        assert 0 < figures["p50_s"] <= figures["p95_s"] <= figures["max_s"]
+        assert figures["single_s"] > 0 and figures["p95_over_single"] > 0
+    text = loadtest.format_result(result)
+    assert "| /retrieve | 6 | 0 |" in text and "| /retrieve_video | 2 | 0 |" in text
+
+    bench_json = tmp_path / "perf.json"
+    bench_json.write_text(json.dumps({"matmul_gflops": 1.0}))
+    loadtest.merge_into(bench_json, result)
+    merged = json.loads(bench_json.read_text())
+    assert merged["matmul_gflops"] == 1.0 and merged["load_test"]["retrieve"]["calls"] == 6
+
+    from lsmrl.benchmark import render_report
+
+    assert "6 concurrent `/retrieve` calls" in render_report(merged)
+
+
+def test_cli_refuses_unbounded_counts(capsys):
+    with pytest.raises(SystemExit):
+        loadtest.main(["--retrieve", "1000", "--url", "http://127.0.0.1:1/"])
+    assert "between 0 and 500" in capsys.readouterr().err
+
+
+def test_loadtest_runs_as_a_script_from_the_repo_root():
+    import subprocess
+    import sys
+
+    root = app_state.REPO_ROOT
+    result = subprocess.run([sys.executable, "app/loadtest.py", "--help"], cwd=root, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--retrieve-video" in result.stdout
