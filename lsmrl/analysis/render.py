@@ -107,36 +107,35 @@ def tracklet_strip(frames_uint8, border: str | None = None, label_lines: Sequenc
     return canvas
 
 
-def side_by_side(images: Sequence[np.ndarray], gap: int = 8, background=BACKGROUND) -> np.ndarray:
-    """Images left to right, top-aligned, ``gap`` pixels apart, on a white canvas."""
+def _arrange(images: Sequence[np.ndarray], gap: int, background, axis: int) -> np.ndarray:
+    """Images along ``axis`` (1: left to right, top-aligned; 0: top to bottom, left-aligned), ``gap`` apart."""
     images = [_as_image(image) for image in images]
     if not images:
-        raise ValueError("no images to place side by side")
-    height = max(image.shape[0] for image in images)
-    width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
-    canvas = np.empty((height, width, 3), np.uint8)
+        raise ValueError("no images to arrange")
+    across = 1 - axis
+    size = [0, 0]
+    size[axis] = sum(image.shape[axis] for image in images) + gap * (len(images) - 1)
+    size[across] = max(image.shape[across] for image in images)
+    canvas = np.empty((size[0], size[1], 3), np.uint8)
     canvas[:] = background
-    x = 0
+    offset = 0
     for image in images:
-        canvas[: image.shape[0], x : x + image.shape[1]] = image
-        x += image.shape[1] + gap
+        if axis == 1:
+            canvas[: image.shape[0], offset : offset + image.shape[1]] = image
+        else:
+            canvas[offset : offset + image.shape[0], : image.shape[1]] = image
+        offset += image.shape[axis] + gap
     return canvas
+
+
+def side_by_side(images: Sequence[np.ndarray], gap: int = 8, background=BACKGROUND) -> np.ndarray:
+    """Images left to right, top-aligned, ``gap`` pixels apart, on a white canvas."""
+    return _arrange(images, gap, background, axis=1)
 
 
 def stacked(images: Sequence[np.ndarray], gap: int = 8, background=BACKGROUND) -> np.ndarray:
     """Images top to bottom, left-aligned, ``gap`` pixels apart, on a white canvas."""
-    images = [_as_image(image) for image in images]
-    if not images:
-        raise ValueError("no images to stack")
-    width = max(image.shape[1] for image in images)
-    height = sum(image.shape[0] for image in images) + gap * (len(images) - 1)
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = background
-    y = 0
-    for image in images:
-        canvas[y : y + image.shape[0], : image.shape[1]] = image
-        y += image.shape[0] + gap
-    return canvas
+    return _arrange(images, gap, background, axis=0)
 
 
 def ranked_strip_grid(strips: Sequence[np.ndarray], columns: int = 1, gap: int = 8) -> np.ndarray:
