@@ -4,8 +4,11 @@ Every public handler is wrapped by :func:`app.validation.user_errors`, so any
 failure reaches the user as a ``gr.Error`` in plain words and the server keeps
 running. Handlers hold no per-user data: the per-session selection is a
 ``gr.State`` value (:func:`app.state.new_selection`) passed in and returned.
-Heavy shared things (the Explorer, decoded frames) live in :class:`Callbacks`
-and :class:`app.state.Resources` and are thread-safe.
+Heavy shared things (the Explorer, decoded frames, the rendered strips) live in
+:class:`Callbacks` and :class:`app.state.Resources` and are thread-safe. A
+tracklet strip is rendered once per (tracklet, border, label, scale) into a PNG
+in :func:`app.state.strip_cache_dir` (written atomically) and returned as a file
+path, so a ``/retrieve`` call neither redraws nor re-encodes its images.
 
 The API names (``ui.py``) map to: ``/retrieve`` -> :meth:`Callbacks.retrieve`,
 ``/retrieve_video`` -> :meth:`Callbacks.retrieve_video`, ``/attention`` ->
@@ -16,8 +19,10 @@ The API names (``ui.py``) map to: ``/retrieve`` -> :meth:`Callbacks.retrieve`,
 """
 
 import csv
+import hashlib
 import json
 import math
+import os
 import threading
 import time
 import uuid
@@ -29,6 +34,7 @@ import gradio as gr
 import numpy as np
 
 from app import state as app_state
+from app.gpu import gpu
 from app.validation import (DEFAULT_LIMITS, UploadLimits, UserInputError, check_direction, check_modality,
                             check_query, check_top_k, read_upload, upload_path, user_errors)
 
@@ -41,6 +47,9 @@ MAX_THUMBNAILS = 30
 STRIP_SCALE = 1
 QUERY_SCALE = 2
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
+#: Bump when the look of a strip changes, so that stale strip files are not reused.
+STRIP_VERSION = 1
+STRIP_FILES = 512  # strip images kept on disk (least recently used are deleted)
 
 
 def direction_choices(directions: list[str] | None = None) -> list[tuple[str, str]]:
@@ -67,10 +76,11 @@ def _other_modality(modality: str) -> str:
 
 
 class _LRU:
-    """A small thread-safe LRU of decoded frames (test index -> (T, H, W, 3) uint8)."""
+    """A small thread-safe LRU (decoded frames; strip file paths). ``on_evict(value)`` runs for dropped values."""
 
-    def __init__(self, size: int = 256):
+    def __init__(self, size: int = 256, on_evict=None):
         self.size = size
+        self.on_evict = on_evict
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -80,11 +90,19 @@ class _LRU:
                 self._data.move_to_end(key)
                 return self._data[key]
         value = compute()
+        dropped = []
         with self._lock:
             self._data[key] = value
             while len(self._data) > self.size:
-                self._data.popitem(last=False)
+                dropped.append(self._data.popitem(last=False)[1])
+        if self.on_evict is not None:
+            for old in dropped:
+                self.on_evict(old)
         return value
+
+    def forget(self, key) -> None:
+        with self._lock:
+            self._data.pop(key, None)
 
 
 class Callbacks:
@@ -94,6 +112,9 @@ class Callbacks:
         self.resources = resources
         self.limits = limits
         self._frames = _LRU()
+        # strip labels carry rank and similarity, so most strips serve one query: keep the folder bounded
+        # (at most STRIP_FILES files, about 100 kB each) by deleting the files the LRU drops
+        self._strip_files = _LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
         self._directions: dict[str, tuple[str | None, frozenset]] = {}
 
     # ================================================================== helpers
@@ -107,6 +128,44 @@ class Callbacks:
         from lsmrl.analysis.render import tracklet_strip
 
         return tracklet_strip(self.frames(ex, index), border=border, label_lines=lines, scale=scale)
+
+    def _strip_namespace(self, ex) -> str:
+        """What, besides the tracklet and the label, decides a strip's pixels (data set, frames, renderer)."""
+        config = getattr(self.resources, "config", None)
+        parts = [str(STRIP_VERSION), str(getattr(ex, "fingerprint", "")), str(getattr(ex, "num_frames", ""))]
+        if config is not None:
+            parts += [str(config.dataset), str(config.data_root)]
+        return "|".join(parts)
+
+    def strip_file(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> str:
+        """The path of the strip image of test tracklet ``index``: rendered once per (tracklet, border, label,
+        scale) into :func:`app.state.strip_cache_dir`, then served as a file (no re-encoding per call)."""
+        t = ex.dataset.test[int(index)]
+        key = (int(index), str(t.tid), border, tuple(lines), int(scale))
+
+        def render() -> str:
+            digest = hashlib.sha256(json.dumps([self._strip_namespace(ex), *key], ensure_ascii=False)
+                                    .encode("utf-8")).hexdigest()[:32]
+            folder = app_state.strip_cache_dir()
+            path = folder / f"{digest}.png"
+            if not path.is_file():
+                from PIL import Image
+
+                folder.mkdir(parents=True, exist_ok=True)
+                image = Image.fromarray(self.strip(ex, index, border, lines, scale=scale))
+                tmp = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+                try:
+                    image.save(tmp, format="PNG", compress_level=1)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            return str(path)
+
+        path = self._strip_files.get(key, render)
+        if not os.path.isfile(path):  # deleted behind our back: render again
+            self._strip_files.forget(key)
+            path = self._strip_files.get(key, render)
+        return path
 
     def _query_index(self, ex, query: Any) -> int:
         try:
@@ -146,7 +205,12 @@ class Callbacks:
         return self.strip(ex, index, "query", [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"],
                           scale=scale)
 
-    def _result_gallery(self, ex, items: list[dict], verdict: bool = True) -> list[tuple[np.ndarray, str]]:
+    def _query_strip_file(self, ex, index: int, scale: int = QUERY_SCALE) -> str:
+        t = ex.dataset.test[index]
+        return self.strip_file(ex, index, "query",
+                               [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"], scale=scale)
+
+    def _result_gallery(self, ex, items: list[dict], verdict: bool = True) -> list[tuple[str, str]]:
         gallery = []
         for item in items:
             mark = word = ""
@@ -158,7 +222,7 @@ class Callbacks:
             lines = [f"#{item['rank']}  sim {item['similarity']:.3f}{word}", f"id {item['pid']}  cam {item['camid']}"]
             caption = (f"#{item['rank']} · sim {item['similarity']:.3f} · id {item['pid']} · cam {item['camid']} · "
                        f"{item['tid']}{mark}")
-            gallery.append((self.strip(ex, item["test_index"], border, lines), caption))
+            gallery.append((self.strip_file(ex, item["test_index"], border, lines), caption))
         return gallery
 
     # ================================================================== start-up and query lists
@@ -272,7 +336,7 @@ class Callbacks:
         selection.update(direction=direction, query=result["query"]["tid"], top_k=k, upload=None,
                          items=[item["tid"] for item in result["items"]],
                          match=result["items"][0]["tid"] if result["items"] else None)
-        return (result, self._ranked_summary(result), self._query_strip(ex, index),
+        return (result, self._ranked_summary(result), self._query_strip_file(ex, index),
                 self._result_gallery(ex, result["items"]), selection)
 
     def _resize_for_display(self, frames: np.ndarray) -> np.ndarray:
@@ -286,6 +350,7 @@ class Callbacks:
                          for f in frames])
 
     @user_errors
+    @gpu(duration=60)
     def retrieve_video(self, video: Any, modality: str, top_k: float, selection: dict | None = None,
                        progress=gr.Progress()):
         """/retrieve_video: rank the gallery for an uploaded clip of the declared modality. Returns (ranked list
@@ -386,6 +451,7 @@ class Callbacks:
 
     # ================================================================== attention
     @user_errors
+    @gpu(duration=60)
     def attention(self, query: str, match: str, method: str, target: str, direction: str, layer: float = -1,
                   progress=gr.Progress()):
         """/attention: per-frame maps of the query and the match. Returns (query overlays, match overlays,

@@ -31,6 +31,7 @@ if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
 from app import state as app_state  # noqa: E402  (after the sys.path fix above)
+from app.gpu import gpu  # noqa: E402,F401  (before lsmrl's model modules: spaces must precede CUDA)
 from lsmrl.errors import LSMRLError  # noqa: E402  (light: proves lsmrl is importable before anything heavy)
 
 DEFAULT_HOST = "127.0.0.1"
@@ -109,7 +110,10 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
     temp = app_state.app_temp_dir()
     temp.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
-    allowed = [str(app_state.EXAMPLES_DIR)] if app_state.EXAMPLES_DIR.is_dir() else []
+    # the server serves only its own folders: the example clips and the rendered strips (not the whole cache)
+    strips = app_state.strip_cache_dir()
+    strips.mkdir(parents=True, exist_ok=True)
+    allowed = ([str(app_state.EXAMPLES_DIR)] if app_state.EXAMPLES_DIR.is_dir() else []) + [str(strips)]
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
                        quiet=quiet, allowed_paths=allowed, max_file_size=limits.max_file_size,
                        footer_links=["api", "settings"], theme=_theme(), css=CSS, show_error=True,

@@ -55,6 +55,11 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("LSMRL_CACHE_DIR") or REPO_ROOT / "cache")
 
 
+def strip_cache_dir() -> Path:
+    """Rendered tracklet strips (PNG files the app serves; in ``launch(allowed_paths=...)``)."""
+    return user_cache_dir() / "strips"
+
+
 def app_temp_dir() -> Path:
     """Where uploads and exported files go (``$GRADIO_TEMP_DIR``, else ``<repo>/tmp/gradio``)."""
     return Path(os.environ.get("GRADIO_TEMP_DIR") or REPO_ROOT / "tmp" / "gradio")

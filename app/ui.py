@@ -245,7 +245,7 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
         retrieve_button.click(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name="retrieve").then(
             cb.sync_tabs, [selection], sync_outputs, api_name="retrieve_sync", **PRIVATE)
         video_button.click(cb.retrieve_video, [video, modality, top_k, selection], retrieval_outputs,
-                           api_name="retrieve_video", concurrency_id="model", concurrency_limit=1)
+                           api_name="retrieve_video", concurrency_id="retrieve_video", concurrency_limit=2)
         results.select(cb.select_match, [selection], [selection, selected], api_name="select_match", **PRIVATE).then(
             cb.sync_tabs, [selection], sync_outputs, api_name="select_match_sync", **PRIVATE)
         export_button.click(cb.export_ranking, [ranked, export_format], export_file, api_name="export_ranking")

@@ -46,9 +46,10 @@ class UploadLimits:
     timeout_s: float = 20.0
 
     @property
-    def max_file_size(self) -> str:
-        """The value for ``launch(max_file_size=...)``."""
-        return f"{self.max_bytes // (1024 * 1024)}mb"
+    def max_file_size(self) -> int:
+        """The value for ``launch(max_file_size=...)``: the exact byte count (a "<n>mb" string would round a
+        limit under 1 MiB down to 0)."""
+        return int(self.max_bytes)
 
     def video_limits(self):
         from lsmrl.data.video import VideoLimits

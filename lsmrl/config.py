@@ -32,6 +32,7 @@ class DataConfig:
     flip_prob: float = 0.5
     padding: int = 4
     erase_prob: float = 0.0
+    visible_grayscale_prob: float = 0.0  # random grayscale of visible training tracklets (VI-ReID augmentation)
 
 
 @dataclass

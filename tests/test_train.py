@@ -133,3 +133,21 @@ def test_config_overrides_are_checked():
 def test_scientific_notation_overrides_are_numbers():
     assert load_config(None, ["stage2.lr=5e-4"]).stage2.lr == 5e-4
     assert load_config(None, ["data.dataset=hitsz-vcm"]).data.dataset == "hitsz-vcm"
+
+
+def test_visible_grayscale_augmentation_greys_visible_tracklets_only(synth_root):
+    from lsmrl.engine.data import TrackletClips
+
+    dataset = build_dataset("synthvvi", str(synth_root))
+    visible = next(t for t in dataset.train if t.modality == "visible")
+    clips = TrackletClips([visible], 2, (128, 64), train=True, labels={visible.pid: 0}, flip_prob=0.0,
+                          padding=0, visible_grayscale_prob=1.0)
+    frames = clips[(0, 7)]["frames"]
+    from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
+
+    pixels = frames * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    assert torch.allclose(pixels[:, 0], pixels[:, 1], atol=2e-2) and torch.allclose(pixels[:, 1], pixels[:, 2], atol=2e-2)
+    in_colour = TrackletClips([visible], 2, (128, 64), train=True, labels={visible.pid: 0}, flip_prob=0.0,
+                              padding=0)[(0, 7)]["frames"]
+    colour = in_colour * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    assert (colour[:, 0] - colour[:, 2]).abs().max() > 0.1

@@ -27,13 +27,25 @@ def modality_id(tracklet: Tracklet) -> int:
     return INFRARED_ID if tracklet.modality == INFRARED else VISIBLE_ID
 
 
+def to_grayscale(frames: np.ndarray) -> np.ndarray:
+    """(T,H,W,3) uint8 -> the same frames in grey (ITU-R 601 luma) on 3 channels, like infrared frames.
+
+    Random grayscale of visible training frames is a common VI-ReID augmentation: it takes the
+    colour cue away, so the model must also learn the shape cues that infrared frames keep.
+    """
+    luma = frames[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
 class TrackletClips(Dataset):
     """Items ``(index, seed)`` -> dict(frames (T,3,H,W), label, modality, camid, index)."""
 
     def __init__(self, tracklets: Sequence[Tracklet], num_frames: int, image_size: tuple[int, int],
                  train: bool, sampling: str = "evenly", labels: dict[int, int] | None = None,
-                 flip_prob: float = 0.5, padding: int = 4, erase_prob: float = 0.0):
+                 flip_prob: float = 0.5, padding: int = 4, erase_prob: float = 0.0,
+                 visible_grayscale_prob: float = 0.0):
         self.tracklets = list(tracklets)
+        self.visible_grayscale_prob = visible_grayscale_prob if train else 0.0
         self.num_frames = num_frames
         self.train = train
         self.sampling = "restricted_random" if train else sampling
@@ -50,6 +62,8 @@ class TrackletClips(Dataset):
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(int(seed) % (2**63))
         frames = load_tracklet(tracklet, self.num_frames, self.sampling, rng if self.train else None)
+        if tracklet.modality != INFRARED and self.visible_grayscale_prob and rng.random() < self.visible_grayscale_prob:
+            frames = to_grayscale(frames)
         return {
             "frames": self.transform(list(frames), generator=generator),
             "label": self.labels.get(tracklet.pid, -1) if self.labels else -1,
@@ -96,7 +110,8 @@ def train_loader(tracklets: Sequence[Tracklet], labels: dict[int, int], image_si
     """Cross-modal identity batches: P identities x K visible + K infrared tracklets each."""
     clips = TrackletClips(tracklets, data_config.num_frames, image_size, train=True, labels=labels,
                           flip_prob=data_config.flip_prob, padding=data_config.padding,
-                          erase_prob=data_config.erase_prob)
+                          erase_prob=data_config.erase_prob,
+                          visible_grayscale_prob=data_config.visible_grayscale_prob)
     sampler = CrossModalIdentitySampler(list(tracklets), data_config.identities_per_batch,
                                         data_config.tracklets_per_modality, seed=seed,
                                         rank=rank, world_size=world_size)
