@@ -512,6 +512,11 @@ class Callbacks:
             desc += f"; target score {q_maps.score:.3f}"
         lines.append(desc)
         lines.append("Each frame's map is scaled over the whole tracklet; the bars show each frame's share of it.")
+        for name, maps in (("query", q_maps), ("match", m_maps)):
+            if maps is not None and maps.method == "gradcam" and not np.any(np.asarray(maps.raw) > 0):
+                # Grad-CAM keeps only positive evidence (ReLU): an all-zero map is a finding, not a blank
+                lines.append(f"**No positive Grad-CAM evidence for the {name}** at this block: every weighted "
+                             "activation lowers the target. Try an earlier block or attention rollout.")
         return (frames_gallery(out["query_overlay"], q_maps), frames_gallery(out["match_overlay"], m_maps), figure,
                 "\n\n".join(lines))
 

@@ -264,6 +264,18 @@ def test_attention_returns_overlays_of_the_frame_size(client, explorer):
     assert len(rollout[0]) == len(frames) and "rollout" in rollout[3]
 
 
+def test_attention_says_so_when_grad_cam_has_no_positive_evidence(client, explorer):
+    """On the demo model, the query test/00100 has an all-zero Grad-CAM at the last block (measured)."""
+    if explorer.dataset.test[100].tid != "test/00100" or "lsmrl-mini-synthvvi" not in str(explorer.main.path):
+        pytest.skip("needs the demo checkpoint and the embedded SynthVVI split")
+    _, _, _, summary = client.predict("test/00100", "test/00102", "gradcam", "match", "infrared_to_visible", -1,
+                                      api_name="/attention")
+    assert "No positive Grad-CAM evidence for the query" in summary
+    _, _, _, earlier = client.predict("test/00100", "test/00102", "gradcam", "match", "infrared_to_visible", 3,
+                                      api_name="/attention")
+    assert "No positive Grad-CAM evidence for the query" not in earlier
+
+
 def test_diffusion_returns_content(client, explorer):
     easy = easy_query(explorer)
     summary, similarity, attention, probes, table, raw = client.predict(easy["tid"], 5, api_name="/diffusion")
