@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
 from app import state as app_state  # noqa: E402
+from app.perf import free_port  # noqa: E402
 
 TARGETS = {"retrieval": 0.150, "retrieval_1k": 0.150, "upload_16": 1.5, "umap_disk": 0.5, "umap_memory": 0.5,
            "first_page": 15.0}
@@ -57,12 +57,6 @@ def _stats(name: str, label: str, times: list[float]) -> dict:
     row["target"] = target
     row["ok"] = None if target is None else bool(row["p95"] <= target)
     return row
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bench_handlers(config: app_state.AppConfig, repeat: int = 50, seed: int = 0) -> list[dict]:
@@ -149,7 +143,7 @@ def bench_startup(argv: list[str] | None = None, repeat_http: int = 20, timeout:
     and ``seeds`` (e.g. the cache a user's own checkpoint already has)."""
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     cache = Path(tempfile.mkdtemp(prefix="lsmrl-bench-cache-"))
     app_state.seed_cache(cache, list(seeds))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -193,7 +193,7 @@ def run_load_test(url: str, retrieve_calls: int = 50, video_calls: int = 10, tim
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from lsmrl.benchmark import sample_query_video
+    from app.perf import sample_query_video
 
     options = {} if download else {"download_files": False}
     client = Client(url, verbose=False, max_workers=max(retrieve_calls, video_calls) + 4, **options)
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             import shlex
 
-            from lsmrl.benchmark import LaunchedApp
+            from app.perf import LaunchedApp
 
             launched = LaunchedApp(args.port, timeout_s=300, extra_args=shlex.split(args.app_args))
             url = launched.url

@@ -90,13 +90,30 @@ def test_app_timings_skip_without_the_app(monkeypatch, tmp_path):
     monkeypatch.setattr(bench, "REPO", tmp_path)
     out = bench.app_timings()
     assert out["app_start_s"] is None and out["video_query_s"] is None
+    assert "app/perf.py" in out["notes"]["app"]
+    from app import perf
+
+    monkeypatch.setattr(perf, "REPO", tmp_path)
+    out = perf.app_timings()
+    assert out["app_start_s"] is None and out["video_query_s"] is None
     assert "app/main.py" in out["notes"]["app"]
 
 
+def test_the_library_never_imports_gradio():
+    import subprocess
+    import sys
+
+    code = ("import sys, lsmrl.benchmark, lsmrl.analysis, lsmrl.analysis.explorer, lsmrl.engine.trainer;"
+            "print(any(m.split('.')[0] in ('gradio', 'gradio_client', 'app') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_sample_query_video_has_16_frames(tmp_path):
+    from app.perf import sample_query_video
     from lsmrl.data.video import probe_video
 
-    path, modality = bench.sample_query_video(tmp_path / "q.mp4")
+    path, modality = sample_query_video(tmp_path / "q.mp4")
     assert modality == "infrared" and probe_video(path).num_frames == 16
 
 

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from lsmrl.data.synth.identities import _round_floats  # one rounding rule for every JSON value
+
 CAMERA_DOMAIN = 1  # SeedSequence domain tag for cameras (identities use 0)
 WALL_TEXTURES = ("bricks", "panels", "windows", "plain")
 PANORAMA_CROPS = 3  # the panorama is this many crops wide
@@ -74,16 +76,6 @@ class CameraBackground:
     visible: np.ndarray
     temperature: np.ndarray
     column_noise: np.ndarray  # (W,) fixed-pattern offsets of the infrared sensor, output resolution
-
-
-def _round_floats(value):
-    if isinstance(value, float):
-        return round(value, 4)
-    if isinstance(value, dict):
-        return {key: _round_floats(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_round_floats(item) for item in value]
-    return value
 
 
 def camera_rng(seed: int, camid: int, stream: int) -> np.random.Generator:
