@@ -48,8 +48,8 @@ STRIP_SCALE = 1
 QUERY_SCALE = 2
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 #: Bump when the look of a strip changes, so that stale strip files are not reused.
-STRIP_VERSION = 1
-STRIP_FILES = 512  # strip images kept on disk (least recently used are deleted)
+STRIP_VERSION = 2
+STRIP_FILES = 1536  # strip images kept on disk (least recently used are deleted)
 
 
 def direction_choices(directions: list[str] | None = None) -> list[tuple[str, str]]:
@@ -112,8 +112,9 @@ class Callbacks:
         self.resources = resources
         self.limits = limits
         self._frames = _LRU()
-        # strip labels carry rank and similarity, so most strips serve one query: keep the folder bounded
-        # (at most STRIP_FILES files, about 100 kB each) by deleting the files the LRU drops
+        # a result strip depends only on (tracklet, verdict border): rank and similarity live in the caption,
+        # so one strip file serves every query (the SynthVVI demo needs at most 400 x 3); the folder stays
+        # bounded (STRIP_FILES files of about 100 kB) by deleting the files the LRU drops
         self._strip_files = _LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
         self._directions: dict[str, tuple[str | None, frozenset]] = {}
 
@@ -219,7 +220,8 @@ class Callbacks:
                 border = "match" if item["is_match"] else "wrong"
                 mark = " ✓" if item["is_match"] else " ✗"
                 word = "  same id" if item["is_match"] else "  other id"
-            lines = [f"#{item['rank']}  sim {item['similarity']:.3f}{word}", f"id {item['pid']}  cam {item['camid']}"]
+            # nothing query-specific in the pixels (rank, similarity): the strip file is shared by all queries
+            lines = [word.strip() or str(item["tid"]), f"id {item['pid']}  cam {item['camid']}"]
             caption = (f"#{item['rank']} · sim {item['similarity']:.3f} · id {item['pid']} · cam {item['camid']} · "
                        f"{item['tid']}{mark}")
             gallery.append((self.strip_file(ex, item["test_index"], border, lines), caption))

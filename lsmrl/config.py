@@ -33,18 +33,23 @@ class DataConfig:
     padding: int = 4
     erase_prob: float = 0.0
     visible_grayscale_prob: float = 0.0  # random grayscale of visible training tracklets (VI-ReID augmentation)
+    visible_channel_prob: float = 0.0  # random single channel (R, G or B) of visible tracklets (CAJ augmentation)
 
 
 @dataclass
 class PretrainConfig:
-    """Contrastive image-caption pretraining of the miniature CLIP (design.md §3)."""
+    """Contrastive image-caption pretraining of the miniature CLIP (design.md §3). The defaults are the
+    embedded demo's recipe (64x32 frames: about 19 minutes on 2 CPU cores)."""
 
-    steps: int = 300
-    batch_size: int = 96
-    lr: float = 5e-4
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 30
     log_every: int = 10
+    # A visible frame shown in grey is paired with the identity's colour-free (infrared) caption: the words
+    # then describe only what the pixels show, and the image encoder learns shape semantics both modalities share.
+    visible_grayscale_prob: float = 0.0
 
 
 @dataclass

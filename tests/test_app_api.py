@@ -178,6 +178,22 @@ def test_retrieve_top1_of_an_easy_query_is_its_identity(client, explorer):
     assert Path(strips[0]["image"]).is_file()
 
 
+def test_result_strips_are_one_file_per_tracklet_and_verdict(client, explorer):
+    """Rank and similarity are captions, not pixels: a gallery tracklet's strip is the same file for every query
+    (so the strip cache is bounded by the gallery, and answers to new queries render nothing new)."""
+    gallery_size = int(np.asarray(explorer.dataset.directions[IR2VIS][1]).size)
+    top_k = min(50, gallery_size)
+    queries = explorer.queries(IR2VIS)[: gallery_size // top_k + 1]  # more strips asked for than the gallery has
+    names: dict[tuple, set] = {}
+    for query in queries:
+        ranked, _, _, strips = client.predict(query["tid"], IR2VIS, top_k, api_name="/retrieve")
+        for item, strip in zip(ranked["items"], strips):
+            assert f"#{item['rank']}" in strip["caption"] and f"{item['similarity']:.3f}" in strip["caption"]
+            names.setdefault((item["tid"], item["is_match"]), set()).add(Path(strip["image"]).name)
+    assert all(len(files) == 1 for files in names.values()), names
+    assert len(names) < len(queries) * top_k  # pigeonhole: some tracklets were returned to several queries
+
+
 def test_retrieve_the_other_direction_and_a_wrong_direction(client, explorer):
     query = explorer.queries(VIS2IR)[0]
     ranked, *_ = client.predict(query["tid"], VIS2IR, 3, api_name="/retrieve")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lsmrl.cli import main as cli_main
 from lsmrl.config import load_config
@@ -34,7 +36,8 @@ def synth_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip_weights(synth_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("clip") / "clip.safetensors"
-    summary = pretrain_clip(str(synth_root), out, PretrainConfig(steps=2, batch_size=8, warmup_steps=1), seed=0)
+    summary = pretrain_clip(str(synth_root), out, PretrainConfig(steps=2, batch_size=8, warmup_steps=1,
+                                                                 visible_grayscale_prob=0.5), seed=0)
     assert summary["zero_shot"]["mean_balanced_accuracy"]["visible"] is not None
     return out
 
@@ -101,6 +104,31 @@ def test_baseline_skips_stage_one(synth_root, tmp_path):
     assert model.config.is_baseline
 
 
+def test_eval_record_puts_the_metrics_of_a_no_eval_run_into_its_sidecar(synth_root, tmp_path, capsys):
+    config = load_config("mini_synthvvi.yaml", TINY + [f"data.root={synth_root}", "model.grouped=false",
+                                                       "model.shift=false", "model.sd=false", "model.cmi=false",
+                                                       "model.modality_losses=false"])
+    train(config, tmp_path, None, evaluate=False)
+    checkpoint = tmp_path / "model.safetensors"
+    weights = checkpoint.read_bytes()
+    assert json.loads((tmp_path / "model.json").read_text()).get("metrics") is None
+    out = tmp_path / "eval.json"
+    assert cli_main(["eval", "--checkpoint", str(checkpoint), "--data-root", str(synth_root), "--json", str(out),
+                     "--record"]) == 0
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["metrics"] == json.loads(out.read_text())
+    assert meta["data"]["metrics_fingerprint"] == meta["data"]["fingerprint"]
+    assert checkpoint.read_bytes() == weights  # the weights are untouched
+    load_model(checkpoint)  # and still load
+    # figures of other data are never overwritten
+    other = tmp_path / "other"
+    generate_synthvvi(other, seed=6, train_identities=0, test_identities=3, frames=12, progress=False, workers=1)
+    assert cli_main(["eval", "--checkpoint", str(checkpoint), "--data-root", str(other), "--json",
+                     str(tmp_path / "other.json"), "--record"]) == 1
+    assert "metrics of other data" in capsys.readouterr().err
+    assert json.loads((tmp_path / "model.json").read_text())["metrics"] == meta["metrics"]
+
+
 def test_every_trainable_parameter_gets_a_gradient(synth_root):
     config = load_config("mini_synthvvi.yaml", TINY + [f"data.root={synth_root}", "stage2.freeze_blocks=0"])
     dataset = build_dataset("synthvvi", str(synth_root))
@@ -109,7 +137,7 @@ def test_every_trainable_parameter_gets_a_gradient(synth_root):
     model.refresh_prompt_bank()
     set_trainable(model, config.stage2)
     losses = Stage2Losses(model, config)
-    batch = next(iter(train_loader(dataset.train, labels, (128, 64), config.data, seed=0)))
+    batch = next(iter(train_loader(dataset.train, labels, tuple(config.model.image_size), config.data, seed=0)))
     model.train()
     model(batch["frames"], batch["modalities"], labels=batch["labels"])  # fills the CMI memory
     out = model(batch["frames"], batch["modalities"], labels=batch["labels"])
@@ -151,3 +179,51 @@ def test_visible_grayscale_augmentation_greys_visible_tracklets_only(synth_root)
                               padding=0)[(0, 7)]["frames"]
     colour = in_colour * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     assert (colour[:, 0] - colour[:, 2]).abs().max() > 0.1
+
+
+def test_channel_exchange_augmentation_uses_one_colour_channel(synth_root):
+    """CAJ's channel-exchangeable augmentation: every visible frame becomes one of its own R, G, B channels."""
+    from lsmrl.engine.data import TrackletClips, to_single_channel
+
+    frames = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    for channel in range(3):
+        single = to_single_channel(frames, channel)
+        assert single.shape == frames.shape
+        assert (single == frames[..., channel : channel + 1]).all()
+
+    dataset = build_dataset("synthvvi", str(synth_root))
+    visible = next(t for t in dataset.train if t.modality == "visible")
+    infrared = next(t for t in dataset.train if t.modality == "infrared")
+    raw = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in visible.frames])
+    seen = set()
+    for seed in range(12):
+        clips = TrackletClips([visible, infrared], 2, tuple(raw.shape[1:3]), train=True, flip_prob=0.0, padding=0,
+                              visible_channel_prob=1.0)
+        from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
+
+        pixels = clips[(0, seed)]["frames"] * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(
+            1, 3, 1, 1)
+        assert torch.allclose(pixels[:, 0], pixels[:, 1], atol=2e-2) and torch.allclose(pixels[:, 1], pixels[:, 2],
+                                                                                        atol=2e-2)
+        # which channel: the grey level matches exactly one of the source frame's channels
+        grey = pixels[0, 0].numpy() * 255
+        errors = [float(np.abs(grey - raw[..., c].astype(np.float32)).mean(axis=(1, 2)).min()) for c in range(3)]
+        seen.add(int(np.argmin(errors)))
+    assert seen == {0, 1, 2}, seen
+
+
+def test_grey_visible_frames_are_paired_with_the_colour_free_caption(synth_root):
+    """Pretraining's grey visible frames take their identity's infrared caption: no colour word, same shape words."""
+    from lsmrl.data.synth.identities import COLOUR_WORDS
+    from lsmrl.engine.pretrain_clip import colour_free_captions
+
+    dataset = build_dataset("synthvvi", str(synth_root))
+    captions = colour_free_captions(dataset.train)
+    assert set(captions) == {t.pid for t in dataset.train}
+    for t in dataset.train:
+        if t.modality == "visible":
+            words = captions[t.pid].replace(",", "").split()
+            assert not set(words) & set(COLOUR_WORDS), captions[t.pid]
+            # the colour-free caption is the visible caption with its colour words taken out
+            kept = [w for w in t.caption.replace(",", " ,").split() if w not in COLOUR_WORDS]
+            assert " ".join(kept).replace(" ,", ",") == captions[t.pid]

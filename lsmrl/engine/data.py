@@ -37,15 +37,26 @@ def to_grayscale(frames: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
+def to_single_channel(frames: np.ndarray, channel: int) -> np.ndarray:
+    """(T,H,W,3) uint8 -> channel ``channel`` (0 R, 1 G, 2 B) replicated on 3 channels.
+
+    The channel-exchangeable augmentation of CAJ (Ye et al., ICCV 2021): an infrared camera's grey level
+    bears no fixed relation to colour, so training on random single channels (not only on luma) keeps the
+    visible features from hanging on one colour-to-grey mapping.
+    """
+    return np.repeat(frames[..., channel : channel + 1], 3, axis=-1)
+
+
 class TrackletClips(Dataset):
     """Items ``(index, seed)`` -> dict(frames (T,3,H,W), label, modality, camid, index)."""
 
     def __init__(self, tracklets: Sequence[Tracklet], num_frames: int, image_size: tuple[int, int],
                  train: bool, sampling: str = "evenly", labels: dict[int, int] | None = None,
                  flip_prob: float = 0.5, padding: int = 4, erase_prob: float = 0.0,
-                 visible_grayscale_prob: float = 0.0):
+                 visible_grayscale_prob: float = 0.0, visible_channel_prob: float = 0.0):
         self.tracklets = list(tracklets)
         self.visible_grayscale_prob = visible_grayscale_prob if train else 0.0
+        self.visible_channel_prob = visible_channel_prob if train else 0.0
         self.num_frames = num_frames
         self.train = train
         self.sampling = "restricted_random" if train else sampling
@@ -62,8 +73,13 @@ class TrackletClips(Dataset):
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(int(seed) % (2**63))
         frames = load_tracklet(tracklet, self.num_frames, self.sampling, rng if self.train else None)
-        if tracklet.modality != INFRARED and self.visible_grayscale_prob and rng.random() < self.visible_grayscale_prob:
-            frames = to_grayscale(frames)
+        if tracklet.modality != INFRARED and (self.visible_grayscale_prob or self.visible_channel_prob):
+            # one draw decides grey (luma), a single channel, or colour; the whole tracklet alike
+            draw = rng.random()
+            if draw < self.visible_grayscale_prob:
+                frames = to_grayscale(frames)
+            elif draw < self.visible_grayscale_prob + self.visible_channel_prob:
+                frames = to_single_channel(frames, int(rng.integers(3)))
         return {
             "frames": self.transform(list(frames), generator=generator),
             "label": self.labels.get(tracklet.pid, -1) if self.labels else -1,
@@ -111,7 +127,8 @@ def train_loader(tracklets: Sequence[Tracklet], labels: dict[int, int], image_si
     clips = TrackletClips(tracklets, data_config.num_frames, image_size, train=True, labels=labels,
                           flip_prob=data_config.flip_prob, padding=data_config.padding,
                           erase_prob=data_config.erase_prob,
-                          visible_grayscale_prob=data_config.visible_grayscale_prob)
+                          visible_grayscale_prob=data_config.visible_grayscale_prob,
+                          visible_channel_prob=data_config.visible_channel_prob)
     sampler = CrossModalIdentitySampler(list(tracklets), data_config.identities_per_batch,
                                         data_config.tracklets_per_modality, seed=seed,
                                         rank=rank, world_size=world_size)

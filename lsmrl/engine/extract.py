@@ -25,7 +25,8 @@ from lsmrl.device import get_device
 from lsmrl.engine.data import eval_loader
 from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
                                         query_records)
-from lsmrl.model.checkpoint import load_model
+from lsmrl.errors import LSMRLError
+from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path
 from lsmrl.model.lsmrl import LSMRL
 
 STAGES = ("stfl", "sd", "cmi", "embedding")
@@ -114,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-query", default=None, help="per-query output (default: <json>.queries.json)")
     parser.add_argument("--stage", default="embedding", choices=list(STAGES),
                         help="which stage's features to rank with (default: the final embedding)")
+    parser.add_argument("--record", action="store_true",
+                        help="also store the metrics in the checkpoint's JSON sidecar (``metrics``, with the data "
+                             "fingerprint), e.g. for a run trained with --no-eval; the weights are not touched")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +131,25 @@ def run(args: argparse.Namespace) -> int:
     per_query.write_text(json.dumps(records) + "\n")
     print(format_metrics_table(metrics))
     print(f"metrics: {out}\nper-query records: {per_query}")
+    if args.record:
+        if args.stage != "embedding" or args.frames is not None:
+            raise LSMRLError("--record stores the protocol's figures: use it without --stage and --frames")
+        record_metrics(args.checkpoint, metrics, dataset)
+        print(f"recorded in {sidecar_path(args.checkpoint)}")
     return 0
+
+
+def record_metrics(checkpoint: str | Path, metrics: dict, dataset: VVIDataset) -> None:
+    """Write ``metrics`` into the sidecar of ``checkpoint``; refuses if the sidecar holds figures of other data."""
+    meta = read_checkpoint_meta(checkpoint)
+    fingerprint = data_fingerprint(dataset)
+    recorded = (meta.get("data") or {}).get("fingerprint")
+    if meta.get("metrics") and recorded not in (None, fingerprint):
+        raise LSMRLError(f"{checkpoint}: its sidecar holds metrics of other data (fingerprint {recorded}, "
+                         f"this data set {fingerprint}); not overwritten")
+    meta["metrics"] = metrics
+    meta.setdefault("data", {})["metrics_fingerprint"] = fingerprint
+    sidecar_path(checkpoint).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,9 @@ from tqdm import tqdm
 from lsmrl.config import PretrainConfig
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import build_transform, load_tracklet
+from lsmrl.data.tracklet import INFRARED, VISIBLE
 from lsmrl.device import get_device, seed_everything
+from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.engine.zero_shot import probe_texts, zero_shot_attribute_accuracy
 from lsmrl.errors import LSMRLError
@@ -40,16 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="SynthVVI root (python -m lsmrl synth)")
     parser.add_argument("--out", required=True, help="output weights, e.g. checkpoints/clip-mini.safetensors")
     parser.add_argument("--clip-model", default="lsmrl-mini")
-    parser.add_argument("--image-size", type=int, nargs=2, default=(128, 64), metavar=("H", "W"))
+    parser.add_argument("--image-size", type=int, nargs=2, default=(64, 32), metavar=("H", "W"),
+                        help="frame size (default 64 32, the embedded recipe's; SynthVVI frames are 128x64)")
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=PretrainConfig.lr)
+    parser.add_argument("--warmup-steps", type=int, default=PretrainConfig.warmup_steps)
+    parser.add_argument("--visible-grayscale-prob", type=float, default=PretrainConfig.visible_grayscale_prob,
+                        help="share of visible frames shown in grey with the colour-free caption (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
+                            visible_grayscale_prob=args.visible_grayscale_prob)
     log_path = Path(args.out).with_suffix(".log.jsonl")
     summary = pretrain_clip(args.data_root, args.out, config, args.clip_model, tuple(args.image_size),
                             args.seed, args.device, log_path=log_path)
@@ -59,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_model: str = "lsmrl-mini",
-                  image_size: tuple[int, int] = (128, 64), seed: int = 0, device: str | None = None,
+                  image_size: tuple[int, int] = (64, 32), seed: int = 0, device: str | None = None,
                   log_path: str | Path | None = None) -> dict:
     start = time.time()
     seed_everything(seed)
@@ -73,6 +80,7 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     tokenizer = WordTokenizer.from_texts([t.caption for t in train] + probe_texts(),
                                          text_cfg["vocab_size"], text_cfg["context_length"])
     clip = build_clip(BackboneConfig(clip_model, image_size)).to(device).train()
+    colour_free = colour_free_captions(train) if config.visible_grayscale_prob else {}
     captions = sorted({t.caption for t in train})
     caption_index = {c: i for i, c in enumerate(captions)}
     caption_tokens = tokenizer(captions).to(device)
@@ -88,11 +96,16 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     progress = tqdm(range(config.steps), desc="pretrain-clip", unit="step")
     for step in progress:
         picks = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
-        frames = torch.stack([
-            transform([load_tracklet(train[i], 1, "restricted_random", rng)[0]], generator=generator)[0]
-            for i in picks
-        ]).to(device)
-        ids = torch.tensor([caption_index[train[i].caption] for i in picks], device=device)
+        images, texts = [], []
+        for i in picks:
+            frame, caption = load_tracklet(train[i], 1, "restricted_random", rng)[0], train[i].caption
+            if (train[i].modality == VISIBLE and train[i].pid in colour_free
+                    and rng.random() < config.visible_grayscale_prob):
+                frame, caption = to_grayscale(frame[None])[0], colour_free[train[i].pid]
+            images.append(transform([frame], generator=generator)[0])
+            texts.append(caption_index[caption])
+        frames = torch.stack(images).to(device)
+        ids = torch.tensor(texts, device=device)
         unique_ids, inverse = ids.unique(return_inverse=True)
         text_features = clip.encode_text(caption_tokens[unique_ids])[inverse]
         image_features = clip.encode_image(frames)
@@ -127,6 +140,11 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
                "log": log}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def colour_free_captions(train) -> dict[int, str]:
+    """Identity -> its infrared caption (the caption with every colour word removed; design.md §3)."""
+    return {t.pid: t.caption for t in train if t.modality == INFRARED}
 
 
 def read_clip_sidecar(weights: str | Path) -> dict | None:
