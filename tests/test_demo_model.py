@@ -42,8 +42,11 @@ def test_model_card_metrics_are_reproduced(explorer):
 
 def test_modality_gap_shrinks_from_the_baseline_stage_to_the_final_embedding(explorer):
     rows = {row["stage"]: row for row in explorer.gap_table()}
-    baseline, final = rows["baseline"], rows["embedding"]
-    # measured: centroid distance 1.42 (frame-wise CLIP) -> 0.28 (final embedding);
-    # modality probe accuracy 1.00 -> 0.95
-    assert final["centroid_distance"] < 0.5 * baseline["centroid_distance"]
-    assert final["probe_accuracy"] <= baseline["probe_accuracy"]
+    baseline, sd, cmi, final = rows["baseline"], rows["sd"], rows["cmi"], rows["embedding"]
+    # measured on the demo model (checkpoints/README.md): the modality probe falls 1.000 (frame-wise CLIP)
+    # -> 0.985 (final embedding); CMI, built to remove the remaining gap, cuts the centroid distance after SD
+    # 0.362 -> 0.150. The raw centroid distance of the frame-wise stage (0.135) is not comparable: there every
+    # tracklet has cosine ~0.98 to every other, so all distances are small.
+    assert final["probe_accuracy"] < baseline["probe_accuracy"]
+    assert cmi["centroid_distance"] < 0.5 * sd["centroid_distance"]
+    assert baseline["same_id_cross_sim"] - baseline["diff_id_cross_sim"] < 0.01 < final["cross_sim_gap"]

@@ -579,8 +579,8 @@ class Explorer:
         attention rollout (target-free). Returns ``{"query", "match", "prompt",
         "query_frames", "query_maps", "query_overlay", "match_frames", "match_maps",
         "match_overlay"}`` (maps are :class:`lsmrl.analysis.attention.AttentionMaps`;
-        frames and overlays are (T, H, W, 3) uint8 at the maps' size, i.e. the
-        model's input size; ``match`` is None for prompts, ``prompt`` None for matches).
+        frames and overlays are (T, H, W, 3) uint8 at the frames' own size, the maps
+        upsampled from the model's input size; ``match`` is None for prompts, ``prompt`` None for matches).
         """
         import torch
 
@@ -632,13 +632,8 @@ class Explorer:
                     maps = att.gradcam_maps(net, tensor, modality, tgt, stage=stage, layer=layer)
                 else:
                     maps = att.attention_rollout(net, tensor, modality)
-            resized = frames_uint8
-            if frames_uint8.shape[1:3] != maps.maps.shape[1:3]:
-                from PIL import Image
-
-                h, w = maps.maps.shape[1:3]
-                resized = np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR)) for f in frames_uint8])
-            return resized, maps, att.overlay(resized, maps.maps)
+            # overlays at the frames' own resolution (the maps are upsampled), not at the model's input size
+            return frames_uint8, maps, att.overlay(frames_uint8, maps.maps)
 
         out["query_frames"], out["query_maps"], out["query_overlay"] = explain(q, query_target)
         out["match_frames"] = out["match_maps"] = out["match_overlay"] = None

@@ -121,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.record and (args.stage != "embedding" or args.frames is not None):
+        raise LSMRLError("--record stores the protocol's figures: use it without --stage and --frames")
     model, meta = load_model(args.checkpoint, get_device(args.device))
     dataset = build_dataset(args.dataset, args.data_root)
     metrics, _, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage)
@@ -132,8 +134,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_metrics_table(metrics))
     print(f"metrics: {out}\nper-query records: {per_query}")
     if args.record:
-        if args.stage != "embedding" or args.frames is not None:
-            raise LSMRLError("--record stores the protocol's figures: use it without --stage and --frames")
         record_metrics(args.checkpoint, metrics, dataset)
         print(f"recorded in {sidecar_path(args.checkpoint)}")
     return 0
@@ -143,7 +143,8 @@ def record_metrics(checkpoint: str | Path, metrics: dict, dataset: VVIDataset) -
     """Write ``metrics`` into the sidecar of ``checkpoint``; refuses if the sidecar holds figures of other data."""
     meta = read_checkpoint_meta(checkpoint)
     fingerprint = data_fingerprint(dataset)
-    recorded = (meta.get("data") or {}).get("fingerprint")
+    data = meta.get("data") or {}
+    recorded = data.get("metrics_fingerprint") or data.get("fingerprint")
     if meta.get("metrics") and recorded not in (None, fingerprint):
         raise LSMRLError(f"{checkpoint}: its sidecar holds metrics of other data (fingerprint {recorded}, "
                          f"this data set {fingerprint}); not overwritten")
