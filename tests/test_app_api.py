@@ -121,13 +121,6 @@ def table_rows(value) -> tuple[list[str], list[list]]:
 
 # =========================================================================== fixtures
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    demo, url, resources = launch_for_tests(tmp_path_factory)
-    yield url, resources
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def client(served):
     from gradio_client import Client
 

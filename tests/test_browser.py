@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app_api import IR2VIS, easy_query, launch_for_tests
+from tests.test_app_api import IR2VIS, easy_query
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -28,13 +28,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    demo, url, resources = launch_for_tests(tmp_path_factory)
-    yield url, resources
-    demo.close()
 
 
 @pytest.fixture(scope="module")
