@@ -14,7 +14,13 @@ then count as errors). Steps:
 3. phase ``retrieve_video``: ``--retrieve-video`` uploads of a 16-frame mp4 to
    ``/retrieve_video`` submitted at once;
 4. report per phase: p50, p95 and max latency (submit to result), errors,
-   the single-call baseline and p95 / single (goal: 0 errors and at most 5x).
+   the single-call baseline and p95 / single (goal: 0 errors and at most 5x),
+   and the CPU seconds the load generator (and a launched server) used;
+5. ``--floor``: the same phases against a *no-op* Gradio app with the same API
+   (``--serve-floor``: same endpoints, inputs, outputs, queue settings and
+   11 strip images per answer, but no model and no work in the handlers). Its
+   p95 / single is the floor Gradio itself sets on this machine: no handler
+   can do better than an empty one.
 
 The queue settings the app launches with (concurrency limits, bounded size)
 are read by building the app's Blocks in this process without serving it
@@ -30,7 +36,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -99,84 +104,197 @@ def queue_problems(settings: dict) -> list[str]:
     return problems
 
 
+# =========================================================================== the Gradio floor
+def _floor_images(folder: Path, count: int = 11) -> list[str]:
+    """``count`` strip-sized PNGs in ``folder``: copies of the app's own rendered strips when there are
+    enough, otherwise images of the same size (390x166) with comparable content."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from app import state as app_state
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cached = sorted(app_state.strip_cache_dir().glob("*.png"))[:count] if app_state.strip_cache_dir().is_dir() else []
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(count):
+        target = folder / f"strip{i:02d}.png"
+        if len(cached) == count:
+            shutil.copyfile(cached[i], target)
+        else:  # a smooth background with a noisy person-sized block, to compress like a rendered strip
+            image = np.tile(np.linspace(40, 200, 390, dtype=np.float32)[None, :, None], (166, 1, 3))
+            image[20:150, 30:360] += rng.normal(0, 25, (130, 330, 3))
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(target)
+        files.append(str(target))
+    return files
+
+
+def build_floor_app(folder: Path):
+    """A no-op Gradio app with the app's load-tested API: ``/retrieve``, ``/retrieve_video`` and ``/failures``
+    take the same inputs and return the same outputs (ranked JSON, Markdown, query strip, a gallery of 10
+    strips, the selection state) as ``app/ui.py``, from images rendered once, with no model and no work.
+    The queue settings are the app's own (:mod:`app.main`)."""
+    import gradio as gr
+
+    from app.main import CONCURRENCY, QUEUE_SIZE
+
+    files = _floor_images(folder)
+    items = [{"rank": i + 1, "tid": f"G{i:04d}", "similarity": 0.5} for i in range(10)]
+
+    def answer(*_inputs):
+        return ({"query": {"tid": "Q0000"}, "items": items}, "no-op answer", files[0],
+                [(path, f"rank {i + 1}") for i, path in enumerate(files[1:])], {"items": [i["tid"] for i in items]})
+
+    def failures(*_inputs):
+        rows = [[i + 1, f"Q{i:04d}", 0.0] for i in range(50)]
+        return {"headers": ["#", "query", "AP"], "data": rows}, "no-op table"
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        query = gr.Dropdown(choices=[f"Q{i:04d}" for i in range(50)], allow_custom_value=True)
+        direction = gr.Radio([IR2VIS, VIS2IR], value=IR2VIS)
+        top_k = gr.Slider(1, 50, value=10, step=1)
+        video, modality = gr.Video(), gr.Radio(["infrared", "visible"], value="infrared")
+        selection = gr.State({})
+        ranked, summary, query_strip, results = gr.JSON(), gr.Markdown(), gr.Image(type="filepath"), gr.Gallery()
+        rows, sort, table, note = gr.Number(), gr.Textbox(), gr.Dataframe(), gr.Markdown()  # /failures: query ids
+        outputs = [ranked, summary, query_strip, results, selection]
+        gr.Button("retrieve").click(answer, [query, direction, top_k, selection], outputs, api_name="retrieve")
+        gr.Button("video").click(answer, [video, modality, top_k, selection], outputs, api_name="retrieve_video",
+                                 concurrency_id="retrieve_video", concurrency_limit=2)
+        gr.Button("failures").click(failures, [direction, sort, rows], [table, note], api_name="failures")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo, folder
+
+
+def serve_floor(port: int) -> None:
+    """``--serve-floor``: serve :func:`build_floor_app` on ``port`` until killed."""
+    folder = Path(tempfile.mkdtemp(prefix="lsmrl-floor-"))
+    demo, folder = build_floor_app(folder)
+    demo.launch(server_name="127.0.0.1", server_port=port, allowed_paths=[str(folder)], quiet=True,
+                ssr_mode=False)
+
+
 # =========================================================================== calls
-class Phase:
-    """``count`` calls of one endpoint submitted at once; latency of each from submit to result."""
+class LeanClient:
+    """Gradio's documented HTTP API (``POST /gradio_api/call/<name>``, then the event's SSE stream), from one
+    asyncio loop with httpx, fetching every returned file as a browser does.
 
-    def __init__(self, client, name: str, argument_sets: list[tuple], deadline: float):
-        self.client = client
-        self.name = name
-        self.argument_sets = argument_sets
-        self.deadline = deadline
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self._lock = threading.Lock()
+    One thread for every call in flight: a load generator on the machine it measures must cost little (the
+    thread-per-call ``gradio_client`` used several times the server's CPU here and became the bottleneck).
+    """
 
-    def run(self) -> dict:
-        jobs = []
-        start = time.perf_counter()
-        for arguments in self.argument_sets:
-            submitted = time.perf_counter()
-            job = self.client.submit(*arguments, api_name=f"/{self.name}")
-            # a gradio_client Job wraps the future of the call: callbacks and done() are the inner future's
-            job.future.add_done_callback(lambda future, t0=submitted: self._done(future, t0))
-            jobs.append(job)
-        for job in jobs:
-            remaining = self.deadline - time.perf_counter()
-            try:
-                job.result(timeout=max(remaining, 0.01))
-            except Exception:  # noqa: BLE001 - recorded by the callback, or a timeout below
-                pass
-        late = [job for job in jobs if not job.future.done()]
-        for job in late:
-            job.cancel()
-        # done-callbacks run in the thread that finished the call, possibly after result() returned here
-        settle = time.perf_counter() + 5.0
-        while time.perf_counter() < settle:
-            with self._lock:
-                if len(self.latencies) + len(self.errors) >= len(jobs) - len(late):
+    def __init__(self, url: str, download: bool = True, timeout_s: float = 600.0):
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.download = download
+        self.http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=600,
+                                                                              max_keepalive_connections=600))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def upload(self, path: Path) -> dict:
+        with open(path, "rb") as handle:
+            response = await self.http.post(f"{self.url}/gradio_api/upload",
+                                             files=[("files", (path.name, handle, "video/mp4"))])
+        response.raise_for_status()
+        return {"path": response.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+    async def call(self, name: str, arguments: list) -> list:
+        """The outputs of ``/name`` for ``arguments`` (FileData dicts stand for files); raises on an error event."""
+        arguments = [await self.upload(a) if isinstance(a, Path) else a for a in arguments]
+        response = await self.http.post(f"{self.url}/gradio_api/call/{name}", json={"data": arguments})
+        response.raise_for_status()
+        event_id = response.json()["event_id"]
+        event = data = None
+        async with self.http.stream("GET", f"{self.url}/gradio_api/call/{name}/{event_id}") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    data = json.loads(line[5:])
                     break
-            time.sleep(0.01)
-        with self._lock:
-            self.errors += ["timeout: still running at the deadline"] * len(late)
-        wall = time.perf_counter() - start
-        return {"calls": len(jobs), "ok": len(self.latencies), "errors": len(self.errors),
-                "error_examples": sorted(set(self.errors))[:3], "wall_s": round(wall, 3),
-                "p50_s": _round(_percentile(self.latencies, 50)), "p95_s": _round(_percentile(self.latencies, 95)),
-                "max_s": _round(max(self.latencies) if self.latencies else None)}
+        if event != "complete":
+            raise RuntimeError(f"/{name} answered {event!r}: {str(data)[:200]}")
+        if self.download:
+            for url in _file_urls(data):
+                (await self.http.get(url)).raise_for_status()
+        return data
 
-    def _done(self, future, submitted: float) -> None:
-        elapsed = time.perf_counter() - submitted
-        if future.cancelled():  # counted as a timeout by run()
+
+def _file_urls(value) -> list[str]:
+    """Every file URL in a call's outputs (the images a browser would fetch)."""
+    if isinstance(value, dict):
+        own = [value["url"]] if value.get("url") and value.get("path") else []
+        return own + [url for item in value.values() for url in _file_urls(item)]
+    if isinstance(value, list):
+        return [url for item in value for url in _file_urls(item)]
+    return []
+
+
+async def _phase(client: LeanClient, name: str, argument_sets: list[list], timeout_s: float,
+                 server_cpu=None) -> dict:
+    """``len(argument_sets)`` calls of ``/name`` submitted at once; latency of each from submit to its last file."""
+    import asyncio
+    import resource
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def one(arguments: list) -> None:
+        submitted = time.perf_counter()
+        try:
+            await client.call(name, arguments)
+        except Exception as error:  # noqa: BLE001 - an error is a result of the load test
+            errors.append(f"{type(error).__name__}: {str(error)[:200]}")
             return
-        with self._lock:
-            try:
-                future.result(timeout=0)
-            except Exception as error:  # noqa: BLE001 - an error is a result of the load test
-                self.errors.append(f"{type(error).__name__}: {str(error)[:200]}")
-                return
-            self.latencies.append(elapsed)
+        latencies.append(time.perf_counter() - submitted)
+
+    client_cpu = _own_cpu_seconds(resource)
+    server_cpu_start = server_cpu() if server_cpu else None
+    start = time.perf_counter()
+    tasks = [asyncio.ensure_future(one(arguments)) for arguments in argument_sets]
+    done, late = await asyncio.wait(tasks, timeout=max(timeout_s, 0.01))
+    for task in late:
+        task.cancel()
+    errors += ["timeout: still running at the deadline"] * len(late)
+    wall = time.perf_counter() - start
+    client_cpu = _own_cpu_seconds(resource) - client_cpu
+    server_cpu_used = (server_cpu() - server_cpu_start) if server_cpu_start is not None else None
+    return {"calls": len(tasks), "ok": len(latencies), "errors": len(errors),
+            "error_examples": sorted(set(errors))[:3], "wall_s": round(wall, 3),
+            "client_cpu_s": round(client_cpu, 2), "server_cpu_s": _round(server_cpu_used, 2),
+            "p50_s": _round(_percentile(latencies, 50)), "p95_s": _round(_percentile(latencies, 95)),
+            "max_s": _round(max(latencies) if latencies else None)}
+
+
+def _own_cpu_seconds(resource) -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process: the load generator
+    return usage.ru_utime + usage.ru_stime
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def single_call_seconds(client, name: str, arguments: tuple, repeats: int) -> float:
+async def _single_call_seconds(client: LeanClient, name: str, arguments: list, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        client.predict(*arguments, api_name=f"/{name}")
+        await client.call(name, arguments)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def query_ids(client, count: int) -> list[tuple[str, str]]:
+async def _query_ids(client: LeanClient, count: int) -> list[tuple[str, str]]:
     """``(tid, direction)`` pairs from the public ``/failures`` table of both directions (the app's own queries)."""
     pairs = []
     for direction in (IR2VIS, VIS2IR):
         rows = min(400, max(50, count))  # the Rows slider of the Failure cases tab: 5 to 400
-        table = client.predict(direction, "ap", rows, api_name="/failures")[0]
+        table = (await client.call("failures", [direction, "ap", rows]))[0]
         pairs += [(row[1], direction) for row in table["data"]]
     if not pairs:
         raise RuntimeError("/failures returned no queries")
@@ -184,79 +302,94 @@ def query_ids(client, count: int) -> list[tuple[str, str]]:
 
 
 def run_load_test(url: str, retrieve_calls: int = 50, video_calls: int = 10, timeout_s: float = 600.0,
-                  top_k: int = 10, warmup_timeout_s: float = 900.0, download: bool = True, log=print) -> dict:
+                  top_k: int = 10, warmup_timeout_s: float = 900.0, download: bool = True, log=print,
+                  server_cpu=None) -> dict:
     """The load test against ``url`` (see the module docstring); returns the figures.
 
     ``download``: fetch every returned image, as a browser does (False: leave them on the server, which
-    shows the server's own share of the latency).
+    shows the server's own share of the latency). ``server_cpu``: a callable giving the server process's
+    CPU seconds so far (when it was launched here), to report its share next to the load generator's.
     """
-    from gradio_client import Client, handle_file
-    from gradio_client.exceptions import AppError
+    import asyncio
+
+    return asyncio.run(_run_load_test(url, retrieve_calls, video_calls, timeout_s, top_k, warmup_timeout_s,
+                                      download, log, server_cpu))
+
+
+async def _run_load_test(url, retrieve_calls, video_calls, timeout_s, top_k, warmup_timeout_s, download, log,
+                         server_cpu) -> dict:
+    import asyncio
 
     from app.perf import sample_query_video
 
-    options = {} if download else {"download_files": False}
-    client = Client(url, verbose=False, max_workers=max(retrieve_calls, video_calls) + 4, **options)
-    log(f"[load] warming up {url} (waits for the model) ...")
-    start = time.perf_counter()
-    while True:
-        try:
-            pairs = query_ids(client, max(retrieve_calls, 1))
-            break
-        except AppError:  # the handlers wait for the model themselves: an error is an error
-            raise
-        except Exception as error:  # noqa: BLE001 - not reachable yet
-            if time.perf_counter() - start > warmup_timeout_s:
-                raise RuntimeError(f"the app did not answer /failures within {warmup_timeout_s:g} s: {error}") from None
-            time.sleep(2)
-    result: dict = {"url": url, "warmup_s": round(time.perf_counter() - start, 2), "top_k": top_k,
-                    "downloads": download,
-                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    if hasattr(os, "getloadavg"):
-        result["load_1min_start"] = round(os.getloadavg()[0], 2)
-    deadline = time.perf_counter() + timeout_s
-    with tempfile.TemporaryDirectory(prefix="lsmrl-load-") as tmp:
-        video, modality = sample_query_video(Path(tmp) / "query16.mp4")
-        tid, direction = pairs[0]
-        client.predict(tid, direction, top_k, api_name="/retrieve")  # warm caches
-        client.predict(handle_file(str(video)), modality, top_k, api_name="/retrieve_video")
-        single_retrieve = single_call_seconds(client, "retrieve", (tid, direction, top_k), 5)
-        single_video = single_call_seconds(client, "retrieve_video", (handle_file(str(video)), modality, top_k), 3)
-        log(f"[load] single calls: /retrieve {single_retrieve:.3f} s, /retrieve_video {single_video:.3f} s")
+    client = LeanClient(url, download=download, timeout_s=timeout_s)
+    try:
+        log(f"[load] warming up {url} (waits for the model) ...")
+        start = time.perf_counter()
+        while True:
+            try:
+                pairs = await _query_ids(client, max(retrieve_calls, 1))
+                break
+            except RuntimeError:  # the handlers wait for the model themselves: an error event is an error
+                raise
+            except Exception as error:  # noqa: BLE001 - not reachable yet
+                if time.perf_counter() - start > warmup_timeout_s:
+                    raise RuntimeError(f"the app did not answer /failures within {warmup_timeout_s:g} s: "
+                                       f"{error}") from None
+                await asyncio.sleep(2)
+        result: dict = {"url": url, "warmup_s": round(time.perf_counter() - start, 2), "top_k": top_k,
+                        "downloads": download, "client": "httpx asyncio, Gradio's /gradio_api/call API",
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        if hasattr(os, "getloadavg"):
+            result["load_1min_start"] = round(os.getloadavg()[0], 2)
+        deadline = time.perf_counter() + timeout_s
+        with tempfile.TemporaryDirectory(prefix="lsmrl-load-") as tmp:
+            video, modality = sample_query_video(Path(tmp) / "query16.mp4")
+            tid, direction = pairs[0]
+            await client.call("retrieve", [tid, direction, top_k])  # warm caches
+            await client.call("retrieve_video", [video, modality, top_k])
+            single_retrieve = await _single_call_seconds(client, "retrieve", [tid, direction, top_k], 5)
+            single_video = await _single_call_seconds(client, "retrieve_video", [video, modality, top_k], 3)
+            log(f"[load] single calls: /retrieve {single_retrieve:.3f} s, /retrieve_video {single_video:.3f} s")
+            if retrieve_calls:
+                log(f"[load] {retrieve_calls} concurrent /retrieve calls ...")
+                figures = await _phase(client, "retrieve", [[t, d, top_k] for t, d in pairs[:retrieve_calls]],
+                                       deadline - time.perf_counter(), server_cpu)
+                result["retrieve"] = {**figures, "single_s": round(single_retrieve, 4)}
+            if video_calls:
+                log(f"[load] {video_calls} concurrent /retrieve_video calls ...")
+                figures = await _phase(client, "retrieve_video", [[video, modality, top_k]] * video_calls,
+                                       deadline - time.perf_counter(), server_cpu)
+                result["retrieve_video"] = {**figures, "single_s": round(single_video, 4)}
+        if hasattr(os, "getloadavg"):
+            result["load_1min_end"] = round(os.getloadavg()[0], 2)
+        _ratios(result)
+        return result
+    finally:
+        await client.close()
 
-        if retrieve_calls:
-            log(f"[load] {retrieve_calls} concurrent /retrieve calls ...")
-            phase = Phase(client, "retrieve", [(t, d, top_k) for t, d in pairs[:retrieve_calls]], deadline)
-            result["retrieve"] = {**phase.run(), "single_s": round(single_retrieve, 4)}
-        if video_calls:
-            log(f"[load] {video_calls} concurrent /retrieve_video calls ...")
-            phase = Phase(client, "retrieve_video", [(handle_file(str(video)), modality, top_k)] * video_calls,
-                          deadline)
-            result["retrieve_video"] = {**phase.run(), "single_s": round(single_video, 4)}
-    if hasattr(os, "getloadavg"):
-        result["load_1min_end"] = round(os.getloadavg()[0], 2)
+
+def _ratios(result: dict) -> None:
     for name in ("retrieve", "retrieve_video"):
         figures = result.get(name)
         if figures and figures["p95_s"] is not None:
             figures["p95_over_single"] = round(figures["p95_s"] / max(figures["single_s"], 1e-9), 2)
             figures["meets_goal"] = figures["errors"] == 0 and figures["p95_over_single"] <= GOAL_RATIO
-    try:
-        client.close()
-    except Exception:  # noqa: BLE001 - older clients have no close()
-        pass
-    return result
 
 
 def format_result(result: dict) -> str:
-    lines = ["| endpoint | calls | errors | p50 s | p95 s | max s | single call s | p95 / single | goal met |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name in ("retrieve", "retrieve_video"):
-        f = result.get(name)
-        if f:
-            lines.append(f"| /{name} | {f['calls']} | {f['errors']} | {f['p50_s']} | {f['p95_s']} | {f['max_s']} | "
-                         f"{f['single_s']} | {f.get('p95_over_single')} | {f.get('meets_goal')} |")
-            for example in f["error_examples"]:
-                lines.append(f"  error: {example}")
+    lines = ["| app | endpoint | calls | errors | p50 s | p95 s | max s | single call s | p95 / single | goal met "
+             "| CPU s: load generator / server |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for app_name, figures in (("LSMRL Explorer", result), ("no-op floor", result.get("floor") or {})):
+        for name in ("retrieve", "retrieve_video"):
+            f = figures.get(name)
+            if f:
+                lines.append(f"| {app_name} | /{name} | {f['calls']} | {f['errors']} | {f['p50_s']} | {f['p95_s']} | "
+                             f"{f['max_s']} | {f['single_s']} | {f.get('p95_over_single')} | {f.get('meets_goal')} | "
+                             f"{f.get('client_cpu_s')} / {f.get('server_cpu_s')} |")
+                for example in f["error_examples"]:
+                    lines.append(f"  error: {example}")
     queue = result.get("queue")
     if queue:
         lines.append(f"queue: max_size={queue.get('max_size')}, default concurrency "
@@ -294,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-queue-check", action="store_true", help="do not build the Blocks to read the queue")
     parser.add_argument("--no-download", action="store_true",
                         help="do not fetch the returned images (a browser does; this isolates the server's share)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run the same phases against a no-op Gradio app with the same API (the floor "
+                             "Gradio sets on this machine)")
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)  # used by --floor
     parser.add_argument("--app-args", default="",
                         help="extra arguments of the launched `python app/main.py` (one string, e.g. "
                              "\"--checkpoint my.safetensors\")")
@@ -303,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.serve_floor:
+        serve_floor(args.port or 7860)
+        return 0
     launched = None
     url = args.url
     try:
@@ -314,10 +454,18 @@ def main(argv: list[str] | None = None) -> int:
             launched = LaunchedApp(args.port, timeout_s=300, extra_args=shlex.split(args.app_args))
             url = launched.url
             print(f"[load] launched the app at {url} (first page after {launched.start_s:.1f} s)")
-        result = run_load_test(url, args.retrieve, args.retrieve_video, args.timeout, download=not args.no_download)
+        result = run_load_test(url, args.retrieve, args.retrieve_video, args.timeout, download=not args.no_download,
+                               server_cpu=launched.cpu_seconds if launched else None)
     finally:
         if launched is not None:
             launched.close()
+    if args.floor:
+        from app.perf import LaunchedApp
+
+        with LaunchedApp(timeout_s=120, script="app/loadtest.py", extra_args=["--serve-floor"]) as floor:
+            print(f"[load] the no-op floor app at {floor.url}")
+            result["floor"] = run_load_test(floor.url, args.retrieve, args.retrieve_video, args.timeout,
+                                            download=not args.no_download, server_cpu=floor.cpu_seconds)
     if not args.no_queue_check:
         try:
             result["queue"] = queue_settings()
@@ -328,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         merge_into(Path(args.json), result)
         print(f"merged into {args.json} (load_test)")
-    failed = any(result.get(n, {}).get("errors") for n in ("retrieve", "retrieve_video"))
+    failed = any(figures.get(n, {}).get("errors") for figures in (result, result.get("floor") or {})
+                 for n in ("retrieve", "retrieve_video"))
     return 1 if failed else 0
 
 

@@ -55,13 +55,15 @@ def _wait_http(url: str, deadline: float, process=None) -> bool:
 
 
 class LaunchedApp:
-    """``python app/main.py --port P`` in a subprocess (its own process group); a context manager.
+    """``python app/main.py --port P`` (or another ``script`` of the repo) in a subprocess (its own process
+    group); a context manager.
 
     ``start_s`` is the time from launch to the first 200 of ``/``. Output goes to
     ``log`` (a temporary file unless given).
     """
 
-    def __init__(self, port: int | None = None, timeout_s: float = 180.0, extra_args=(), env=None, log=None):
+    def __init__(self, port: int | None = None, timeout_s: float = 180.0, extra_args=(), env=None, log=None,
+                 script: str = "app/main.py"):
         import subprocess
         import sys
         import tempfile
@@ -75,7 +77,7 @@ class LaunchedApp:
         self._log = open(self.log_path, "wb")
         start = self.launched_at = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, str(REPO / "app" / "main.py"), "--port", str(self.port), *extra_args],
+            [sys.executable, str(REPO / script), "--port", str(self.port), *extra_args],
             cwd=str(REPO), env=environment, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=(os.name == "posix"))
         ok = _wait_http(self.url, start + timeout_s, self.process)
@@ -84,6 +86,14 @@ class LaunchedApp:
             tail = self.log_tail()
             self.close()
             raise RuntimeError(f"the app did not serve {self.url} within {timeout_s:g} s: {tail}")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server process has used so far; None where /proc is absent."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 15) -> str:
         try:

@@ -129,7 +129,9 @@ RESULT = {
     "retrieve_p95_ms_10k": 0.3, "retrieve_p95_ms_100k": 3.5,
     "umap_cold_s": 20.0, "umap_cached_s": 0.03, "app_start_s": None, "video_query_s": None,
     "load_test": {"retrieve": {"calls": 50, "p50_s": 0.5, "p95_s": 0.9, "errors": 0, "single_s": 0.2,
-                               "p95_over_single": 4.5}},
+                               "p95_over_single": 4.5},
+                  "floor": {"retrieve": {"calls": 50, "p50_s": 0.4, "p95_s": 0.8, "errors": 0, "single_s": 0.1,
+                                         "p95_over_single": 8.0}}},
     "notes": {"app": "skipped: app/main.py does not exist yet"},
 }
 
@@ -138,7 +140,9 @@ def test_report_has_every_figure_and_the_machine():
     text = bench.render_report(RESULT)
     for needle in ("Test CPU", "2026-01-01", "300.0 GFLOP/s", "67% of peak", "1.007x / 1.279x", "p95 0.03 ms",
                    "p95 3.50 ms", "20.0 s", "0.030 s", "| app start to first page (`python app/main.py`) | n/a |",
-                   "50 concurrent `/retrieve`", "0 errors", "- app: skipped"):
+                   "50 concurrent `/retrieve`", "0 errors", "- app: skipped",
+                   "| load, no-op Gradio floor: 50 concurrent `/retrieve` calls over loopback | p50 0.40 s, p95 0.80 s, "
+                   "0 errors | single call 0.100 s; p95/single 8.0x"):
         assert needle in text, needle
     header = [line for line in text.splitlines() if line.startswith("| what")]
     assert header == ["| what | measured | note |"]

@@ -81,3 +81,32 @@ def test_loadtest_runs_as_a_script_from_the_repo_root():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "--retrieve-video" in result.stdout
+
+
+def _api_shape(demo, name: str) -> tuple[list[str], list[str], object]:
+    fn = next(f for f in demo.fns.values() if f.api_name == name)
+    return ([type(block).__name__ for block in fn.inputs], [type(block).__name__ for block in fn.outputs],
+            fn.concurrency_limit)
+
+
+def test_the_no_op_floor_app_has_the_apps_load_tested_api(tmp_path):
+    """The floor is only a floor if its endpoints take and return what the app's do (same files per answer)."""
+    from app.main import build_app
+
+    app_demo = build_app(app_state.Resources(app_state.AppConfig.resolve()), start=False)
+    floor_demo, folder = loadtest.build_floor_app(tmp_path / "floor")
+    for name in ("retrieve", "retrieve_video"):
+        assert _api_shape(floor_demo, name) == _api_shape(app_demo, name), name
+    images = sorted(folder.glob("*.png"))
+    assert len(images) == 11  # the query strip and 10 result strips of an answer
+    from PIL import Image
+
+    assert {Image.open(path).size for path in images} == {(390, 166)}  # the size of the app's strips
+
+
+def test_file_urls_are_every_file_of_an_answer_once():
+    answer = [{"query": {"tid": "a"}}, "text", {"path": "/t/q.png", "url": "http://h/q.png"},
+              [{"image": {"path": "/t/1.png", "url": "http://h/1.png"}, "caption": "rank 1"},
+               {"image": {"path": "/t/2.png", "url": "http://h/2.png"}, "caption": None}],
+              {"url": "http://not-a-file"}]
+    assert loadtest._file_urls(answer) == ["http://h/q.png", "http://h/1.png", "http://h/2.png"]
