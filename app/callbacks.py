@@ -41,7 +41,9 @@ from app.validation import (DEFAULT_LIMITS, UploadLimits, UserInputError, check_
 DIRECTION_LABELS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
 ALL = "all"
 ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"), ("easiest first", "easiest"))
-METHODS = (("Grad-CAM", "gradcam"), ("attention rollout", "rollout"))
+METHODS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("occlusion", "occlusion"),
+           ("attention rollout", "rollout"))
+METHOD_NAMES = {value: label for label, value in METHODS}
 TARGETS = (("similarity to the match", "match"), ("identity prompt", "prompt"))
 MAX_THUMBNAILS = 30
 STRIP_SCALE = 1
@@ -462,10 +464,11 @@ class Callbacks:
 
         ex = self.explorer(progress)
         direction = check_direction(direction, ex.directions)
-        method = {"grad-cam": "gradcam", "gradcam": "gradcam", "rollout": "rollout",
-                  "attention rollout": "rollout"}.get(str(method or "gradcam").lower())
+        aliases = {**{label.lower(): value for label, value in METHODS}, **{value: value for _, value in METHODS}}
+        method = aliases.get(str(method or "gradcam").lower())
         if method is None:
-            raise UserInputError("the method must be Grad-CAM (gradcam) or attention rollout (rollout)")
+            raise UserInputError("the method must be one of " + ", ".join(f"{label} ({value})"
+                                                                          for label, value in METHODS))
         target = str(target or "match").lower()
         if target not in ("match", "prompt"):
             raise UserInputError("the target must be 'match' (similarity to the match) or 'prompt' (identity prompt)")
@@ -478,7 +481,7 @@ class Callbacks:
         match_index = None
         if target == "match" and str(match or "").strip():
             match_index = self._query_index(ex, match)
-        progress(0.1, desc=f"{'Grad-CAM' if method == 'gradcam' else 'attention rollout'} on the query")
+        progress(0.1, desc=f"{METHOD_NAMES[method]} on the query")
         try:
             out = ex.attention(index, match_index, target=target, method=method, direction=direction, layer=layer)
         except IndexError as error:
@@ -505,9 +508,11 @@ class Callbacks:
             p = out["prompt"]
             who = f"training identity {p['pid']}" if p.get("pid") is not None else f"prompt label {p['prompt_index']}"
             lines.append(f"**Target**: similarity to the identity prompt of {who} (the prompt SD attends to most)")
-        elif method == "gradcam":
+        elif method != "rollout":
             lines.append("**Target**: the cosine similarity between the query's and the match's embeddings")
-        desc = f"**Method**: {'Grad-CAM' if method == 'gradcam' else 'attention rollout (target-free)'}"
+        desc = f"**Method**: {METHOD_NAMES[method]}" + (" (target-free)" if method == "rollout" else "")
+        if method == "occlusion":
+            desc += ": how much the target falls when one patch of one frame is hidden (mean colour)"
         if q_maps.layer is not None:
             desc += f" at block {q_maps.layer + 1} ({q_maps.block_kind or 'basic'})"
         if q_maps.score is not None:
@@ -515,10 +520,16 @@ class Callbacks:
         lines.append(desc)
         lines.append("Each frame's map is scaled over the whole tracklet; the bars show each frame's share of it.")
         for name, maps in (("query", q_maps), ("match", m_maps)):
-            if maps is not None and maps.method == "gradcam" and not np.any(np.asarray(maps.raw) > 0):
-                # Grad-CAM keeps only positive evidence (ReLU): an all-zero map is a finding, not a blank
-                lines.append(f"**No positive Grad-CAM evidence for the {name}** at this block: every weighted "
-                             "activation lowers the target. Try an earlier block or attention rollout.")
+            if maps is None or np.any(np.asarray(maps.raw) > 0):
+                continue
+            # both keep only positive evidence: an all-zero map is a finding, not a blank
+            if maps.method == "gradcam":
+                lines.append(f"**No positive {METHOD_NAMES[method]} evidence for the {name}** at this block: every "
+                             "weighted activation lowers the target. Try an earlier block, occlusion or attention "
+                             "rollout.")
+            elif maps.method == "occlusion":
+                lines.append(f"**No single patch of the {name} supports the target**: hiding any one of them leaves "
+                             "the similarity as high or higher.")
         return (frames_gallery(out["query_overlay"], q_maps), frames_gallery(out["match_overlay"], m_maps), figure,
                 "\n\n".join(lines))
 
@@ -806,4 +817,4 @@ def timed(fn, *args, repeat: int = 1, **kwargs) -> tuple[Any, list[float]]:
     return result, times
 
 
-__all__ = ["ALL", "Callbacks", "DIRECTION_LABELS", "METHODS", "ORDERS", "TARGETS", "direction_choices", "timed"]
+__all__ = ["ALL", "Callbacks", "DIRECTION_LABELS", "METHODS", "METHOD_NAMES", "ORDERS", "TARGETS", "direction_choices", "timed"]

@@ -424,3 +424,10 @@ def test_explorer_attention_maps(explorer):
     assert prompt["prompt"]["pid"] in (1, 2, 3, 4) and prompt["match_maps"] is None
     rollout = explorer.attention(q, method="rollout", both=False)
     assert rollout["query_maps"].method == "rollout"
+    hires = explorer.attention(q, method="hirescam", both=False)
+    assert hires["query_maps"].method == "gradcam" and hires["query_maps"].weighting == "hirescam"
+    occlusion = explorer.attention(q, method="occlusion", both=False)
+    assert occlusion["query_maps"].method == "occlusion"
+    assert occlusion["query_maps"].score == pytest.approx(out["query_maps"].score, abs=1e-5)  # the same target
+    with pytest.raises(LSMRLError, match="method must be one of"):
+        explorer.attention(q, method="scorecam")

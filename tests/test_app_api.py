@@ -270,6 +270,9 @@ def test_attention_returns_overlays_of_the_frame_size(client, explorer):
     assert "Grad-CAM" in summary and "Match" in summary
     rollout = client.predict(easy["tid"], "", "rollout", "match", easy["direction"], -1, api_name="/attention")
     assert len(rollout[0]) == len(frames) and "rollout" in rollout[3]
+    occlusion = client.predict(easy["tid"], "", "occlusion", "match", easy["direction"], -1, api_name="/attention")
+    assert len(occlusion[0]) == len(frames) and "**Method**: occlusion" in occlusion[3]
+    assert "Match" in occlusion[3] and "one patch of one frame is hidden" in occlusion[3]
 
 
 def test_attention_says_so_when_grad_cam_has_no_positive_evidence(client, explorer, monkeypatch):

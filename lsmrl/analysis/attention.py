@@ -1,7 +1,7 @@
-"""Where does the model look? Grad-CAM and attention rollout for whole tracklets.
+"""Where does the model look? Grad-CAM, attention rollout and occlusion for whole tracklets.
 
-Two explanations of a tracklet's retrieval feature, both mapped back to the
-frames through STFL's token layouts (:mod:`lsmrl.model.stfl`):
+Three explanations of a tracklet's retrieval feature, all mapped back to the
+frames (the first two through STFL's token layouts, :mod:`lsmrl.model.stfl`):
 
 * :func:`gradcam_maps`: **Grad-CAM** (Selvaraju et al., ICCV 2017) of a
   similarity target, computed with pytorch-grad-cam's ``GradCAM`` (jacobgil,
@@ -9,7 +9,13 @@ frames through STFL's token layouts (:mod:`lsmrl.model.stfl`):
   hooked layer is ``resblocks[layer].ln_1`` (the block *output* gives all-zero
   maps, design.md §5). The targets are ours (the library ships no similarity
   target): :class:`EmbeddingSimilarityTarget` (cosine with a gallery embedding)
-  and :class:`PromptTarget` (cosine with a text/prompt feature).
+  and :class:`PromptTarget` (cosine with a text/prompt feature). ``cam="hirescam"``
+  uses pytorch-grad-cam's ``HiResCAM`` instead (gradient times activation token
+  by token, not the channel's mean gradient times the activation).
+* :func:`occlusion_maps`: **occlusion sensitivity** (Zeiler & Fergus, ECCV 2014)
+  of the same targets: the fall of the target when one patch of one frame is
+  hidden. Gradient-free and faithful by construction, the reference the other
+  two can be checked against (at the cost of ``T * grid`` forward passes).
 * :func:`attention_rollout`: gradient-free **attention rollout** (Abnar &
   Zuidema, ACL 2020; head fusion and discarding as in jacobgil/vit-explain).
 
@@ -69,7 +75,10 @@ from torch import nn
 
 from lsmrl.model.stfl import temporal_shift, temporal_shift_index
 
-METHODS = ("gradcam", "rollout")
+METHODS = ("gradcam", "rollout", "occlusion")
+# how a Grad-CAM map weighs the hooked layer's channels: Grad-CAM averages each channel's gradient over the frame's
+# grid; HiResCAM multiplies gradient and activation token by token (Draelos & Carin 2020)
+CAM_WEIGHTINGS = ("gradcam", "hirescam")
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
@@ -95,6 +104,7 @@ class AttentionMaps:
     score: float | None = None
     layer: int | None = None
     stage: str | None = None
+    weighting: str | None = None  # Grad-CAM: "gradcam" or "hirescam" (CAM_WEIGHTINGS); rollout: None
     block_kind: str | None = None
     extras: dict = field(default_factory=dict)
 
@@ -310,10 +320,15 @@ class TrackletEmbedding(nn.Module):
         return out[self.stage]
 
 
-def _tracklet_gradcam_class():
-    """pytorch-grad-cam's ``GradCAM`` with a recorder that understands STFL's token layouts (built lazily)."""
-    from pytorch_grad_cam import GradCAM
+def _tracklet_gradcam_class(cam: str = "gradcam"):
+    """pytorch-grad-cam's ``GradCAM`` (or ``HiResCAM``) with a recorder that understands STFL's token layouts
+    (built lazily)."""
+    from pytorch_grad_cam import GradCAM, HiResCAM
     from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
+
+    if cam not in CAM_WEIGHTINGS:
+        raise ValueError(f"cam must be one of {CAM_WEIGHTINGS}, got {cam!r}")
+    base = {"gradcam": GradCAM, "hirescam": HiResCAM}[cam]
 
     class TrackletActivations(ActivationsAndGradients):
         """Records the hooked layer's outputs and gradients of this thread's call, mapped to (T, C, h, w).
@@ -370,7 +385,7 @@ def _tracklet_gradcam_class():
             self._recorder.remove()
             self.handles = []
 
-    class TrackletGradCAM(GradCAM):
+    class TrackletGradCAM(base):
         def __init__(self, model, target_layer, to_grid):
             super().__init__(model, [target_layer])
             self.activations_and_grads.release()  # the library's hooks record every thread's forward passes
@@ -383,7 +398,8 @@ def _describe(target) -> str:
     return str(getattr(target, "description", None) or type(target).__name__)
 
 
-def gradcam_maps(model, frames, modality, target, stage: str | None = None, layer: int = -1) -> AttentionMaps:
+def gradcam_maps(model, frames, modality, target, stage: str | None = None, layer: int = -1,
+                 cam: str = "gradcam") -> AttentionMaps:
     """Grad-CAM of ``target(model(frames)[stage])`` on ``resblocks[layer].ln_1``, for one tracklet.
 
     ``frames``: one tracklet, normalised, ``(T, 3, H, W)`` (or ``(1, T, 3, H, W)``).
@@ -410,29 +426,30 @@ def gradcam_maps(model, frames, modality, target, stage: str | None = None, laye
     wrapper = TrackletEmbedding(model, modality, stage)
     was_training = model.training
     saved_grads = [(p, p.grad) for p in model.parameters()]
-    cam = None
+    explainer = None
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            cam = _tracklet_gradcam_class()(wrapper, module, to_grid)  # BaseCAM calls model.eval()
+            explainer = _tracklet_gradcam_class(cam)(wrapper, module, to_grid)  # BaseCAM calls model.eval()
             x = frames.detach().to(device=parameter.device, dtype=parameter.dtype).clone().requires_grad_(True)
-            cam(input_tensor=x, targets=[target])
-            recorder = cam.activations_and_grads
+            explainer(input_tensor=x, targets=[target])
+            recorder = explainer.activations_and_grads
             activations, gradients = recorder.activations, recorder.gradients
             if not activations or not gradients:
                 raise RuntimeError(f"Grad-CAM recorded no activations/gradients at block {index} ({kind})")
-            raw = cam.get_cam_image(x, module, [target], activations[0].numpy(), gradients[0].numpy())
-            score = float(target(cam.outputs[0]).detach())
+            raw = explainer.get_cam_image(x, module, [target], activations[0].numpy(), gradients[0].numpy(), False)
+            score = float(target(explainer.outputs[0]).detach())
     finally:
-        if cam is not None:
-            cam.activations_and_grads.release()
-            cam.outputs = None
+        if explainer is not None:
+            explainer.activations_and_grads.release()
+            explainer.outputs = None
         model.train(was_training)
         for p, grad in saved_grads:
             p.grad = grad
     raw = np.maximum(np.asarray(raw, dtype=np.float32), 0.0)
     maps, contribution = _upsample_and_normalise(raw, (height, width))
     return AttentionMaps(maps=maps, raw=raw, frame_contribution=contribution, method="gradcam",
-                         target=_describe(target), score=score, layer=index, stage=stage, block_kind=kind)
+                         target=_describe(target), score=score, layer=index, stage=stage, block_kind=kind,
+                         weighting=cam)
 
 
 # --------------------------------------------------------------------------- attention rollout
@@ -554,6 +571,48 @@ def attention_rollout(model, frames, modality=None, head_fusion: str = "mean",
                          target=f"tracklet feature (mean of class tokens), heads {head_fusion}, "
                                 f"discard {discard_ratio:g}",
                          extras={"head_fusion": head_fusion, "discard_ratio": discard_ratio})
+
+
+# --------------------------------------------------------------------------- occlusion sensitivity
+def occlusion_maps(model, frames, modality, target, stage: str | None = None, fill: float = 0.0,
+                   batch_size: int = 64) -> AttentionMaps:
+    """Occlusion sensitivity (Zeiler & Fergus 2014) of ``target(model(frames)[stage])``, one patch at a time.
+
+    ``raw[t, i, j] = max(0, s - s_tij)``: how much the target (e.g. the cosine
+    similarity to a gallery tracklet) falls when the ViT patch ``(i, j)`` of frame
+    ``t`` alone is replaced by ``fill`` (0 = the normalisation mean colour), one
+    forward pass per (frame, patch), batched. Gradient-free and faithful by
+    construction: a high value means hiding that patch would break the match.
+    The cost is ``T * grid`` forward passes of the tracklet (192 for the
+    miniature model at T=6). ``target`` and ``stage`` as in :func:`gradcam_maps`.
+    """
+    frames = _frames_tensor(frames)
+    num_frames, _, height, width = frames.shape
+    stage = stage or getattr(target, "stage", None) or "embedding"
+    grid_h, grid_w = _grid(model)
+    patch_h, patch_w = height // grid_h, width // grid_w
+    parameter = next(model.parameters())
+    wrapper = TrackletEmbedding(model, modality, stage)
+    x = frames.detach().to(device=parameter.device, dtype=parameter.dtype)
+    cells = [(t, i, j) for t in range(num_frames) for i in range(grid_h) for j in range(grid_w)]
+    was_training = model.training
+    model.eval()
+    scores = []
+    try:
+        with torch.no_grad():
+            score = float(target(wrapper(x)[0]))
+            for start in range(0, len(cells), batch_size):
+                batch = x[None].repeat(len(cells[start:start + batch_size]), 1, 1, 1, 1)
+                for row, (t, i, j) in enumerate(cells[start:start + batch_size]):
+                    batch[row, t, :, i * patch_h:(i + 1) * patch_h, j * patch_w:(j + 1) * patch_w] = fill
+                out = model(batch, [modality] * len(batch))[stage]
+                scores += [float(target(row)) for row in out]
+    finally:
+        model.train(was_training)
+    raw = np.maximum(score - np.asarray(scores, dtype=np.float32).reshape(num_frames, grid_h, grid_w), 0.0)
+    maps, contribution = _upsample_and_normalise(raw, (height, width))
+    return AttentionMaps(maps=maps, raw=raw, frame_contribution=contribution, method="occlusion",
+                         target=_describe(target), score=score, stage=stage, extras={"fill": fill})
 
 
 # --------------------------------------------------------------------------- display and scores

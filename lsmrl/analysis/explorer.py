@@ -50,6 +50,9 @@ ANALYSIS_VERSION = "analysis-1"
 
 #: The stages of one model, in pipeline order.
 STAGES = ("stfl", "sd", "cmi", "embedding")
+# Explorer.attention's methods: the two Grad-CAM weightings (lsmrl.analysis.attention.CAM_WEIGHTINGS), occlusion,
+# attention rollout
+EXPLANATION_METHODS = ("gradcam", "hirescam", "occlusion", "rollout")
 
 #: ``progress(fraction in [0, 1], message)``; gradio's ``gr.Progress()`` fits this call.
 ProgressFn = Callable[[float, str], Any]
@@ -575,8 +578,11 @@ class Explorer:
         (default match: the query's top-1 in ``direction``); with ``both`` the
         match's maps toward the query are computed too. ``target="prompt"``:
         Grad-CAM of the similarity to an identity prompt (``match`` = a prompt
-        label; default: the one SD attends to most). ``method="rollout"``:
-        attention rollout (target-free). Returns ``{"query", "match", "prompt",
+        label; default: the one SD attends to most). ``method``: one of
+        :data:`EXPLANATION_METHODS`: ``"gradcam"``, ``"hirescam"`` (Grad-CAM with
+        HiResCAM's token-wise weighting), ``"occlusion"`` (the fall of the same
+        target when one patch is hidden; gradient-free, ``T * grid`` forward
+        passes) or ``"rollout"`` (attention rollout, target-free). Returns ``{"query", "match", "prompt",
         "query_frames", "query_maps", "query_overlay", "match_frames", "match_maps",
         "match_overlay"}`` (maps are :class:`lsmrl.analysis.attention.AttentionMaps`;
         frames and overlays are (T, H, W, 3) uint8 at the frames' own size, the maps
@@ -588,8 +594,8 @@ class Explorer:
 
         if target not in ("match", "prompt"):
             raise LSMRLError(f"target must be 'match' or 'prompt', got {target!r}")
-        if method not in ("gradcam", "rollout"):
-            raise LSMRLError(f"method must be 'gradcam' or 'rollout', got {method!r}")
+        if method not in EXPLANATION_METHODS:
+            raise LSMRLError(f"method must be one of {', '.join(EXPLANATION_METHODS)}, got {method!r}")
         bundle = self._bundle(model)
         net = bundle.model
         q = self.test_index(query)
@@ -628,8 +634,10 @@ class Explorer:
             tensor = build_transform(tuple(net.config.image_size), train=False)(list(frames_uint8))
             modality = self.dataset.test[index].modality
             with self._model_lock:
-                if method == "gradcam":
-                    maps = att.gradcam_maps(net, tensor, modality, tgt, stage=stage, layer=layer)
+                if method in att.CAM_WEIGHTINGS:  # Grad-CAM or HiResCAM
+                    maps = att.gradcam_maps(net, tensor, modality, tgt, stage=stage, layer=layer, cam=method)
+                elif method == "occlusion":
+                    maps = att.occlusion_maps(net, tensor, modality, tgt, stage=stage)
                 else:
                     maps = att.attention_rollout(net, tensor, modality)
             # overlays at the frames' own resolution (the maps are upsampled), not at the model's input size
