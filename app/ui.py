@@ -110,7 +110,11 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                     att_match = gr.Textbox(label="Match tracklet (empty: the query's top-1)")
                     att_direction = gr.Radio(directions, value=first_direction, label="Direction")
                 with gr.Row():
-                    att_method = gr.Radio(list(METHODS), value="gradcam", label="Method")
+                    att_method = gr.Radio(list(METHODS), value="gradcam", label="Method",
+                                          info="Grad-CAM and HiResCAM: gradients at the chosen block; occlusion: "
+                                               "the fall of the target as each patch is hidden (slower); "
+                                               "rollout: target-free",
+                                          elem_id="lsmrl-attention-method")
                     att_target = gr.Radio(list(TARGETS), value="match", label="Target")
                     att_layer = gr.Number(value=-1, precision=0, label="Block (-1 = last)")
                     att_button = gr.Button("Explain", variant="primary")

@@ -125,6 +125,13 @@ def test_the_app_in_chromium(page, served):
     _wait_images(page, "#lsmrl-attention-match", frames)
     _wait_plots(page, "#tab-attention", 1)
     _shot(page, "2-attention")
+    page.locator("#lsmrl-attention-method").get_by_text("occlusion", exact=True).click()
+    page.locator("#tab-attention").get_by_role("button", name="Explain").click()
+    occlusion = _wait_text(page, "#lsmrl-attention-summary", r"Method: occlusion")
+    assert "one patch of one frame is hidden" in occlusion
+    _wait_images(page, "#lsmrl-attention-query", frames)
+    _no_error_toasts(page)
+    _shot(page, "2b-occlusion")
 
     # ---- Prompt diffusion
     _open_tab(page, "Prompt diffusion")
