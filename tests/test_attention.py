@@ -200,22 +200,23 @@ def test_concurrent_calls_on_one_model_record_only_their_own_forward(models):
     model = models["lsmrl"]
     target = _gallery_target(model, 1)
     tracklets = [_frames(3, seed) for seed in (3, 4)]  # odd T: grouped block runs twice
-    expected = [gradcam_maps(model, x, "infrared", target, layer=3).maps for x in tracklets]
-    expected += [attention_rollout(model, x).maps for x in tracklets]
-    results = [None] * 4
+    grad_cams = [gradcam_maps(model, x, "infrared", target, layer=3).maps for x in tracklets]
+    expected = grad_cams * 2 + [attention_rollout(model, x).maps for x in tracklets]
+    results = [None] * 6
 
-    def work(index):
+    def work(index):  # four Grad-CAMs (two per tracklet: their backward passes overlap) and two rollouts
         x = tracklets[index % 2]
-        results[index] = (gradcam_maps(model, x, "infrared", target, layer=3) if index < 2
+        results[index] = (gradcam_maps(model, x, "infrared", target, layer=3) if index < 4
                           else attention_rollout(model, x)).maps
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     for got, want in zip(results, expected):
         assert got is not None and np.allclose(got, want, atol=1e-5)
+    assert all(p.grad is None for p in model.parameters())  # the gradients went to the maps only
     with torch.inference_mode():  # a caller's inference/no-grad mode does not stop Grad-CAM
         assert np.allclose(gradcam_maps(model, tracklets[0], "infrared", target, layer=3).maps, expected[0], atol=1e-5)
 

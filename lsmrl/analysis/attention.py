@@ -55,9 +55,10 @@ token, which is exactly what STFL's temporal mixing does.
 
 Thread-safety: nothing global. Hooks are registered per call, record only the
 forward pass of the calling thread, and are removed in ``finally``. Grad-CAM
-switches the model to eval mode (BaseCAM does, and BNNeck needs it for a batch
-of one) and restores its train/eval state and the parameters' ``.grad``
-afterwards; don't run it on a model that is being trained at the same time.
+takes its gradients with ``torch.autograd.grad`` and never writes the
+parameters' ``.grad``. It and occlusion switch the model to eval mode (BaseCAM
+does, and BNNeck needs it for a batch of one) and restore its train/eval state
+afterwards; don't run them on a model that is being trained at the same time.
 """
 
 from __future__ import annotations
@@ -346,22 +347,22 @@ def _tracklet_gradcam_class(cam: str = "gradcam"):
             self._recorder = _HookRecorder([target_layer], keep_graph=True)
             self.handles = self._recorder.handles
             self._grads: dict[int, torch.Tensor] = {}
-            self._hooked: set[int] = set()
 
         def _chunks(self):
             return self._recorder.outputs[0]
 
-        def _store_grad(self, index, grad):
-            self._grads[index] = grad.detach()
-
         def __call__(self, x):
             self.clear()
-            output = self.model(x)
-            for index, chunk in enumerate(self._chunks()):
-                if chunk.requires_grad and index not in self._hooked:
-                    chunk.register_hook(functools.partial(self._store_grad, index))
-                    self._hooked.add(index)
-            return output
+            return self.model(x)
+
+        def differentiate(self, score: torch.Tensor) -> None:
+            """The gradients of ``score`` with respect to the recorded chunks, with ``torch.autograd.grad``:
+            unlike ``backward`` (pytorch-grad-cam's), nothing accumulates into the parameters' ``.grad``, so
+            threads explaining with one model, or a model being trained, do not race on it."""
+            chunks = self._chunks()
+            grads = torch.autograd.grad(score, chunks, allow_unused=True)
+            self._grads = {i: (g if g is not None else torch.zeros_like(c)).detach()
+                           for i, (c, g) in enumerate(zip(chunks, grads))}
 
         @property
         def activations(self):
@@ -378,7 +379,6 @@ def _tracklet_gradcam_class(cam: str = "gradcam"):
         def clear(self):
             self._recorder.outputs = [[]]
             self._grads = {}
-            self._hooked = set()
 
         def release(self):
             self.clear()
@@ -411,8 +411,11 @@ def gradcam_maps(model, frames, modality, target, stage: str | None = None, laye
     shift; negative counts from the end).
 
     Grad-CAM weights (the mean gradient of every channel over a frame's patch
-    grid) and the weighted sum come from pytorch-grad-cam's ``GradCAM``; the
-    result keeps the raw ReLU'd maps, normalised across the whole tracklet.
+    grid) and the weighted sum come from pytorch-grad-cam's ``GradCAM``
+    (``cam="hirescam"``: ``HiResCAM``, gradient times activation token by token);
+    the result keeps the raw ReLU'd maps, normalised across the whole tracklet.
+    The gradients are taken with ``torch.autograd.grad``: the parameters' ``.grad``
+    is never written, so concurrent calls on one model do not race.
     """
     frames = _frames_tensor(frames)
     num_frames, _, height, width = frames.shape
@@ -425,26 +428,24 @@ def gradcam_maps(model, frames, modality, target, stage: str | None = None, laye
     parameter = next(model.parameters())
     wrapper = TrackletEmbedding(model, modality, stage)
     was_training = model.training
-    saved_grads = [(p, p.grad) for p in model.parameters()]
     explainer = None
     try:
         with torch.inference_mode(False), torch.enable_grad():
             explainer = _tracklet_gradcam_class(cam)(wrapper, module, to_grid)  # BaseCAM calls model.eval()
             x = frames.detach().to(device=parameter.device, dtype=parameter.dtype).clone().requires_grad_(True)
-            explainer(input_tensor=x, targets=[target])
             recorder = explainer.activations_and_grads
+            # BaseCAM.forward would zero the parameters' grads and call backward; differentiate() touches neither
+            score_tensor = target(recorder(x)[0])
+            recorder.differentiate(score_tensor)
             activations, gradients = recorder.activations, recorder.gradients
             if not activations or not gradients:
                 raise RuntimeError(f"Grad-CAM recorded no activations/gradients at block {index} ({kind})")
             raw = explainer.get_cam_image(x, module, [target], activations[0].numpy(), gradients[0].numpy(), False)
-            score = float(target(explainer.outputs[0]).detach())
+            score = float(score_tensor.detach())
     finally:
         if explainer is not None:
             explainer.activations_and_grads.release()
-            explainer.outputs = None
         model.train(was_training)
-        for p, grad in saved_grads:
-            p.grad = grad
     raw = np.maximum(np.asarray(raw, dtype=np.float32), 0.0)
     maps, contribution = _upsample_and_normalise(raw, (height, width))
     return AttentionMaps(maps=maps, raw=raw, frame_contribution=contribution, method="gradcam",
