@@ -181,8 +181,8 @@ class LeanClient:
     """Gradio's documented HTTP API (``POST /gradio_api/call/<name>``, then the event's SSE stream), from one
     asyncio loop with httpx, fetching every returned file as a browser does.
 
-    One thread for every call in flight: a load generator on the machine it measures must cost little (the
-    thread-per-call ``gradio_client`` used several times the server's CPU here and became the bottleneck).
+    One thread for all the calls in flight: a load generator on the machine it measures must cost little (the
+    thread-per-call ``gradio_client`` used 6x the server's CPU here and became the bottleneck).
     """
 
     def __init__(self, url: str, download: bool = True, timeout_s: float = 600.0):
@@ -257,7 +257,7 @@ async def _phase(client: LeanClient, name: str, argument_sets: list[list], timeo
     server_cpu_start = server_cpu() if server_cpu else None
     start = time.perf_counter()
     tasks = [asyncio.ensure_future(one(arguments)) for arguments in argument_sets]
-    done, late = await asyncio.wait(tasks, timeout=max(timeout_s, 0.01))
+    _, late = await asyncio.wait(tasks, timeout=max(timeout_s, 0.01))
     for task in late:
         task.cancel()
     errors += ["timeout: still running at the deadline"] * len(late)
