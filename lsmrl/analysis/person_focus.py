@@ -14,9 +14,9 @@ alternate between the two directions), rendered with their masks by
   similarity with the person hidden (mean colour) and with as many background
   pixels hidden, drawn at random.
 
-``python -m lsmrl.analysis.person_focus [--checkpoint C] [--count 10]`` prints
-both for a checkpoint and for a random model of the same config (seed 0), the
-comparison ``tests/test_attention.py`` makes.
+``python -m lsmrl.analysis.person_focus [--checkpoint C] [--count 10]
+[--random-seeds 0 1 ...]`` prints both for a checkpoint and for random models of
+the same config (seed 0: the comparison ``tests/test_attention.py`` makes).
 """
 
 from __future__ import annotations
@@ -158,24 +158,29 @@ def main(argv: list[str] | None = None) -> int:
                                                     / "lsmrl-mini-synthvvi.safetensors"))
     parser.add_argument("--count", type=int, default=10, help="test identities (default 10)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--random-seeds", type=int, nargs="+", default=[0],
+                        help="seeds of the random control models (default 0; the first is the one compared)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     trained, meta = load_model(args.checkpoint)
     flags = synth_flags(meta)
-    models = {"trained": trained, "random (seed 0)": random_twin(trained)}
+    models = {"trained": trained, **{f"random (seed {seed})": random_twin(trained, seed) for seed in args.random_seeds}}
     focus, hiding = {}, {}
-    with tqdm(total=2 * args.count, desc="maps", unit="tracklet") as bar:
+    with tqdm(total=len(models) * args.count, desc="maps", unit="tracklet") as bar:
         for name, model in models.items():
             focus[name] = person_focus(model, flags, args.count, progress=bar)
-            hiding[name] = hiding_test(model, flags, args.count)
+            if name == "trained" or name.endswith(f"seed {args.random_seeds[0]})"):
+                hiding[name] = hiding_test(model, flags, args.count)
     area = float(np.mean(focus["trained"]["area"]))
+    control = f"random (seed {args.random_seeds[0]})"
+    names = list(models)
     print(f"person's share of the query's map, {args.count} test identities (a map blind to the person: {area:.2f})")
-    print("| method | trained | random | trained higher on |")
-    print("|---|---|---|---|")
+    print("| method | " + " | ".join(names) + f" | trained higher than {control} on |")
+    print("|---|" + "---|" * (len(names) + 1))
     for method in FOCUS_METHODS:
-        ours, control = np.asarray(focus["trained"][method]), np.asarray(focus["random (seed 0)"][method])
-        print(f"| {method} | {np.nanmean(ours):.2f} | {np.nanmean(control):.2f} | "
-              f"{int(np.sum(ours > control))} of {args.count} |")
+        means = [f"{np.nanmean(focus[name][method]):.2f}" for name in names]
+        wins = int(np.sum(np.asarray(focus["trained"][method]) > np.asarray(focus[control][method])))
+        print(f"| {method} | " + " | ".join(means) + f" | {wins} of {args.count} |")
     print("\nsimilarity to the same identity in the other modality (mean), with parts of the query hidden")
     print("| model | as is | person hidden | as much background hidden | hiding the person lowers it more on |")
     print("|---|---|---|---|---|")
