@@ -457,3 +457,18 @@ def test_trained_model_gradcam_concentrates_on_the_person():
     wins = float(np.mean(ours > control))
     assert wins > 0.5, f"trained model more concentrated on only {wins:.0%} of tracklets: {ours} vs {control}"
     assert ours.mean() > control.mean(), (ours.tolist(), control.tolist())
+
+
+@pytest.mark.skipif(not TRAINED_CHECKPOINT.is_file(),
+                    reason=f"trained checkpoint {TRAINED_CHECKPOINT.relative_to(ROOT)} not present yet")
+def test_person_focus_command_prints_both_tables(capsys):
+    from lsmrl.analysis.person_focus import main
+
+    assert main(["--count", "1", "--random-seeds", "0", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]  # tables, without their |---| rules
+    assert rows[0].startswith("| method | trained | random (seed 0) | random (seed 1) |")
+    assert [row.split(" | ")[0] for row in rows[1:5]] == ["| gradcam", "| hirescam", "| occlusion", "| rollout"]
+    assert all(row.endswith("of 1 |") for row in rows[1:5])
+    hiding = [row for row in rows if row.startswith("| trained |") or row.startswith("| random (seed 0) |")]
+    assert len(hiding) == 2  # the hiding test of the model and of the first control

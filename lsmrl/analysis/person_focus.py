@@ -148,6 +148,12 @@ def random_twin(model, seed: int = 0):
     return twin.eval()
 
 
+def _mean_text(values) -> str:
+    """Mean over the tracklets whose map has any positive mass (NaN: none); "n/a" when no map has."""
+    values = np.asarray(values, dtype=np.float64)
+    return f"{values[np.isfinite(values)].mean():.2f}" if np.isfinite(values).any() else "n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| method | " + " | ".join(names) + f" | trained higher than {control} on |")
     print("|---|" + "---|" * (len(names) + 1))
     for method in FOCUS_METHODS:
-        means = [f"{np.nanmean(focus[name][method]):.2f}" for name in names]
+        means = [_mean_text(focus[name][method]) for name in names]
         wins = int(np.sum(np.asarray(focus["trained"][method]) > np.asarray(focus[control][method])))
         print(f"| {method} | " + " | ".join(means) + f" | {wins} of {args.count} |")
     print("\nsimilarity to the same identity in the other modality (mean), with parts of the query hidden")
