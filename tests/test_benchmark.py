@@ -142,7 +142,7 @@ def test_report_has_every_figure_and_the_machine():
                    "p95 3.50 ms", "20.0 s", "0.030 s", "| app start to first page (`python app/main.py`) | n/a |",
                    "50 concurrent `/retrieve`", "0 errors", "- app: skipped",
                    "| load, no-op Gradio floor: 50 concurrent `/retrieve` calls over loopback | p50 0.40 s, p95 0.80 s, "
-                   "0 errors | single call 0.100 s; p95/single 8.0x"):
+                   "0 errors | single call 0.100 s; p95/single 8.0x (the same API with empty handlers"):
         assert needle in text, needle
     header = [line for line in text.splitlines() if line.startswith("| what")]
     assert header == ["| what | measured | note |"]
