@@ -49,6 +49,7 @@ if str(_REPO_ROOT) not in sys.path:
 IR2VIS = "infrared_to_visible"
 VIS2IR = "visible_to_infrared"
 GOAL_RATIO = 5.0
+FLOOR_STRIP_SIZE = (390, 166)  # width, height of the demo's strips (6 frames of 64x128 and borders)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -106,27 +107,21 @@ def queue_problems(settings: dict) -> list[str]:
 
 # =========================================================================== the Gradio floor
 def _floor_images(folder: Path, count: int = 11) -> list[str]:
-    """``count`` strip-sized PNGs in ``folder``: copies of the app's own rendered strips when there are
-    enough, otherwise images of the same size (390x166) with comparable content."""
-    import shutil
-
+    """``count`` PNGs in ``folder`` shaped like the demo's strips: 390x166 (6 frames of 64x128 with borders) and
+    about 85 KB each (the demo's rendered strips are 70-85 KB), from a fixed seed."""
     import numpy as np
     from PIL import Image
 
-    from app import state as app_state
-
     folder.mkdir(parents=True, exist_ok=True)
-    cached = sorted(app_state.strip_cache_dir().glob("*.png"))[:count] if app_state.strip_cache_dir().is_dir() else []
     rng = np.random.default_rng(0)
     files = []
     for i in range(count):
         target = folder / f"strip{i:02d}.png"
-        if len(cached) == count:
-            shutil.copyfile(cached[i], target)
-        else:  # a smooth background with a noisy person-sized block, to compress like a rendered strip
-            image = np.tile(np.linspace(40, 200, 390, dtype=np.float32)[None, :, None], (166, 1, 3))
-            image[20:150, 30:360] += rng.normal(0, 25, (130, 330, 3))
-            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(target)
+        # a smooth background with a noisy person-sized block, to compress like a rendered strip
+        image = np.tile(np.linspace(40, 200, FLOOR_STRIP_SIZE[0], dtype=np.float32)[None, :, None],
+                        (FLOOR_STRIP_SIZE[1], 1, 3))
+        image[20:150, 30:360] += rng.normal(0, 6, (130, 330, 3))
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(target)
         files.append(str(target))
     return files
 

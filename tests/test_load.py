@@ -101,7 +101,8 @@ def test_the_no_op_floor_app_has_the_apps_load_tested_api(tmp_path):
     assert len(images) == 11  # the query strip and 10 result strips of an answer
     from PIL import Image
 
-    assert {Image.open(path).size for path in images} == {(390, 166)}  # the size of the app's strips
+    assert {Image.open(path).size for path in images} == {loadtest.FLOOR_STRIP_SIZE}
+    assert all(60_000 < path.stat().st_size < 120_000 for path in images)  # the demo's strips: 70-85 KB
 
 
 def test_file_urls_are_every_file_of_an_answer_once():
