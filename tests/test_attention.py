@@ -204,7 +204,7 @@ def test_concurrent_calls_on_one_model_record_only_their_own_forward(models):
     expected = grad_cams * 2 + [attention_rollout(model, x).maps for x in tracklets]
     results = [None] * 6
 
-    def work(index):  # four Grad-CAMs (two per tracklet: their backward passes overlap) and two rollouts
+    def work(index):  # four Grad-CAMs (two per tracklet: their gradient passes overlap) and two rollouts
         x = tracklets[index % 2]
         results[index] = (gradcam_maps(model, x, "infrared", target, layer=3) if index < 4
                           else attention_rollout(model, x)).maps
