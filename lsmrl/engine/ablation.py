@@ -6,12 +6,19 @@ CLIP weights, seed, batch composition and number of stage-2 steps. Rows that
 already have ``model.safetensors`` are skipped, so the table can be built
 across sessions; ``--rows`` picks a subset. The table is written as Markdown
 and JSON next to the runs.
+
+``--seeds 0 1 2`` trains every row once per seed (``OUT/seed<S>/<row>``, the
+``seed`` override: initialisation, sampling and augmentation; the data and
+the CLIP weights stay the same) and adds ``seeds.md``: per row the mean and
+sample standard deviation over the seeds, and per seed each row's lead over
+the baseline, so a difference can be weighed against the seed-to-seed spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from lsmrl.config import CONFIG_DIR, load_config
@@ -33,25 +40,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory of the runs (one sub-directory a row)")
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--device", default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="train every row once per seed (OUT/seed<S>/<row>) and tabulate mean and sd (seeds.md)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides applied to every row (same budget)")
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    for row in args.rows:
+    if args.seeds:
+        if any(o.split("=", 1)[0] == "seed" for o in args.overrides):
+            raise SystemExit("error: give the seeds with --seeds, not as a seed= override")
+        for seed in args.seeds:
+            print(f"seed {seed}")
+            _train_rows(Path(args.out) / f"seed{seed}", args.rows, list(args.overrides) + [f"seed={seed}"], args)
+        table = seed_table(args.out)
+        (Path(args.out) / "seeds.md").write_text(table + "\n")
+        print(table)
+        return 0
+    _train_rows(Path(args.out), args.rows, list(args.overrides), args)
+    return 0
+
+
+def _train_rows(out: Path, rows: list[str], overrides: list[str], args: argparse.Namespace) -> None:
+    for row in rows:
         run_dir = out / row
         if (run_dir / "model.safetensors").is_file():
             print(f"{row}: done already ({run_dir})")
             continue
-        config = load_config(CONFIG_DIR / "ablation" / f"{row}.yaml",
-                             list(args.overrides) + [f"data.root={args.data_root}"])
+        config = load_config(CONFIG_DIR / "ablation" / f"{row}.yaml", overrides + [f"data.root={args.data_root}"])
         print(f"{row}: {ROWS[row]}")
         train(config, run_dir, args.clip_weights, resume=(run_dir / "last.safetensors").is_file(),
               device=args.device)
     table = ablation_table(out)
     (out / "ablation.md").write_text(table + "\n")
     print(table)
-    return 0
 
 
 def ablation_rows(out: str | Path) -> list[dict]:
@@ -78,4 +99,42 @@ def ablation_table(out: str | Path) -> str:
         lines.append(f"| {row['label']} | {ir.get('rank1', float('nan')):.1f} | {ir.get('mAP', float('nan')):.1f} | "
                      f"{vis.get('rank1', float('nan')):.1f} | {vis.get('mAP', float('nan')):.1f} | "
                      f"{row['timings'].get('stage1_s', 0):.0f} | {row['timings'].get('stage2_s', 0):.0f} |")
+    return "\n".join(lines)
+
+
+METRICS = (("infrared_to_visible", "rank1"), ("infrared_to_visible", "mAP"), ("visible_to_infrared", "rank1"),
+           ("visible_to_infrared", "mAP"))
+
+
+def seed_table(out: str | Path) -> str:
+    """Mean (sample sd) over the ``OUT/seed<S>`` runs of every row, then each seed's lead over the baseline (mAP)."""
+    seed_dirs = sorted((d for d in Path(out).glob("seed*") if d.is_dir() and d.name[4:].isdigit()),
+                       key=lambda d: int(d.name[4:]))
+    by_seed = {int(d.name[4:]): {row["row"]: row for row in ablation_rows(d)} for d in seed_dirs}
+    lines = ["| model | seeds | IR→VIS R1 | IR→VIS mAP | VIS→IR R1 | VIS→IR mAP |", "|---|---|---|---|---|---|"]
+    for row, label in ROWS.items():
+        runs = [rows[row] for rows in by_seed.values() if row in rows]
+        if not runs:
+            continue
+        cells = []
+        for direction, metric in METRICS:
+            values = [r["metrics"].get(direction, {}).get(metric) for r in runs]
+            values = [v for v in values if v is not None]
+            spread = f" ({statistics.stdev(values):.1f})" if len(values) > 1 else ""
+            cells.append(f"{statistics.fmean(values):.1f}{spread}" if values else "n/a")
+        lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
+    lines += ["", "mAP lead over the baseline, IR→VIS / VIS→IR, per seed:", "",
+              "| model | " + " | ".join(f"seed {seed}" for seed in by_seed) + " |",
+              "|---|" + "---|" * len(by_seed)]
+    for row, label in list(ROWS.items())[1:]:
+        cells = []
+        for rows in by_seed.values():
+            if row in rows and "1_baseline" in rows:
+                lead = [rows[row]["metrics"][d]["mAP"] - rows["1_baseline"]["metrics"][d]["mAP"]
+                        for d in ("infrared_to_visible", "visible_to_infrared")]
+                cells.append(f"{lead[0]:+.1f} / {lead[1]:+.1f}")
+            else:
+                cells.append("n/a")
+        if any(cell != "n/a" for cell in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
