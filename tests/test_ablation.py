@@ -56,3 +56,15 @@ def test_run_with_seeds_skips_finished_rows_and_writes_the_seed_table(tmp_path, 
     assert "1_baseline: done already" in capsys.readouterr().out
     assert "| frame-wise CLIP baseline | 2 | 5.0 (0.0) | 11.0 (1.4) |" in (tmp_path / "seeds.md").read_text()
     assert (tmp_path / "seed1" / "ablation.md").is_file()  # each seed's own table, as without --seeds
+
+
+def test_a_run_without_metrics_has_no_lead(tmp_path):
+    _fake_run(tmp_path / "seed0" / "1_baseline", 10.0, 11.0)
+    _fake_run(tmp_path / "seed0" / "5_full", 13.0, 12.0)
+    sidecar = tmp_path / "seed0" / "5_full" / "model.json"
+    meta = json.loads(sidecar.read_text())
+    meta["metrics"] = {}  # trained with --no-eval
+    sidecar.write_text(json.dumps(meta))
+    lines = ablation.seed_table(tmp_path).splitlines()
+    assert "| + modality losses (full LSMRL) | 1 | n/a | n/a | n/a | n/a |" in lines
+    assert "| + modality losses (full LSMRL) | n/a |" not in lines  # no lead row at all without a figure

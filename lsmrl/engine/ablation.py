@@ -129,10 +129,10 @@ def seed_table(out: str | Path) -> str:
     for row, label in list(ROWS.items())[1:]:
         cells = []
         for rows in by_seed.values():
-            if row in rows and "1_baseline" in rows:
-                lead = [rows[row]["metrics"][d]["mAP"] - rows["1_baseline"]["metrics"][d]["mAP"]
-                        for d in ("infrared_to_visible", "visible_to_infrared")]
-                cells.append(f"{lead[0]:+.1f} / {lead[1]:+.1f}")
+            pairs = [tuple(rows[name]["metrics"].get(d, {}).get("mAP") if name in rows else None
+                           for name in (row, "1_baseline")) for d in ("infrared_to_visible", "visible_to_infrared")]
+            if all(ours is not None and base is not None for ours, base in pairs):  # a --no-eval run has none
+                cells.append(" / ".join(f"{ours - base:+.1f}" for ours, base in pairs))
             else:
                 cells.append("n/a")
         if any(cell != "n/a" for cell in cells):
