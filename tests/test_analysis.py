@@ -431,3 +431,6 @@ def test_explorer_attention_maps(explorer):
     assert occlusion["query_maps"].score == pytest.approx(out["query_maps"].score, abs=1e-5)  # the same target
     with pytest.raises(LSMRLError, match="method must be one of"):
         explorer.attention(q, method="scorecam")
+    from lsmrl.analysis import explorer as explorer_module
+
+    assert explorer_module.EXPLANATION_METHODS == attention.EXPLANATION_METHODS

@@ -12,6 +12,7 @@ from PIL import Image
 from lsmrl.cli import main as cli_main
 from lsmrl.config import load_config
 from lsmrl.data.registry import build_dataset
+from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
 from lsmrl.data.synth import generate_synthvvi
 from lsmrl.engine.data import label_map, train_loader
 from lsmrl.engine.pretrain_clip import pretrain_clip, read_clip_sidecar
@@ -163,6 +164,11 @@ def test_scientific_notation_overrides_are_numbers():
     assert load_config(None, ["data.dataset=hitsz-vcm"]).data.dataset == "hitsz-vcm"
 
 
+def _pixels(frames: torch.Tensor) -> torch.Tensor:
+    """Normalised (T, 3, H, W) model input back to pixel values in [0, 1]."""
+    return frames * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+
+
 def test_visible_grayscale_augmentation_greys_visible_tracklets_only(synth_root):
     from lsmrl.engine.data import TrackletClips
 
@@ -170,14 +176,11 @@ def test_visible_grayscale_augmentation_greys_visible_tracklets_only(synth_root)
     visible = next(t for t in dataset.train if t.modality == "visible")
     clips = TrackletClips([visible], 2, (128, 64), train=True, labels={visible.pid: 0}, flip_prob=0.0,
                           padding=0, visible_grayscale_prob=1.0)
-    frames = clips[(0, 7)]["frames"]
-    from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
-
-    pixels = frames * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    pixels = _pixels(clips[(0, 7)]["frames"])
     assert torch.allclose(pixels[:, 0], pixels[:, 1], atol=2e-2) and torch.allclose(pixels[:, 1], pixels[:, 2], atol=2e-2)
     in_colour = TrackletClips([visible], 2, (128, 64), train=True, labels={visible.pid: 0}, flip_prob=0.0,
                               padding=0)[(0, 7)]["frames"]
-    colour = in_colour * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    colour = _pixels(in_colour)
     assert (colour[:, 0] - colour[:, 2]).abs().max() > 0.1
 
 
@@ -199,10 +202,7 @@ def test_channel_exchange_augmentation_uses_one_colour_channel(synth_root):
     for seed in range(12):
         clips = TrackletClips([visible, infrared], 2, tuple(raw.shape[1:3]), train=True, flip_prob=0.0, padding=0,
                               visible_channel_prob=1.0)
-        from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
-
-        pixels = clips[(0, seed)]["frames"] * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(
-            1, 3, 1, 1)
+        pixels = _pixels(clips[(0, seed)]["frames"])
         assert torch.allclose(pixels[:, 0], pixels[:, 1], atol=2e-2) and torch.allclose(pixels[:, 1], pixels[:, 2],
                                                                                         atol=2e-2)
         # which channel: the grey level matches exactly one of the source frame's channels

@@ -80,6 +80,7 @@ METHODS = ("gradcam", "rollout", "occlusion")
 # how a Grad-CAM map weighs the hooked layer's channels: Grad-CAM averages each channel's gradient over the frame's
 # grid; HiResCAM multiplies gradient and activation token by token (Draelos & Carin 2020)
 CAM_WEIGHTINGS = ("gradcam", "hirescam")
+EXPLANATION_METHODS = CAM_WEIGHTINGS + ("occlusion", "rollout")  # what explain() takes
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
@@ -614,6 +615,20 @@ def occlusion_maps(model, frames, modality, target, stage: str | None = None, fi
     maps, contribution = _upsample_and_normalise(raw, (height, width))
     return AttentionMaps(maps=maps, raw=raw, frame_contribution=contribution, method="occlusion",
                          target=_describe(target), score=score, stage=stage, extras={"fill": fill})
+
+
+def explain(model, frames, modality, target, method: str = "gradcam", stage: str | None = None,
+            layer: int = -1) -> AttentionMaps:
+    """The maps of one tracklet by ``method``: ``"gradcam"`` or ``"hirescam"`` (:func:`gradcam_maps` at
+    ``layer``), ``"occlusion"`` (:func:`occlusion_maps`) or ``"rollout"`` (:func:`attention_rollout`, which
+    ignores ``target``, ``stage`` and ``layer``)."""
+    if method in CAM_WEIGHTINGS:
+        return gradcam_maps(model, frames, modality, target, stage=stage, layer=layer, cam=method)
+    if method == "occlusion":
+        return occlusion_maps(model, frames, modality, target, stage=stage)
+    if method == "rollout":
+        return attention_rollout(model, frames, modality)
+    raise ValueError(f"method must be one of {EXPLANATION_METHODS}, got {method!r}")
 
 
 # --------------------------------------------------------------------------- display and scores

@@ -50,8 +50,8 @@ ANALYSIS_VERSION = "analysis-1"
 
 #: The stages of one model, in pipeline order.
 STAGES = ("stfl", "sd", "cmi", "embedding")
-# Explorer.attention's methods: the two Grad-CAM weightings (lsmrl.analysis.attention.CAM_WEIGHTINGS), occlusion,
-# attention rollout
+# Explorer.attention's methods: lsmrl.analysis.attention.EXPLANATION_METHODS, repeated so that importing the
+# explorer does not import torch (tests/test_analysis.py checks the two agree)
 EXPLANATION_METHODS = ("gradcam", "hirescam", "occlusion", "rollout")
 
 #: ``progress(fraction in [0, 1], message)``; gradio's ``gr.Progress()`` fits this call.
@@ -634,12 +634,7 @@ class Explorer:
             tensor = build_transform(tuple(net.config.image_size), train=False)(list(frames_uint8))
             modality = self.dataset.test[index].modality
             with self._model_lock:
-                if method in att.CAM_WEIGHTINGS:  # Grad-CAM or HiResCAM
-                    maps = att.gradcam_maps(net, tensor, modality, tgt, stage=stage, layer=layer, cam=method)
-                elif method == "occlusion":
-                    maps = att.occlusion_maps(net, tensor, modality, tgt, stage=stage)
-                else:
-                    maps = att.attention_rollout(net, tensor, modality)
+                maps = att.explain(net, tensor, modality, tgt, method, stage=stage, layer=layer)
             # overlays at the frames' own resolution (the maps are upsampled), not at the model's input size
             return frames_uint8, maps, att.overlay(frames_uint8, maps.maps)
 

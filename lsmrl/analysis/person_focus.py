@@ -29,16 +29,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lsmrl.analysis.attention import (
-    EmbeddingSimilarityTarget,
-    attention_rollout,
-    gradcam_maps,
-    occlusion_maps,
-    person_concentration,
-)
+from lsmrl.analysis.attention import EXPLANATION_METHODS, EmbeddingSimilarityTarget, explain, person_concentration
 from lsmrl.analysis.synth_masks import SynthTrackletWithMasks, render_tracklet_with_masks
 
-FOCUS_METHODS = ("gradcam", "hirescam", "occlusion", "rollout")
+FOCUS_METHODS = EXPLANATION_METHODS
 DEFAULT_FLAGS = {"seed": 0, "frames": 12, "height": 128, "width": 64, "cameras": 6,
                  "infrared_tracklets": 2, "visible_tracklets": 2, "train_identities": 200}
 
@@ -82,16 +76,6 @@ def cross_modal_pairs(config, flags: dict, count: int) -> Iterator[tuple]:
         yield query, query_frames, gallery, gallery_frames, coverage
 
 
-def _maps(model, method: str, frames, modality, target):
-    if method in ("gradcam", "hirescam"):
-        return gradcam_maps(model, frames, modality, target, cam=method)
-    if method == "occlusion":
-        return occlusion_maps(model, frames, modality, target)
-    if method == "rollout":
-        return attention_rollout(model, frames, modality)
-    raise ValueError(f"method must be one of {FOCUS_METHODS}, got {method!r}")
-
-
 def person_focus(model, flags: dict, count: int = 10, methods=FOCUS_METHODS, progress=None) -> dict:
     """Per method, the person's share of each query's map (a list of ``count`` values); ``"area"``: the person's
     area fraction of each query (what a map that ignores the person scores)."""
@@ -103,7 +87,7 @@ def person_focus(model, flags: dict, count: int = 10, methods=FOCUS_METHODS, pro
             gallery_embedding = model.embed(gallery_frames[None], [gallery.modality], normalize=False)[0]
         target = EmbeddingSimilarityTarget(gallery_embedding)
         for method in methods:
-            maps = _maps(model, method, query_frames, query.modality, target)
+            maps = explain(model, query_frames, query.modality, target, method)
             result[method].append(person_concentration(maps.maps, coverage.numpy()))
         result["area"].append(float(coverage.mean()))
         if progress is not None:

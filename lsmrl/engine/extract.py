@@ -26,7 +26,7 @@ from lsmrl.engine.data import eval_loader
 from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
                                         query_records)
 from lsmrl.errors import LSMRLError
-from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path
+from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path, write_checkpoint_meta
 from lsmrl.model.lsmrl import LSMRL
 
 STAGES = ("stfl", "sd", "cmi", "embedding")
@@ -150,7 +150,7 @@ def record_metrics(checkpoint: str | Path, metrics: dict, dataset: VVIDataset) -
                          f"this data set {fingerprint}); not overwritten")
     meta["metrics"] = metrics
     meta.setdefault("data", {})["metrics_fingerprint"] = fingerprint
-    sidecar_path(checkpoint).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_checkpoint_meta(checkpoint, meta)
 
 
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,8 +46,13 @@ def save_checkpoint(model: LSMRL, path: str | Path, **sections) -> Path:
     save_file(state, str(path), metadata={"format": FORMAT})
     meta = {"format": FORMAT, "model_config": model.config.to_dict(), "weights_sha256": file_sha256(path)}
     meta.update(sections)
-    sidecar_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_checkpoint_meta(path, meta)
     return path
+
+
+def write_checkpoint_meta(path: str | Path, meta: dict) -> None:
+    """Write ``meta`` as the JSON sidecar of the weights ``path`` (the weights are not touched)."""
+    sidecar_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_checkpoint_meta(path: str | Path) -> dict:
