@@ -10,13 +10,15 @@ app start and an uploaded-video query end to end).
 ``<!-- performance:start -->`` and ``<!-- performance:end -->`` from that JSON.
 
 FLOPs: ``torch.utils.flop_counter`` counts the linear layers and the patch
-embedding, but on the CPU it counts fused attention as zero (design.md §5), and
-attention is exactly what STFL changes. So the counter's attention entries are
-dropped and every attention call is counted explicitly from its input shape by
-a forward hook: ``4 * L^2 * width`` per sequence of L tokens (QK^T and AV,
-2 FLOPs per multiply-add). :func:`expected_block_flops` gives the closed form
-(``2 * params * tokens + 4 * L^2 * width`` per block) that the tests check
-the count against.
+embedding, but it misses ``nn.MultiheadAttention``'s fused fast path entirely
+(projections included) and counts CPU ``scaled_dot_product_attention`` as zero;
+attention is exactly what STFL changes. So the counters switch the fast path
+off while counting, drop the counter's attention entries and count every
+attention call explicitly from its input shape by a forward hook:
+``4 * L^2 * width`` per sequence of L tokens (QK^T and AV, 2 FLOPs per
+multiply-add). :func:`expected_tower_flops` gives the closed form (patch
+embedding, ``2 * params * tokens + 4 * L^2 * width`` per block, projection)
+that the tests check the count against on ViT-B/16's real 12-head shape.
 """
 
 from __future__ import annotations
@@ -50,8 +52,20 @@ def variant_config(variant: str, num_frames: int, layers: int) -> STFLConfig:
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
 
 
-def count_flops(stfl: STFL, frames: torch.Tensor) -> dict[str, int]:
-    """{"linear": counted dense FLOPs, "attention": explicit attention FLOPs, "total": both}."""
+def _attention_and_dense_flops(run, resblocks) -> dict[str, int]:
+    """FLOPs of ``run()``: the counter's dense ops, plus every attention call of ``resblocks`` counted explicitly.
+
+    ``nn.MultiheadAttention`` in eval/no_grad mode takes a fused fast path that
+    ``FlopCounterMode`` does not see at all: not the attention, and not the QKV
+    and output projections either (ViT-B/16, 2 frames: 30.7 GFLOPs counted
+    against 45.1 from the closed form). So the fast path is switched off while
+    counting (and restored after): the projections then run as counted
+    ``addmm``/``mm`` ops. The attention products themselves still go through
+    ``scaled_dot_product_attention``, which counts as zero on the CPU; they are
+    counted by a forward pre-hook from the query's shape instead, ``4 * L^2 * width``
+    per sequence of L tokens (QK^T and AV, 2 FLOPs per multiply-add), and the
+    counter's own attention entries are dropped so nothing counts twice.
+    """
     attention = {"flops": 0}
 
     def hook(module, args, kwargs):
@@ -59,13 +73,15 @@ def count_flops(stfl: STFL, frames: torch.Tensor) -> dict[str, int]:
         batch, length, width = query.shape  # open_clip's attention is batch-first
         attention["flops"] += 4 * batch * length * length * width
 
-    handles = [block.attn.register_forward_pre_hook(hook, with_kwargs=True)
-               for block in stfl.visual.transformer.resblocks]
+    handles = [block.attn.register_forward_pre_hook(hook, with_kwargs=True) for block in resblocks]
     counter = FlopCounterMode(display=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad(), counter:
-            stfl(frames)
+            run()
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
     dense = sum(count for op, count in counter.get_flop_counts()["Global"].items()
@@ -73,11 +89,28 @@ def count_flops(stfl: STFL, frames: torch.Tensor) -> dict[str, int]:
     return {"linear": int(dense), "attention": int(attention["flops"]), "total": int(dense + attention["flops"])}
 
 
+def count_flops(stfl: STFL, frames: torch.Tensor) -> dict[str, int]:
+    """{"linear": counted dense FLOPs, "attention": explicit attention FLOPs, "total": both} of the visual tower."""
+    return _attention_and_dense_flops(lambda: stfl(frames), stfl.visual.transformer.resblocks)
+
+
 def expected_block_flops(width: int, tokens_per_sequence: int, sequences: int, mlp_ratio: float = 4.0) -> int:
     """Closed form for one ViT block: 2 x (4 W^2 + 2 ratio W^2) per token + 4 L^2 W per sequence."""
     params = 4 * width * width + 2 * int(mlp_ratio * width) * width
     tokens = tokens_per_sequence * sequences
     return 2 * params * tokens + 4 * tokens_per_sequence**2 * width * sequences
+
+
+def expected_tower_flops(visual, num_frames: int, mlp_ratio: float = 4.0) -> int:
+    """Closed form of a frame-wise ViT tower on ``num_frames`` frames: patch embedding, every block
+    (:func:`expected_block_flops`) and the output projection."""
+    width = visual.transformer.width
+    patches = visual.grid_size[0] * visual.grid_size[1]
+    patch = visual.conv1.kernel_size
+    embed = 2 * 3 * patch[0] * patch[1] * width * patches
+    proj = 2 * width * visual.proj.shape[1] if visual.proj is not None else 0
+    blocks = len(visual.transformer.resblocks) * expected_block_flops(width, 1 + patches, num_frames, mlp_ratio)
+    return blocks + num_frames * (embed + proj)
 
 
 def time_forward(stfl: STFL, frames: torch.Tensor, repeats: int = 3) -> float:
@@ -217,30 +250,15 @@ class PeakTracker:
 
 # --------------------------------------------------------------------------- feature extraction
 def count_model_flops(model, frames: torch.Tensor, modalities) -> int:
-    """FLOPs of one LSMRL forward: the counter's dense ops plus the visual tower's attention counted explicitly.
+    """FLOPs of one LSMRL forward: the counter's dense ops plus the visual tower's attention counted explicitly
+    (:func:`_attention_and_dense_flops`, fast path off).
 
     (SD and CMI attend over the prompt bank / memory of a few hundred entries per
     tracklet: their dense projections are counted, their attention products are
     not, which is negligible next to the ViT.)
     """
-    attention = {"flops": 0}
-
-    def hook(module, args, kwargs):
-        query = args[0] if args else kwargs["query"]
-        batch, length, width = query.shape
-        attention["flops"] += 4 * batch * length * length * width
-
-    handles = [block.attn.register_forward_pre_hook(hook, with_kwargs=True)
-               for block in model.stfl.visual.transformer.resblocks]
-    counter = FlopCounterMode(display=False)
-    try:
-        with torch.no_grad(), counter:
-            model(frames, modalities)
-    finally:
-        for handle in handles:
-            handle.remove()
-    dense = sum(count for op, count in counter.get_flop_counts()["Global"].items() if "attention" not in str(op))
-    return int(dense + attention["flops"])
+    counted = _attention_and_dense_flops(lambda: model(frames, modalities), model.stfl.visual.transformer.resblocks)
+    return counted["total"]
 
 
 def load_mini_model(checkpoint: str | Path | None = DEFAULT_CHECKPOINT):

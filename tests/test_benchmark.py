@@ -35,6 +35,22 @@ def test_framewise_count_matches_the_closed_form(mini_visual):
     assert counted["attention"] == blocks * 4 * 4 * tokens**2 * width
 
 
+def test_vitb16_count_sees_the_fused_fast_path():
+    """ViT-B/16's 12 heads take nn.MultiheadAttention's fused fast path in eval/no_grad mode, which hides the
+    QKV and output projections from FlopCounterMode (a 3-head miniature model takes the slow path and cannot
+    show it). The count must match the closed form anyway, and leave the fast-path switch as it found it."""
+    torch.manual_seed(0)
+    visual = build_clip(BackboneConfig("ViT-B-16", (256, 128))).visual.eval()  # random init: shapes only
+    assert visual.transformer.resblocks[0].attn.num_heads == 12
+    stfl = STFL(visual, bench.variant_config("frame-wise", 2, len(visual.transformer.resblocks)))
+    assert torch.backends.mha.get_fastpath_enabled()
+    counted = bench.count_flops(stfl, torch.randn(1, 2, 3, 256, 128))
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
+    expected = bench.expected_tower_flops(visual, num_frames=2)
+    assert counted["total"] == pytest.approx(expected, rel=0.02)
+    assert expected == pytest.approx(45.4e9, rel=0.01)  # 22.7 GFLOPs a 256x128 frame
+
+
 def test_joint_attention_costs_more_than_stfl(mini_visual):
     frames = torch.randn(1, 8, 3, 128, 64)
     layers = len(mini_visual.transformer.resblocks)
