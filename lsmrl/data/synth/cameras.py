@@ -39,10 +39,13 @@ class VisibleSettings:
     wall_rgb: tuple[int, int, int]
     ground_rgb: tuple[int, int, int]
     occluder_rgb: tuple[int, int, int]
+    shadow: float  # brightness inside cast shadows (sunlight; NIR and thermal have none)
 
 
 @dataclass(frozen=True)
 class InfraredSettings:
+    """The thermal camera (``--infrared thermal``, RegDB-like)."""
+
     ambient: float  # air temperature, degrees Celsius
     wall_temperature: float
     ground_temperature: float
@@ -55,15 +58,33 @@ class InfraredSettings:
 
 
 @dataclass(frozen=True)
+class NirSettings:
+    """The near-infrared night camera (default infrared): grey = illuminator x reflectance + offset."""
+
+    gain: float  # grey levels of a perfect reflector at the illuminator's centre
+    offset: float  # black level
+    falloff: float  # illuminator fall-off: brightness 1 - falloff * r^2 at normalised distance r from the centre
+    blur: float
+    noise: float
+    wall_reflectance: float
+    ground_reflectance: float
+    occluder_reflectance: float
+
+
+@dataclass(frozen=True)
 class CameraSpec:
     camid: int
     direction: int  # usual walking direction in this view: +1 right, -1 left
+    view_angle: float  # degrees between the walking direction and the image plane (0 = side view)
+    approach: int  # +1 people walk towards the camera (they grow), -1 away from it
     scale: float  # person height as a fraction of the crop height (detector margin)
     horizon: float  # where the wall meets the ground, fraction of the frame height
     wall_texture: str
-    occlusion_rate: float  # chance that a tracklet of this camera has an occluder
+    occlusion_rate: float  # chance that a tracklet of this camera has a static occluder (pole, bench)
+    passerby_rate: float  # chance that a passer-by crosses in front of the person
     visible: VisibleSettings
     infrared: InfraredSettings
+    nir: NirSettings
 
     def to_dict(self) -> dict:
         return _round_floats(asdict(self))
@@ -71,11 +92,13 @@ class CameraSpec:
 
 @dataclass(frozen=True)
 class CameraBackground:
-    """Panoramas at render resolution: ``visible`` (H, W', 3) float32 0..255, ``temperature`` (H, W') float32."""
+    """Panoramas at render resolution: ``visible`` (H, W', 3) float32 0..255, ``temperature`` (H, W') float32
+    degrees, ``nir`` (H, W') float32 reflectance 0..1."""
 
     visible: np.ndarray
     temperature: np.ndarray
-    column_noise: np.ndarray  # (W,) fixed-pattern offsets of the infrared sensor, output resolution
+    nir: np.ndarray
+    column_noise: np.ndarray  # (W,) fixed-pattern offsets of the thermal sensor, output resolution
 
 
 def camera_rng(seed: int, camid: int, stream: int) -> np.random.Generator:
@@ -93,16 +116,17 @@ def _muted_colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, i
 
 
 def _make_camera(rng: np.random.Generator, camid: int) -> CameraSpec:
-    tint_warm = float(rng.uniform(-0.05, 0.05))
+    tint_warm = float(rng.uniform(-0.08, 0.08))
     visible = VisibleSettings(
-        gain=float(rng.uniform(0.8, 1.05)),
+        gain=float(rng.uniform(0.75, 1.1)),
         tint=(1.0 + tint_warm, 1.0, 1.0 - tint_warm),
-        top_light=float(rng.uniform(0.0, 0.18)),
-        blur=float(rng.uniform(0.3, 0.7)),
-        noise=float(rng.uniform(1.5, 4.0)),
+        top_light=float(rng.uniform(0.0, 0.25)),
+        blur=float(rng.uniform(0.3, 0.8)),
+        noise=float(rng.uniform(2.0, 5.0)),
         wall_rgb=_muted_colour(rng, 70, 200),
         ground_rgb=_muted_colour(rng, 60, 170),
         occluder_rgb=_muted_colour(rng, 50, 200),
+        shadow=float(rng.uniform(0.45, 0.7)),
     )
     ambient = float(rng.uniform(8.0, 22.0))
     infrared = InfraredSettings(
@@ -116,15 +140,29 @@ def _make_camera(rng: np.random.Generator, camid: int) -> CameraSpec:
         noise=float(rng.uniform(2.0, 4.5)),
         column_noise=float(rng.uniform(0.5, 2.0)),
     )
+    nir = NirSettings(
+        gain=float(rng.uniform(170.0, 240.0)),
+        offset=float(rng.uniform(6.0, 22.0)),
+        falloff=float(rng.uniform(0.25, 0.6)),
+        blur=float(rng.uniform(0.5, 1.0)),
+        noise=float(rng.uniform(2.5, 5.0)),
+        wall_reflectance=float(rng.uniform(0.25, 0.6)),
+        ground_reflectance=float(rng.uniform(0.15, 0.45)),
+        occluder_reflectance=float(rng.uniform(0.2, 0.7)),
+    )
     return CameraSpec(
         camid=camid,
         direction=1 if rng.random() < 0.5 else -1,
-        scale=float(rng.uniform(0.86, 0.92)),
-        horizon=float(rng.uniform(0.45, 0.7)),
+        view_angle=float(rng.uniform(0.0, 60.0)),
+        approach=1 if rng.random() < 0.5 else -1,
+        scale=float(rng.uniform(0.74, 0.9)),
+        horizon=float(rng.uniform(0.4, 0.7)),
         wall_texture=WALL_TEXTURES[int(rng.integers(len(WALL_TEXTURES)))],
-        occlusion_rate=float(rng.uniform(0.1, 0.35)),
+        occlusion_rate=float(rng.uniform(0.15, 0.4)),
+        passerby_rate=float(rng.uniform(0.15, 0.35)),
         visible=visible,
         infrared=infrared,
+        nir=nir,
     )
 
 
@@ -135,15 +173,89 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) 
     return np.asarray(image, dtype=np.float32)
 
 
+# Background materials of the clutter map. Each has a visible colour, a NIR reflectance and a temperature.
+WALL, GROUND, GLASS, DOOR, TRIM, METAL, SIGN, PRINT, FOLIAGE, BIN = range(10)
+# (visible RGB or None = the camera's own colour, NIR reflectance, temperature above ambient) [our choice]:
+# foliage is dark green by day and very bright in NIR (chlorophyll), glass is dark in NIR (the illuminator's
+# light is reflected away) and cold in thermal, signs are retro-reflective white in NIR.
+_MATERIALS = {
+    GLASS: ((62, 72, 88), 0.06, -3.0),
+    DOOR: (None, None, 0.5),
+    TRIM: ((40, 38, 36), 0.12, 0.2),
+    METAL: ((90, 94, 100), 0.45, -0.5),
+    SIGN: (None, 0.88, 0.3),
+    PRINT: ((25, 25, 30), 0.08, 0.3),
+    FOLIAGE: ((46, 88, 40), 0.82, -1.2),
+    BIN: (None, None, 0.0),
+}
+
+
+def _draw_clutter(rng: np.random.Generator, draw, pano_w: int, height: int, horizon: float, unit: float, texture: str) -> list:
+    """Doors, signs, railings, lamp posts, bushes and bins drawn into the material map; returns shadow polygons."""
+    # doors: tall rectangles standing on the kerb, with a dark trim
+    for _ in range(int(rng.integers(1, 3))):
+        w = rng.uniform(18, 28) * unit
+        x = rng.uniform(0, pano_w - w)
+        top = horizon - rng.uniform(0.55, 0.8) * horizon
+        draw.rectangle([x - 2 * unit, top - 2 * unit, x + w + 2 * unit, horizon], fill=TRIM)
+        draw.rectangle([x, top, x + w, horizon], fill=DOOR)
+        if rng.random() < 0.5:  # a glazed panel in the door
+            draw.rectangle([x + 0.25 * w, top + 0.1 * (horizon - top), x + 0.75 * w, top + 0.4 * (horizon - top)], fill=GLASS)
+    # signs with text-like print lines
+    for _ in range(int(rng.integers(1, 4))):
+        w, h = rng.uniform(14, 34) * unit, rng.uniform(8, 16) * unit
+        x, y = rng.uniform(0, pano_w - w), rng.uniform(0.05, 0.6) * max(horizon - h, 1.0)
+        draw.rectangle([x, y, x + w, y + h], fill=SIGN)
+        lines = int(rng.integers(1, 4))
+        for k in range(lines):
+            ly = y + (k + 0.6) * h / (lines + 0.4)
+            draw.rectangle([x + 0.12 * w, ly - 0.9 * unit, x + (0.45 + 0.4 * rng.random()) * w, ly + 0.9 * unit], fill=PRINT)
+    # a railing along part of the kerb: top rail, mid rail and posts
+    if rng.random() < 0.6:
+        x0 = rng.uniform(0, pano_w * 0.5)
+        x1 = min(pano_w, x0 + rng.uniform(0.3, 0.6) * pano_w)
+        rail_top = horizon - rng.uniform(18, 28) * unit
+        for y in (rail_top, (rail_top + horizon) / 2):
+            draw.rectangle([x0, y, x1, y + 1.6 * unit], fill=METAL)
+        step = rng.uniform(7, 12) * unit
+        for x in np.arange(x0, x1, step):
+            draw.rectangle([x, rail_top, x + 1.4 * unit, horizon], fill=METAL)
+    # lamp posts: thin, full height
+    for _ in range(int(rng.integers(0, 3))):
+        x = rng.uniform(0, pano_w)
+        draw.rectangle([x, 0, x + rng.uniform(2, 4) * unit, horizon + rng.uniform(4, 12) * unit], fill=METAL)
+    # bushes at the wall's foot and bins
+    for _ in range(int(rng.integers(0, 3))):
+        cx, r = rng.uniform(0, pano_w), rng.uniform(8, 16) * unit
+        for _ in range(4):
+            ox, oy, rr = rng.uniform(-r, r), rng.uniform(-0.5 * r, 0.2 * r), r * rng.uniform(0.5, 0.8)
+            draw.ellipse([cx + ox - rr, horizon + oy - rr, cx + ox + rr, horizon + oy + rr], fill=FOLIAGE)
+    for _ in range(int(rng.integers(0, 2))):
+        x, w, h = rng.uniform(0, pano_w), rng.uniform(8, 12) * unit, rng.uniform(12, 18) * unit
+        draw.rectangle([x, horizon + 2 * unit - h, x + w, horizon + 2 * unit], fill=BIN)
+    # cast shadows (sunlight, visible only): slanted bands across wall and ground
+    shadows = []
+    for _ in range(int(rng.integers(0, 3))):
+        x, w, slant = rng.uniform(0, pano_w), rng.uniform(10, 40) * unit, rng.uniform(-0.8, 0.8) * height
+        shadows.append([(x, 0), (x + w, 0), (x + w + slant, height), (x + slant, height)])
+    return shadows
+
+
 def render_background(camera: CameraSpec, seed: int, height: int, width: int, supersample: int = 1) -> CameraBackground:
-    """Both panoramas of one camera for ``height x width`` frames rendered at ``supersample`` x resolution.
+    """The three panoramas (visible, temperature, NIR reflectance) of one camera for ``height x width``
+    frames rendered at ``supersample`` x resolution.
 
     The panoramas are ``(height * supersample) x (PANORAMA_CROPS * width * supersample)``;
     the column noise is at output resolution.
 
-    Texture structure (brick grid, windows, kerb) is shared by the two modalities;
-    the visible one turns it into colours, the infrared one into temperatures.
+    Structure (wall texture, doors, signs, railings, lamp posts, bushes, bins) is
+    shared by the modalities: a material map that each modality turns into its
+    own values (colours, temperatures, NIR reflectances). Cast shadows darken
+    only the visible panorama. The clutter makes the person one high-contrast
+    object among several, so attention maps have something to avoid.
     """
+    from PIL import ImageDraw
+
     rng = camera_rng(seed, camera.camid, 1)
     column_noise = rng.normal(0.0, camera.infrared.column_noise, size=width).astype(np.float32)
     height, width = height * supersample, width * supersample
@@ -190,6 +302,22 @@ def render_background(camera: CameraSpec, seed: int, height: int, width: int, su
     band_jitter = np.broadcast_to(band_values[band.astype(int)], (height, pano_w))
     kerb = np.broadcast_to((ys >= horizon) & (ys < horizon + 2.5 * unit), (height, pano_w))
 
+    # --- clutter: a material map drawn with PIL, and shadow polygons
+    material_image = Image.new("L", (pano_w, height), 255)  # 255 = plain wall/ground
+    draw = ImageDraw.Draw(material_image)
+    shadow_polygons = _draw_clutter(rng, draw, pano_w, height, horizon, unit, camera.wall_texture)
+    materials = np.asarray(material_image, dtype=np.uint8)
+    shadow_image = Image.new("L", (pano_w, height), 0)
+    shadow_draw = ImageDraw.Draw(shadow_image)
+    for polygon in shadow_polygons:
+        shadow_draw.polygon(polygon, fill=255)
+    shadow = np.asarray(shadow_image, dtype=np.float32) / 255.0
+    door_rgb = np.asarray(_muted_colour(rng, 40, 170), np.float32)
+    bin_rgb = np.asarray(_muted_colour(rng, 40, 140), np.float32)
+    sign_rgb = np.asarray((235, 235, 230) if rng.random() < 0.5 else _muted_colour(rng, 150, 230), np.float32)
+    door_nir, bin_nir = float(rng.uniform(0.1, 0.7)), float(rng.uniform(0.1, 0.6))
+    texture = 1.0 + 0.06 * smooth + 0.04 * fine / 2.0
+
     # --- visible colours
     vis = camera.visible
     wall_rgb = np.array(vis.wall_rgb, np.float32)
@@ -200,16 +328,38 @@ def render_background(camera: CameraSpec, seed: int, height: int, width: int, su
     lum = np.where(wall, wall_lum, ground_lum)[..., None]
     colour = np.where(wall[..., None], wall_rgb, ground_rgb) * lum + 2.0 * fine[..., None]
     colour = np.where(windows[..., None], window_rgb * (1.0 + 0.1 * smooth[..., None]), colour)
-    visible = np.clip(colour, 0, 255).astype(np.float32)
 
-    # --- infrared temperatures
+    # --- NIR reflectance (the illuminator and the sensor are applied per frame)
+    wall_r = camera.nir.wall_reflectance * (1.0 + 0.1 * cell_jitter - 0.25 * seams + 0.08 * smooth)
+    ground_r = camera.nir.ground_reflectance * (1.0 + 0.08 * band_jitter + 0.1 * smooth - 0.2 * kerb)
+    nir = np.where(wall, wall_r, ground_r)
+    nir = np.where(windows, 0.06 + 0.01 * smooth, nir)
+
+    # --- thermal temperatures
     ir = camera.infrared
     wall_t = ir.wall_temperature + 0.4 * cell_jitter - 0.3 * seams + 0.6 * smooth
     ground_t = ir.ground_temperature + 0.3 * band_jitter + 0.8 * smooth - 0.5 * kerb + 0.8 * depth
     temperature = np.where(wall, wall_t, ground_t)
-    temperature = np.where(windows, ir.ambient - 3.0 + 0.3 * smooth, temperature) + 0.08 * fine
+    temperature = np.where(windows, ir.ambient - 3.0 + 0.3 * smooth, temperature)
+
+    for material, (rgb, reflectance, warmth) in _MATERIALS.items():
+        where = materials == material
+        if not where.any():
+            continue
+        if material == DOOR:
+            rgb, reflectance = door_rgb, door_nir
+        elif material == BIN:
+            rgb, reflectance = bin_rgb, bin_nir
+        elif material == SIGN:
+            rgb = sign_rgb
+        colour[where] = np.asarray(rgb, np.float32) * texture[where][:, None]
+        nir[where] = reflectance * texture[where]
+        temperature[where] = ir.ambient + warmth + 0.3 * smooth[where]
+    colour *= (1.0 - (1.0 - vis.shadow) * shadow)[..., None]
+    temperature = temperature - 1.0 * shadow + 0.08 * fine
     return CameraBackground(
-        visible=visible,
+        visible=np.clip(colour, 0, 255).astype(np.float32),
         temperature=temperature.astype(np.float32),
+        nir=np.clip(nir, 0.0, 1.0).astype(np.float32),
         column_noise=column_noise,
     )

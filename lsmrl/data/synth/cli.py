@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lsmrl.data.synth.generate import SynthConfig, default_workers, generate_synthvvi
+from lsmrl.data.synth.generate import INFRARED_RENDERERS, SynthConfig, default_workers, generate_synthvvi
 from lsmrl.data.synth.writer import LAYOUTS
 
 _DEFAULTS = SynthConfig()
@@ -21,7 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--test-identities", type=int, default=_DEFAULTS.test_identities, metavar="M",
         help="test identities, pids N+1..N+M (default: %(default)s)",
     )
-    parser.add_argument("--frames", type=int, default=_DEFAULTS.frames, metavar="T", help="frames per tracklet (default: %(default)s; HITSZ-VCM loaders drop tracklets under 12)")
+    parser.add_argument(
+        "--frames", type=frame_range, default=_DEFAULTS.frames, metavar="T|MIN-MAX",
+        help="frames per tracklet, fixed or drawn per tracklet from a range (default: 16-32, mean 24 like "
+        "HITSZ-VCM; its loaders drop tracklets under 12)",
+    )
+    parser.add_argument(
+        "--infrared", choices=tuple(INFRARED_RENDERERS), default=_DEFAULTS.infrared,
+        help="infrared physics: 'nir' = near-infrared night cameras with illuminators (HITSZ-VCM, SYSU-MM01), "
+        "'thermal' = heat (RegDB) (default: %(default)s)",
+    )
     parser.add_argument("--visible-tracklets", type=int, default=_DEFAULTS.visible_tracklets, metavar="K", help="visible tracklets per identity (default: %(default)s)")
     parser.add_argument("--infrared-tracklets", type=int, default=_DEFAULTS.infrared_tracklets, metavar="K", help="infrared tracklets per identity (default: %(default)s)")
     parser.add_argument("--height", type=int, default=_DEFAULTS.height, help="frame height (default: %(default)s)")
@@ -37,15 +46,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def frame_range(text: str) -> tuple[int, int]:
+    """``"24"`` -> (24, 24); ``"16-32"`` -> (16, 32)."""
+    try:
+        low, _, high = text.partition("-")
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX, got {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return bounds
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 12:
-        print(f"note: --frames {args.frames} < 12: HITSZ-VCM loaders (MITML, lsmrl's reader) drop such tracklets by default")
+    if args.frames[0] < 12:
+        print(f"note: --frames {args.frames[0]} < 12: HITSZ-VCM loaders (MITML, lsmrl's reader) drop such tracklets by default")
     summary = generate_synthvvi(
         out=args.out,
         seed=args.seed,
         train_identities=args.train_identities,
         test_identities=args.test_identities,
         frames=args.frames,
+        infrared=args.infrared,
         visible_tracklets=args.visible_tracklets,
         infrared_tracklets=args.infrared_tracklets,
         height=args.height,
@@ -59,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     )
     train, test = summary["train"], summary["test"]
     print(
-        f"SynthVVI written to {summary['out']} (seed {summary['seed']}):\n"
+        f"SynthVVI v{summary['synthvvi_version']} ({summary['infrared']} infrared) written to {summary['out']} "
+        f"(seed {summary['seed']}):\n"
         f"  train: {train['identities']} identities, {train['tracklets']} tracklets, {train['frames']} frames\n"
         f"  test:  {test['identities']} identities, {test['tracklets']} tracklets ({test['queries']} infrared queries), "
         f"{test['frames']} frames\n"

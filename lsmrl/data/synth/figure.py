@@ -9,9 +9,13 @@ two renderers turn the same label map into colours (visible) or temperatures
 (infrared), so geometry is identical across modalities by construction.
 
 A :class:`TrackletPlan` fixes everything about a tracklet that is not the
-person's appearance: walking direction, gait phase per frame, bounding-box
-jitter, crop position over the camera's background panorama, an optional
-occluder (a pole or a bench in front of the person) and an exposure factor.
+person's appearance: walking direction and the camera's view angle (limb swing
+foreshortened by its cosine, the torso seen wider towards a frontal view, the
+person growing or shrinking while walking towards or away from the camera),
+gait phase per frame, bounding-box jitter and scale errors, crop position over
+the camera's background panorama, an optional static occluder (a pole or a
+bench in front of the person), an optional passer-by who crosses in front of
+the person over several frames, per-frame illumination and motion blur.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from lsmrl.data.synth.cameras import PANORAMA_CROPS, CameraSpec
-from lsmrl.data.synth.identities import IdentityAttributes
+from lsmrl.data.synth.identities import PALETTE, IdentityAttributes
+
+PALETTE_NAMES = tuple(PALETTE)
 
 # Part labels of the label map. FAR is added to parts on the far side of the body (drawn darker).
 BACKGROUND = 0
@@ -37,6 +43,8 @@ BAG = 7
 HAT = 8
 LOGO = 9
 OCCLUDER = 10
+PASSER = 11  # a passer-by's clothes
+PASSER_SKIN = 12  # a passer-by's head
 FAR = 16
 NUM_LABELS = 32
 
@@ -60,17 +68,43 @@ class Occluder:
 
 
 @dataclass(frozen=True)
+class Passerby:
+    """Another pedestrian crossing in front of the person (crop coordinates, output pixels)."""
+
+    first_frame: int
+    x: float  # centre at ``first_frame``
+    speed: float  # pixels per frame (signed)
+    height: float  # head-to-foot height
+    foot_y: float
+    colour: str  # key of PALETTE: the passer-by's clothes
+    skin_tone: int
+
+    def centre(self, t: int) -> float:
+        return self.x + self.speed * (t - self.first_frame)
+
+
+@dataclass(frozen=True)
 class TrackletPlan:
     direction: int  # +1 walks right, -1 walks left
     poses: tuple[FramePose, ...]
     occluder: Occluder | None
     exposure: float  # per-tracklet exposure (visible) / gain (infrared) factor
+    view_angle: float = 0.0  # degrees, the camera's (0 = side view)
+    passerby: Passerby | None = None
+    illumination: tuple[float, ...] = ()  # per-frame brightness factor (clouds, lights, auto-gain); () = all 1
+    motion_blur: int = 0  # horizontal motion blur length in output pixels (0 = none)
+
+    def frame_exposure(self, t: int) -> float:
+        return self.exposure * (self.illumination[t] if self.illumination else 1.0)
 
     def to_dict(self) -> dict:
         return {
             "direction": "right" if self.direction > 0 else "left",
             "occluder": self.occluder.kind if self.occluder else "none",
+            "passerby": self.passerby is not None,
             "exposure": round(self.exposure, 4),
+            "view_angle": round(self.view_angle, 4),
+            "motion_blur": self.motion_blur,
             "frames": len(self.poses),
         }
 
@@ -83,33 +117,38 @@ def plan_tracklet(
     height: int,
     width: int,
 ) -> TrackletPlan:
-    """Draw a tracklet's motion. Uses only geometry and gait, never colours or temperatures."""
+    """Draw a tracklet's motion and nuisances. Uses only geometry and gait, never colours or temperatures."""
     direction = camera.direction if rng.random() < 0.75 else -camera.direction
-    # crops are normalised to the person's height, like detector boxes: height shows in proportions only
-    body_height = min(0.97 * height, height * camera.scale * (1.0 + 0.01 * float(rng.normal())))
+    view = math.radians(camera.view_angle)
+    # crops are normalised to the person's height, like detector boxes: height shows in proportions only;
+    # detectors are not exact, so the scale varies per tracklet and per frame
+    body_height = min(0.95 * height, height * camera.scale * (1.0 + 0.05 * float(rng.normal())))
+    # walking towards (or away from) a camera that does not see the path side-on: the person grows (shrinks)
+    drift = camera.approach * 0.25 * math.sin(view) * float(rng.uniform(0.6, 1.0))
     cadence = attrs.gait.cadence * float(rng.uniform(0.94, 1.06))
     phase0 = float(rng.uniform(0.0, 2.0 * math.pi))
-    # ground speed: about four leg-length * sin(stride) per gait cycle, seen foreshortened
+    # ground speed: about four leg-length * sin(stride) per gait cycle, foreshortened by the view angle
     leg = 0.47 * attrs.body.leg_ratio * body_height
-    speed = 0.8 * 4.0 * leg * math.sin(attrs.gait.stride) * cadence
+    speed = 0.8 * 4.0 * leg * math.sin(attrs.gait.stride) * cadence * max(0.2, math.cos(view))
     pano_w = PANORAMA_CROPS * width
     speed = min(speed, (pano_w - width - 1) / max(1, frames - 1))
     travel = speed * (frames - 1)
-    start = float(rng.uniform(0.0, pano_w - width - 1 - travel))
+    start = float(rng.uniform(0.0, max(0.0, pano_w - width - 1 - travel)))
     if direction < 0:
         start += travel
-    base_foot = height - (height - body_height) / 2.0 + float(rng.normal(0.0, 1.0))
+    base_foot = height - (height - body_height) / 2.0 + float(rng.normal(0.0, 1.5))
     jitter = rng.normal(0.0, 1.0, size=(frames, 3))
     poses = []
     for t in range(frames):
         phase = phase0 + 2.0 * math.pi * cadence * t
-        bob = attrs.gait.bounce * body_height * math.cos(2.0 * phase)
+        grown = body_height * (1.0 + drift * (t / max(1, frames - 1) - 0.5))
+        bob = attrs.gait.bounce * grown * math.cos(2.0 * phase)
         poses.append(
             FramePose(
                 phase=phase,
-                centre_x=width / 2.0 + 1.0 * float(jitter[t, 0]),
-                foot_y=min(height - 0.5, base_foot + 0.8 * float(jitter[t, 1]) - bob),
-                body_height=body_height * (1.0 + 0.012 * float(jitter[t, 2])),
+                centre_x=width / 2.0 + 2.5 * float(jitter[t, 0]) * width / 64.0,
+                foot_y=min(height - 0.5, base_foot + 1.5 * float(jitter[t, 1]) * height / 128.0 - bob),
+                body_height=min(0.97 * height, grown * (1.0 + 0.03 * float(jitter[t, 2]))),
                 pan=int(round(start + direction * speed * t)),
             )
         )
@@ -126,11 +165,38 @@ def plan_tracklet(
             bottom = base_foot + 2.0
         x = poses[when].pan + width / 2.0 + float(rng.uniform(-10.0, 10.0)) * width / 64.0 - occ_w / 2.0
         occluder = Occluder(kind=kind, x=x, width=occ_w, top=top, bottom=bottom)
+    passerby = None
+    if rng.random() < camera.passerby_rate:
+        # crosses the crop in front of the person over about 6-12 frames
+        sign = 1 if rng.random() < 0.5 else -1
+        span = float(rng.uniform(6.0, 12.0))
+        passer_speed = sign * 1.6 * width / span
+        first = int(rng.integers(0, max(1, frames - 4)))
+        passer_height = body_height * float(rng.uniform(0.95, 1.15))
+        passerby = Passerby(
+            first_frame=first,
+            x=width / 2.0 - sign * 0.8 * width,
+            speed=passer_speed,
+            height=passer_height,
+            foot_y=min(height + 0.1 * passer_height, base_foot + float(rng.uniform(2.0, 8.0)) * height / 128.0),
+            colour=PALETTE_NAMES[int(rng.integers(len(PALETTE_NAMES)))],
+            skin_tone=int(rng.integers(5)),
+        )
+    # illumination: a slow change (clouds, street lights, auto-gain) of up to +-18% over the tracklet
+    amplitude = float(rng.uniform(0.0, 0.18))
+    period = float(rng.uniform(12.0, 40.0))
+    offset = float(rng.uniform(0.0, 2.0 * math.pi))
+    illumination = tuple(1.0 + amplitude * math.sin(2.0 * math.pi * t / period + offset) for t in range(frames))
+    motion_blur = int(rng.integers(1, 4)) if rng.random() < 0.35 else 0
     return TrackletPlan(
         direction=direction,
         poses=tuple(poses),
         occluder=occluder,
-        exposure=float(rng.uniform(0.9, 1.1)),
+        exposure=float(rng.uniform(0.85, 1.15)),
+        view_angle=camera.view_angle,
+        passerby=passerby,
+        illumination=illumination,
+        motion_blur=motion_blur,
     )
 
 
@@ -187,15 +253,25 @@ def rasterize(
     height: int,
     width: int,
     supersample: int = 2,
+    view_angle: float = 0.0,
+    passerby: Passerby | None = None,
+    frame_index: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Label map (uint8, supersampled) and the upper garment's pattern mask (bool) of one frame."""
+    """Label map (uint8, supersampled) and the upper garment's pattern mask (bool) of one frame.
+
+    ``view_angle`` (degrees) foreshortens the forward/backward swing of limbs by its
+    cosine and widens the torso towards a frontal view.
+    """
     canvas = _Canvas(height, width, supersample)
+    view = math.radians(view_angle)
+    swing = 0.85 * math.cos(view)  # horizontal projection of a limb swinging in the walking plane
+    frontal = 1.0 + 0.45 * math.sin(view)  # shoulders and hips seen wider from the front or back
     body, gait, thermal = attrs.body, attrs.gait, attrs.thermal
     d = direction
     ph = pose.body_height
     cx = pose.centre_x
     top = pose.foot_y - ph
-    ws = body.width_scale * 0.97 / body.height_scale  # a tall person is slimmer relative to their height
+    ws = body.width_scale * 0.97 / body.height_scale * frontal  # a tall person is slimmer relative to their height
     ut = thermal.upper_thickness
 
     def y(frac: float) -> float:
@@ -222,22 +298,22 @@ def rasterize(
         hip = (cx + offset, y_hip + 0.02 * ph)
         hip_angle = gait.stride * math.sin(phase)
         flex = 1.1 * gait.stride * max(0.0, math.cos(phase))
-        knee = _segment(hip, thigh, hip_angle, d)
-        ankle = _segment(knee, shin, hip_angle - flex, d)
+        knee = _segment(hip, thigh, hip_angle, d, swing)
+        ankle = _segment(knee, shin, hip_angle - flex, d, swing)
         thigh_label = (SKIN if kind == "skirt" else LOWER) | far
         shin_label = (LOWER if kind == "trousers" else SKIN) | far
         canvas.limb(hip, knee, thigh_w, thigh_label)
         canvas.limb(knee, ankle, shin_w, shin_label)
         if attrs.shoes.kind == "boots":
-            boot_top = _segment(ankle, 0.08 * ph, math.pi + hip_angle - flex, d)
+            boot_top = _segment(ankle, 0.08 * ph, math.pi + hip_angle - flex, d, swing)
             canvas.limb(boot_top, ankle, shin_w * 1.1, SHOE | far)
         foot_x = ankle[0] + d * 0.022 * ph
         canvas.ellipse(foot_x, ankle[1] + 0.012 * ph, 0.045 * ph, 0.02 * ph, SHOE | far)
 
     def arm(angle: float, offset: float, far: int) -> None:
         shoulder = (cx + offset, y_sh + 0.025 * ph)
-        elbow = _segment(shoulder, upper_arm, angle, d, 0.7)
-        wrist = _segment(elbow, forearm, angle * 1.3 + 0.15, d, 0.7)
+        elbow = _segment(shoulder, upper_arm, angle, d, 0.82 * swing)
+        wrist = _segment(elbow, forearm, angle * 1.3 + 0.15, d, 0.82 * swing)
         canvas.limb(shoulder, elbow, arm_w, UPPER | far)
         sleeve = UPPER if attrs.upper.sleeves == "long" else SKIN
         canvas.limb(elbow, wrist, arm_w * 0.9, sleeve | far)
@@ -307,10 +383,25 @@ def rasterize(
     if occluder is not None:
         x0 = occluder.x - pose.pan
         canvas.rect(x0, occluder.top, x0 + occluder.width, occluder.bottom, OCCLUDER)
+    if passerby is not None and frame_index >= passerby.first_frame:
+        _draw_passerby(canvas, passerby, frame_index)
 
     labels = np.asarray(canvas.image, dtype=np.uint8)
     pattern = _pattern_mask(attrs, labels, cx, y_sh, ph, supersample)
     return labels, pattern
+
+
+def _draw_passerby(canvas: _Canvas, passerby: Passerby, t: int) -> None:
+    """A plain pedestrian silhouette (head, torso, two legs) in front of everything else."""
+    ph, cx, foot = passerby.height, passerby.centre(t), passerby.foot_y
+    if not -0.3 * ph < cx < canvas.image.width / canvas.s + 0.3 * ph:
+        return
+    top = foot - ph
+    canvas.ellipse(cx, top + 0.065 * ph, 0.05 * ph, 0.065 * ph, PASSER_SKIN)
+    canvas.rect(cx - 0.12 * ph, top + 0.15 * ph, cx + 0.12 * ph, top + 0.55 * ph, PASSER, 0.03 * ph)
+    stride = 0.09 * ph * math.sin(0.9 * t)
+    for side in (-1, 1):
+        canvas.limb((cx + side * 0.05 * ph, top + 0.53 * ph), (cx + side * stride, foot - 0.02 * ph), 0.075 * ph, PASSER)
 
 
 def _pattern_mask(attrs: IdentityAttributes, labels: np.ndarray, cx: float, y_sh: float, ph: float, s: int) -> np.ndarray:

@@ -60,6 +60,30 @@ THICKNESS_LEVELS = ("thin", "medium", "thick")
 # Every colour word that may appear in a visible caption (none may appear in an infrared one).
 COLOUR_WORDS: frozenset[str] = frozenset(PALETTE) | frozenset(HAIR_COLOURS) | frozenset(SHOE_COLOURS)
 
+# --- Near-infrared (about 850 nm) reflectance of every material, a fixed table [our choice].
+# Textile dyes are mostly transparent in the NIR, so a garment's NIR grey follows its dye's (and fibre's)
+# NIR reflectance, not its visible colour: many black dyes reflect NIR strongly (unlike carbon black), reds
+# and oranges are bright, greens and greys are dark. The table is chosen so that the NIR grey is nearly
+# uncorrelated with visible luminance across the palette: white, red and orange collapse to one light grey,
+# black and purple to one mid grey, while red and brown (similar visible luminance) or blue and purple
+# separate. ``tests/test_synth.py`` checks these properties.
+NIR_REFLECTANCE: dict[str, float] = {
+    "black": 0.62,
+    "white": 0.80,
+    "grey": 0.20,
+    "red": 0.78,
+    "blue": 0.35,
+    "green": 0.25,
+    "yellow": 0.45,
+    "orange": 0.76,
+    "purple": 0.60,
+    "brown": 0.30,
+}
+HAIR_NIR: dict[str, float] = {"black": 0.30, "brown": 0.38, "blonde": 0.52, "grey": 0.45}
+SHOE_NIR: dict[str, float] = {"black": 0.12, "white": 0.70, "brown": 0.40}  # rubber and leather
+SKIN_NIR: tuple[float, ...] = (0.64, 0.62, 0.60, 0.57, 0.54)  # melanin absorbs far less at 850 nm than in visible light
+ACCESSORY_NIR_FACTOR = 0.85  # coated nylon of bags, backpacks and hats reflects a little less than woven fabric
+
 
 @dataclass(frozen=True)
 class BodyShape:

@@ -1,6 +1,6 @@
-"""The two SynthVVI renderers: visible (RGB) and infrared (thermal grey).
+"""The SynthVVI renderers: visible (RGB) and two infrared ones, near-infrared (NIR, the default) and thermal.
 
-Both take the same inputs: an identity, a camera with its background, a
+All take the same inputs: an identity, a camera with its background, a
 :class:`~lsmrl.data.synth.figure.TrackletPlan` and a random generator (used for
 sensor noise only). Both rasterise the same label maps, so the person's geometry
 (build, limbs, hair, hat, bag, gait) is identical in the two modalities.
@@ -9,7 +9,17 @@ sensor noise only). Both rasterise the same label maps, so the person's geometry
   colour), far-side limbs darker, composited over the camera's RGB panorama,
   then camera lighting (gain, white balance, top-to-bottom falloff), a slight
   Gaussian blur and sensor noise.
-* **Infrared**: label -> temperature, composited over the camera's temperature
+* **Near-infrared (default, HITSZ-VCM / SYSU-MM01-like night cameras)**: label ->
+  NIR reflectance of its material (a fixed table per dye, hair colour, skin tone
+  and shoe material in :mod:`~lsmrl.data.synth.identities`; a pattern or logo
+  shows through the reflectance difference of its dye), composited over the
+  camera's NIR reflectance panorama, then times the camera's illuminator
+  (``gain * (1 - falloff * r^2)`` with ``r`` the distance from the camera's
+  optical centre, so a person is darker at the edges of the view) plus a black
+  level, blur and sensor noise. No visible colour is read, but the grey is not a
+  function of visible luminance either: dyes of different colours can collapse to
+  one grey and similar colours can separate.
+* **Thermal** (``--infrared thermal``, RegDB-like): label -> temperature, composited over the camera's temperature
   panorama, then a linear grey mapping (``level + contrast * (T - ambient)``,
   a low-contrast white-hot image), a stronger blur, fixed-pattern column noise
   and sensor noise; the grey image is replicated to 3 channels, like real IR
@@ -21,8 +31,9 @@ sensor noise only). Both rasterise the same label maps, so the person's geometry
   cooler than its garment. So pattern *geometry* is faintly visible, pattern
   and garment *colours* are not.
 
-Frames are rendered at ``supersample`` x resolution and box-downsampled
-(anti-aliasing). Output frames are ``uint8`` arrays of shape (H, W, 3).
+Every renderer applies the tracklet's per-frame illumination change and its
+horizontal motion blur. Frames are rendered at ``supersample`` x resolution and
+box-downsampled (anti-aliasing). Output frames are ``uint8`` arrays of shape (H, W, 3).
 """
 
 from __future__ import annotations
@@ -41,13 +52,25 @@ from lsmrl.data.synth.figure import (
     LOWER,
     NUM_LABELS,
     OCCLUDER,
+    PASSER,
+    PASSER_SKIN,
     SHOE,
     SKIN,
     UPPER,
     TrackletPlan,
     rasterize,
 )
-from lsmrl.data.synth.identities import HAIR_COLOURS, PALETTE, SKIN_TONES, IdentityAttributes
+from lsmrl.data.synth.identities import (
+    ACCESSORY_NIR_FACTOR,
+    HAIR_COLOURS,
+    HAIR_NIR,
+    NIR_REFLECTANCE,
+    PALETTE,
+    SHOE_NIR,
+    SKIN_NIR,
+    SKIN_TONES,
+    IdentityAttributes,
+)
 
 FAR_SHADE = 0.78  # visible brightness of far-side limbs
 FAR_COOLING = 0.6  # infrared: far-side limbs are seen at a grazing angle, slightly cooler
@@ -80,11 +103,26 @@ def _crop(panorama: np.ndarray, pan: int, width: int, s: int) -> np.ndarray:
 
 
 def _label_frames(attrs: IdentityAttributes, plan: TrackletPlan, height: int, width: int, s: int):
-    for pose in plan.poses:
-        yield pose, *rasterize(attrs, pose, plan.direction, plan.occluder, height, width, s)
+    for t, pose in enumerate(plan.poses):
+        labels, pattern = rasterize(
+            attrs, pose, plan.direction, plan.occluder, height, width, s,
+            view_angle=plan.view_angle, passerby=plan.passerby, frame_index=t,
+        )
+        yield t, pose, labels, pattern
 
 
-def visible_lut(attrs: IdentityAttributes, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+def _motion_blur(image: np.ndarray, length: int) -> np.ndarray:
+    """Average of ``length + 1`` horizontally shifted copies (edge pixels repeated)."""
+    if length <= 0:
+        return image
+    padded = np.concatenate([image] + [image[:, -1:]] * length, axis=1)
+    total = image.copy()
+    for k in range(1, length + 1):
+        total += padded[:, k : k + image.shape[1]]
+    return total * np.float32(1.0 / (length + 1))
+
+
+def visible_lut(attrs: IdentityAttributes, camera: CameraSpec, plan: TrackletPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Colour of every label and the pattern colour of every label (only UPPER uses it)."""
     lut = np.zeros((NUM_LABELS, 3), np.float32)
     acc = attrs.accessories
@@ -101,6 +139,9 @@ def visible_lut(attrs: IdentityAttributes, camera: CameraSpec) -> tuple[np.ndarr
         LOGO: PALETTE[attrs.upper.pattern_colour],
         OCCLUDER: camera.visible.occluder_rgb,
     }
+    if plan is not None and plan.passerby is not None:
+        base[PASSER] = PALETTE[plan.passerby.colour]
+        base[PASSER_SKIN] = SKIN_TONES[plan.passerby.skin_tone]
     for label, rgb in base.items():
         lut[label] = rgb
         lut[label | FAR] = np.asarray(rgb, np.float32) * FAR_SHADE
@@ -110,7 +151,38 @@ def visible_lut(attrs: IdentityAttributes, camera: CameraSpec) -> tuple[np.ndarr
     return lut, pattern
 
 
-def infrared_lut(attrs: IdentityAttributes, camera: CameraSpec) -> np.ndarray:
+def nir_lut(attrs: IdentityAttributes, camera: CameraSpec, plan: TrackletPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """NIR reflectance of every label, and of every label's pattern cells (only UPPER has them).
+
+    Reads materials only: each dye's, hair colour's, skin tone's and shoe's NIR reflectance
+    from the fixed tables, never a visible RGB value."""
+    acc = attrs.accessories
+    base = {
+        SKIN: SKIN_NIR[attrs.body.skin_tone],
+        HAIR: HAIR_NIR[attrs.hair.colour],
+        UPPER: NIR_REFLECTANCE[attrs.upper.colour],
+        LOWER: NIR_REFLECTANCE[attrs.lower.colour],
+        SHOE: SHOE_NIR[attrs.shoes.colour],
+        BACKPACK: NIR_REFLECTANCE[acc.backpack_colour] * ACCESSORY_NIR_FACTOR,
+        BAG: NIR_REFLECTANCE[acc.bag_colour] * ACCESSORY_NIR_FACTOR,
+        HAT: NIR_REFLECTANCE[acc.hat_colour] * ACCESSORY_NIR_FACTOR,
+        LOGO: NIR_REFLECTANCE[attrs.upper.pattern_colour],
+        OCCLUDER: camera.nir.occluder_reflectance,
+    }
+    if plan is not None and plan.passerby is not None:
+        base[PASSER] = NIR_REFLECTANCE[plan.passerby.colour]
+        base[PASSER_SKIN] = SKIN_NIR[plan.passerby.skin_tone]
+    lut = np.zeros(NUM_LABELS, np.float32)
+    for label, value in base.items():
+        lut[label] = value
+        lut[label | FAR] = value * (FAR_SHADE if label != OCCLUDER else 1.0)
+    pattern = lut.copy()
+    pattern[UPPER] = base[LOGO]
+    pattern[UPPER | FAR] = base[LOGO] * FAR_SHADE
+    return lut, pattern
+
+
+def infrared_lut(attrs: IdentityAttributes, camera: CameraSpec, plan: TrackletPlan | None = None) -> np.ndarray:
     """Temperature (degrees Celsius) of every label. Reads thermal attributes only, never a colour."""
     thermal = attrs.thermal
     ambient = camera.infrared.ambient
@@ -127,6 +199,8 @@ def infrared_lut(attrs: IdentityAttributes, camera: CameraSpec) -> np.ndarray:
         HAT: skin - 8.0,
         LOGO: upper - LOGO_COOLING,
         OCCLUDER: camera.infrared.occluder_temperature,
+        PASSER: skin - 6.0,
+        PASSER_SKIN: skin,
     }
     lut = np.zeros(NUM_LABELS, np.float32)
     for label, value in temperatures.items():
@@ -147,20 +221,61 @@ def render_visible(
 ) -> list[np.ndarray]:
     """RGB frames (uint8, H x W x 3) of one tracklet."""
     settings = camera.visible
-    lut, pattern_lut = visible_lut(attrs, camera)
+    lut, pattern_lut = visible_lut(attrs, camera, plan)
     rows = np.arange(height, dtype=np.float32)[:, None, None] / height
-    light = settings.gain * plan.exposure * (1.0 + settings.top_light * (0.5 - rows))
+    light = settings.gain * (1.0 + settings.top_light * (0.5 - rows))
     light = (light * np.asarray(settings.tint, np.float32)[None, None, :]).astype(np.float32)
     both = np.concatenate([lut, pattern_lut]).astype(np.float32)  # index = label + NUM_LABELS * pattern
     frames = []
-    for pose, labels, pattern in _label_frames(attrs, plan, height, width, supersample):
+    for t, pose, labels, pattern in _label_frames(attrs, plan, height, width, supersample):
         image = np.take(both, labels | (pattern.view(np.uint8) << PATTERN_SHIFT), axis=0)
         bg = _crop(background.visible, pose.pan, width, supersample)
         np.copyto(image, bg, where=(labels == 0)[..., None])
-        image = _downsample(image, supersample) * light
+        image = _downsample(image, supersample) * (light * np.float32(plan.frame_exposure(t)))
+        image = _motion_blur(image, plan.motion_blur)
         image = _blur(image, settings.blur)
         image += np.float32(settings.noise) * rng.standard_normal(size=image.shape, dtype=np.float32)
         frames.append(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _illuminator(width: int, height: int, pan: int, pano_width: int, falloff: float) -> np.ndarray:
+    """Relative illuminator brightness over a crop: 1 - falloff * r^2, r = distance from the panorama's centre
+    (the camera's optical axis) in units of half the panorama width."""
+    xs = (np.arange(width, dtype=np.float32) + pan - pano_width / 2.0) / (pano_width / 2.0)
+    ys = (np.arange(height, dtype=np.float32) - height / 2.0) / (pano_width / 2.0)
+    return (1.0 - falloff * (xs[None, :] ** 2 + ys[:, None] ** 2)).astype(np.float32)
+
+
+def render_nir(
+    attrs: IdentityAttributes,
+    camera: CameraSpec,
+    background: CameraBackground,
+    plan: TrackletPlan,
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    supersample: int = 2,
+) -> list[np.ndarray]:
+    """Near-infrared frames (uint8, H x W x 3 with R = G = B) of one tracklet."""
+    settings = camera.nir
+    lut, pattern_lut = nir_lut(attrs, camera, plan)
+    both = np.concatenate([lut, pattern_lut]).astype(np.float32)  # index = label + NUM_LABELS * pattern
+    pano_width = background.nir.shape[1] // supersample
+    frames = []
+    for t, pose, labels, pattern in _label_frames(attrs, plan, height, width, supersample):
+        reflectance = np.take(both, labels | (pattern.view(np.uint8) << PATTERN_SHIFT))
+        bg = _crop(background.nir, pose.pan, width, supersample)
+        np.copyto(reflectance, bg, where=labels == 0)
+        reflectance = _downsample(reflectance, supersample)
+        pan = max(0, min(pose.pan, pano_width - width))
+        light = _illuminator(width, height, pan, pano_width, settings.falloff)
+        grey = np.float32(settings.offset) + np.float32(settings.gain * plan.frame_exposure(t)) * light * reflectance
+        grey = _motion_blur(grey, plan.motion_blur)
+        grey = _blur(grey, settings.blur)
+        grey += np.float32(settings.noise) * rng.standard_normal(size=grey.shape, dtype=np.float32)
+        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        frames.append(np.repeat(grey[..., None], 3, axis=2))
     return frames
 
 
@@ -176,16 +291,17 @@ def render_infrared(
 ) -> list[np.ndarray]:
     """Thermal frames (uint8, H x W x 3 with R = G = B) of one tracklet."""
     settings = camera.infrared
-    lut = infrared_lut(attrs, camera)
-    gain = settings.contrast * plan.exposure
+    lut = infrared_lut(attrs, camera, plan)
     frames = []
     both = np.concatenate([lut, lut - PATTERN_COOLING]).astype(np.float32)  # index = label + NUM_LABELS * pattern
-    for pose, labels, pattern in _label_frames(attrs, plan, height, width, supersample):
+    for t, pose, labels, pattern in _label_frames(attrs, plan, height, width, supersample):
+        gain = settings.contrast * plan.frame_exposure(t)
         temperature = np.take(both, labels | (pattern.view(np.uint8) << PATTERN_SHIFT))
         bg = _crop(background.temperature, pose.pan, width, supersample)
         np.copyto(temperature, bg, where=labels == 0)
         temperature = _downsample(temperature, supersample)
         grey = np.float32(settings.level) + np.float32(gain) * (temperature - np.float32(settings.ambient))
+        grey = _motion_blur(grey, plan.motion_blur)
         grey = _blur(grey, settings.blur)
         grey += background.column_noise[None, :]
         grey += np.float32(settings.noise) * rng.standard_normal(size=grey.shape, dtype=np.float32)

@@ -55,7 +55,10 @@ MODALITY_CODES = {"infrared": 1, "visible": 2}
 MODALITY_FOLDERS = {"infrared": "ir", "visible": "rgb"}
 SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
 LAYOUTS = ("split", "flat")
-FORMAT = "synthvvi-1"
+FORMAT = "synthvvi-1"  # the layout of synthvvi.json (unchanged in v2)
+# What the generator renders: 1 = thermal infrared, plain walls, 12 frames; 2 = near-infrared by default,
+# cluttered scenes, viewpoints, passers-by, 16-32 frames. Written into synthvvi.json and checkpoint sidecars.
+SYNTHVVI_VERSION = 2
 INFO_FILES = ("train_name.txt", "test_name.txt", "track_train_info.txt", "track_test_info.txt", "query_IDX.txt")
 
 
@@ -167,6 +170,8 @@ def write_manifest(
 
     manifest = {
         "format": FORMAT,
+        "synthvvi_version": SYNTHVVI_VERSION,
+        "infrared": args.get("infrared", "nir"),
         "seed": seed,
         "args": args,
         "cameras": {str(camid): spec for camid, spec in cameras.items()},
