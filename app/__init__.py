@@ -5,7 +5,8 @@ module             what
 =================  =================================================================================================
 ``main``           entry point ``python app/main.py``; ``build_app`` / ``launch_app``
 ``ui``             the Blocks layout and the event wiring (no model code)
-``callbacks``      event handlers: validate, call :class:`lsmrl.analysis.Explorer`, render
+``callbacks``      the handlers gathered: one object per tab over one shared context
+``tabs``           the handlers, one module per tab (``tabs/retrieval.py`` ...) and ``tabs/shared.py``
 ``state``          process-wide resources (the Explorer, loaded once) and the shipped cache
 ``validation``     upload limits and the mapping of lsmrl errors to ``gr.Error``
 ``gpu``            ``@gpu``: ``spaces.GPU`` on a ZeroGPU Space, a no-op elsewhere (model-heavy handlers)

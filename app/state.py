@@ -338,7 +338,7 @@ def ablation_rows(explorer: Any = None) -> tuple[list[dict], str]:
     if explorer is not None:
         for role in ("baseline", "main", "compare"):
             try:
-                card = explorer.model_card(role)
+                card = explorer.provenance.model_card(role)
             except Exception:  # noqa: BLE001 - that checkpoint is not loaded
                 continue
             sidecar = card.get("metrics_sidecar")

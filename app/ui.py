@@ -17,6 +17,7 @@ import gradio as gr
 
 from app import state as app_state
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
+from app.tabs.shared import refresh_if_stale
 from app.validation import DEFAULT_LIMITS, MAX_TOP_K, UploadLimits
 
 TITLE = "LSMRL Explorer"
@@ -226,80 +227,80 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
         filter_outputs = [identity, camera, query, thumbnails, selection]
 
         def then_retrieve(event, name: str):
-            return (event.then(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name=f"{name}_retrieve", **PRIVATE)
-                    .then(cb.sync_tabs, [selection], sync_outputs, api_name=f"{name}_sync", **PRIVATE))
+            return (event.then(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name=f"{name}_retrieve", **PRIVATE)
+                    .then(cb.retrieval.sync_tabs, [selection], sync_outputs, api_name=f"{name}_sync", **PRIVATE))
 
         # start-up: wait for the model (progress bar), fill the lists, show the first query
-        loaded = demo.load(cb.init, [selection], [status, direction, identity, camera, query, thumbnails, selection,
+        loaded = demo.load(cb.retrieval.init, [selection], [status, direction, identity, camera, query, thumbnails, selection,
                                                   gap_stage, compare_other, model_choice],
                            api_name="init", **PRIVATE)
         then_retrieve(loaded, "init")
-        status_timer.tick(cb.status, None, status, api_name="status", **PRIVATE).then(
+        status_timer.tick(cb.retrieval.status, None, status, api_name="status", **PRIVATE).then(
             lambda: gr.Timer(active=not resources.wait_analysis(0)), None, status_timer,
             api_name="status_timer", **PRIVATE)
 
         # query choice
         for component, name in ((direction, "direction"), (identity, "identity"), (camera, "camera"), (order, "order")):
-            then_retrieve(component.input(cb.list_queries, filter_inputs, filter_outputs, api_name=f"filter_{name}",
+            then_retrieve(component.input(cb.retrieval.list_queries, filter_inputs, filter_outputs, api_name=f"filter_{name}",
                                           **PRIVATE), f"filter_{name}")
-        query.input(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name="query_input", **PRIVATE).then(
-            cb.sync_tabs, [selection], sync_outputs, api_name="query_input_sync", **PRIVATE)
-        then_retrieve(thumbnails.select(cb.pick_thumbnail, [selection], [query], api_name="pick_thumbnail",
+        query.input(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name="query_input", **PRIVATE).then(
+            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="query_input_sync", **PRIVATE)
+        then_retrieve(thumbnails.select(cb.retrieval.pick_thumbnail, [selection], [query], api_name="pick_thumbnail",
                                         **PRIVATE), "pick_thumbnail")
-        retrieve_button.click(cb.retrieve, retrieval_inputs, retrieval_outputs, api_name="retrieve").then(
-            cb.sync_tabs, [selection], sync_outputs, api_name="retrieve_sync", **PRIVATE)
-        video_button.click(cb.retrieve_video, [video, modality, top_k, selection], retrieval_outputs,
+        retrieve_button.click(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name="retrieve").then(
+            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="retrieve_sync", **PRIVATE)
+        video_button.click(cb.retrieval.retrieve_video, [video, modality, top_k, selection], retrieval_outputs,
                            api_name="retrieve_video", concurrency_id="retrieve_video", concurrency_limit=2)
-        results.select(cb.select_match, [selection], [selection, selected], api_name="select_match", **PRIVATE).then(
-            cb.sync_tabs, [selection], sync_outputs, api_name="select_match_sync", **PRIVATE)
-        export_button.click(cb.export_ranking, [ranked, export_format], export_file, api_name="export_ranking")
+        results.select(cb.retrieval.select_match, [selection], [selection, selected], api_name="select_match", **PRIVATE).then(
+            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="select_match_sync", **PRIVATE)
+        export_button.click(cb.retrieval.export_ranking, [ranked, export_format], export_file, api_name="export_ranking")
 
         # attention
         attention_inputs = [att_query, att_match, att_method, att_target, att_direction, att_layer]
         attention_outputs = [att_query_maps, att_match_maps, att_bars, att_summary]
-        att_button.click(cb.attention, attention_inputs, attention_outputs, api_name="attention",
+        att_button.click(cb.attention.attention, attention_inputs, attention_outputs, api_name="attention",
                          concurrency_id="model", concurrency_limit=1)
-        attention_tab.select(cb.refresh_if_stale("attention", cb.attention, len(attention_outputs), needs_query=True),
+        attention_tab.select(refresh_if_stale("attention", cb.attention.attention, len(attention_outputs), needs_query=True),
                              attention_inputs + [rendered], attention_outputs + [rendered], api_name="attention_tab",
                              concurrency_id="model", concurrency_limit=1, **PRIVATE)
 
         # prompt diffusion
         diffusion_inputs = [diff_query, diff_k]
         diffusion_outputs = [diff_summary, diff_similarity, diff_attention, diff_probes, diff_table, diff_json]
-        diff_button.click(cb.diffusion, diffusion_inputs, diffusion_outputs, api_name="diffusion")
-        diffusion_tab.select(cb.refresh_if_stale("diffusion", cb.diffusion, len(diffusion_outputs), needs_query=True),
+        diff_button.click(cb.diffusion.diffusion, diffusion_inputs, diffusion_outputs, api_name="diffusion")
+        diffusion_tab.select(refresh_if_stale("diffusion", cb.diffusion.diffusion, len(diffusion_outputs), needs_query=True),
                              diffusion_inputs + [rendered], diffusion_outputs + [rendered], api_name="diffusion_tab",
                              **PRIVATE)
 
         # modality gap
         gap_inputs = [gap_stage, gap_query, gap_direction, gap_k]
         gap_outputs = [gap_plot, gap_points, gap_table, gap_figure, gap_note]
-        gap_button.click(cb.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap")
-        gap_stage.input(cb.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap_stage", **PRIVATE)
-        gap_tab.select(cb.refresh_if_stale("gap", cb.modality_gap, len(gap_outputs)), gap_inputs + [rendered],
+        gap_button.click(cb.gap.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap")
+        gap_stage.input(cb.gap.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap_stage", **PRIVATE)
+        gap_tab.select(refresh_if_stale("gap", cb.gap.modality_gap, len(gap_outputs)), gap_inputs + [rendered],
                        gap_outputs + [rendered], api_name="modality_gap_tab", **PRIVATE)
 
         # failure cases
         failure_inputs = [fail_direction, fail_sort, fail_limit]
         failure_outputs = [fail_table, fail_summary, fail_cameras, fail_attributes, fail_histogram]
-        fail_button.click(cb.failures, failure_inputs, failure_outputs, api_name="failures")
-        failures_tab.select(cb.refresh_if_stale("failures", cb.failures, len(failure_outputs)),
+        fail_button.click(cb.failures.failures, failure_inputs, failure_outputs, api_name="failures")
+        failures_tab.select(refresh_if_stale("failures", cb.failures.failures, len(failure_outputs)),
                             failure_inputs + [rendered], failure_outputs + [rendered], api_name="failures_tab",
                             **PRIVATE)
-        chosen = fail_table.select(cb.select_failure, [fail_direction, selection],
+        chosen = fail_table.select(cb.failures.select_failure, [fail_direction, selection],
                                    [selection, direction, identity, camera, query, fail_loaded],
                                    api_name="select_failure", **PRIVATE)
-        chosen.then(cb.impostors, [query, direction], [impostor_image, impostor_text, impostor_table],
+        chosen.then(cb.failures.impostors, [query, direction], [impostor_image, impostor_text, impostor_table],
                     api_name="impostors")
         then_retrieve(chosen, "select_failure")
 
         # model
         model_outputs = [model_card, model_config, model_metrics, ablation_table, ablation_source]
-        model_button.click(cb.model_card, [model_choice], model_outputs, api_name="model_card")
-        model_choice.input(cb.model_card, [model_choice], model_outputs, api_name="model_card_choice", **PRIVATE)
+        model_button.click(cb.model.model_card, [model_choice], model_outputs, api_name="model_card")
+        model_choice.input(cb.model.model_card, [model_choice], model_outputs, api_name="model_card_choice", **PRIVATE)
         compare_outputs = [compare_summary, compare_figure, compare_table]
-        compare_button.click(cb.compare, [compare_other, compare_direction], compare_outputs, api_name="compare")
-        model_tab.select(cb.refresh_if_stale("model", cb.model_and_compare, len(model_outputs) + len(compare_outputs)),
+        compare_button.click(cb.model.compare, [compare_other, compare_direction], compare_outputs, api_name="compare")
+        model_tab.select(refresh_if_stale("model", cb.model.model_and_compare, len(model_outputs) + len(compare_outputs)),
                          [model_choice, compare_other, compare_direction, rendered],
                          model_outputs + compare_outputs + [rendered], api_name="model_tab", **PRIVATE)
 

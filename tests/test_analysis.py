@@ -292,7 +292,7 @@ def test_explorer_retrieve_follows_pids_and_the_camera_rule(explorer):
         first = next(i["rank"] for i in full if i["is_match"])
         assert first == result["first_match_rank"] == row["first_match_rank"]
         # impostors: exactly the items above the first true match
-        report = explorer.impostors(row["tid"], INFRARED_TO_VISIBLE)
+        report = explorer.failure.impostors(row["tid"], INFRARED_TO_VISIBLE)
         assert [i.test_index for i in report.impostors] == [i["test_index"] for i in full[: first - 1]]
         assert (report.margin > 0) == (first > 1)
         assert set(report.first_match.stage_similarities) == {"baseline", "stfl", "sd", "cmi", "embedding"}
@@ -306,7 +306,7 @@ def test_explorer_retrieve_follows_pids_and_the_camera_rule(explorer):
     q = queries[0]["test_index"]
     frames = explorer.tracklet_frames(q)
     assert frames.dtype == np.uint8 and frames.shape[0] == TEST_FRAMES and frames.shape[-1] == 3
-    uploaded = explorer.retrieve_features(frames, "infrared", top_k=4)
+    uploaded = explorer.uploads.retrieve(frames, "infrared", top_k=4)
     assert uploaded["direction"] == INFRARED_TO_VISIBLE and len(uploaded["items"]) == 4
     gallery = dataset.directions[INFRARED_TO_VISIBLE][1]
     stored = 1 - explorer.main.distmats[INFRARED_TO_VISIBLE][0]
@@ -316,10 +316,10 @@ def test_explorer_retrieve_follows_pids_and_the_camera_rule(explorer):
 
 
 def test_explorer_failures_gap_diffusion_and_card(explorer):
-    failures = explorer.failures(INFRARED_TO_VISIBLE)
+    failures = explorer.failure.worst(INFRARED_TO_VISIBLE)
     aps = [row["ap"] for row in failures]
     assert aps == sorted(aps) and len(failures) == sum(row["valid"] for row in explorer.queries())
-    stats = explorer.failure_statistics(INFRARED_TO_VISIBLE)
+    stats = explorer.failure.statistics(INFRARED_TO_VISIBLE)
     assert stats.num_failures == sum(not row["rank1_correct"] for row in failures)
     assert sum(r["num_queries"] for r in stats.by_camera_pair) == stats.num_valid
     assert stats.histogram["num_positive"] > 0 and stats.histogram["num_negative"] > 0
@@ -332,7 +332,7 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
     hits = explorer.cache.hits
     assert explorer.gap_table() == rows and explorer.cache.hits == hits  # memoised in the Explorer
 
-    result = explorer.diffusion(failures[0]["tid"])
+    result = explorer.diffusion.of(failures[0]["tid"])
     report = result.tracklet
     assert report.update_ratio > 0 and len(report.before) == len(report.after) == 4
     assert report.prompt_pids == [1, 2, 3, 4] and report.true_prompt_index is None  # a test identity
@@ -347,7 +347,7 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
 
     assert len(prompt_similarity_figure(report).data) == 2 and len(probe_figure(probes).data) == 4
 
-    card = explorer.model_card()
+    card = explorer.provenance.model_card()
     assert card["sha256_matches"] is True and card["test_num_frames"] == TEST_FRAMES
     assert set(card["metrics_now"]) == {INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED}
 
@@ -360,13 +360,13 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
 
     for figure in (gap_figure(rows), sd_attention_figure(report), similarity_histogram_figure(stats.histogram),
                    camera_pair_figure(stats), attribute_failure_figure(stats),
-                   ap_change_figure(explorer.compare()[INFRARED_TO_VISIBLE])):
+                   ap_change_figure(explorer.provenance.compare()[INFRARED_TO_VISIBLE])):
         assert figure.data and all(trace.hovertemplate for trace in figure.data)
         json.loads(figure.to_json())
 
 
 def test_compare_matches_each_models_own_records(explorer):
-    comparisons = explorer.compare()
+    comparisons = explorer.provenance.compare()
     assert set(comparisons) == {INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED}
     for direction, comparison in comparisons.items():
         ap_a = {o.query_index: o.ap for o in explorer.main.records[direction] if o.valid}
@@ -391,46 +391,46 @@ def test_compare_matches_each_models_own_records(explorer):
                                 dataset)
     assert [c.query_index for c in from_json.changes] == [
         c.query_index for c in comparisons[INFRARED_TO_VISIBLE].changes]
-    assert explorer.compare("baseline") is not None
+    assert explorer.provenance.compare("baseline") is not None
 
 
 def test_explorer_umap_and_reopening_are_served_from_the_cache(explorer, explorer_args):
     from lsmrl.analysis import Explorer
 
-    coords, meta = explorer.umap("sd")
+    coords, meta = explorer.gap.umap("sd")
     assert coords.shape == (len(explorer.dataset.test), 2) and meta["tid"][0] == explorer.dataset.test[0].tid
     q = explorer.queries()[0]["tid"]
-    figure = explorer.umap_figure("embedding", query=q, top_k=3)
+    figure = explorer.gap.figure("embedding", query=q, top_k=3)
     assert {t.name for t in figure.data} == {"visible", "infrared", "query", "top matches"}
 
     again = Explorer.open(**explorer_args)
     assert again.cache.misses == 0 and again.cache.hits == 3  # the three checkpoints' features
     assert again.main.extract_seconds == 0.0
     assert again.umap_cached()
-    np.testing.assert_array_equal(again.umap("sd")[0], coords)
+    np.testing.assert_array_equal(again.gap.umap("sd")[0], coords)
     assert again.cache.misses == 0
 
 
 def test_explorer_attention_maps(explorer):
     attention = pytest.importorskip("lsmrl.analysis.attention")
-    q = explorer.failures()[0]["tid"]
-    out = explorer.attention(q, method="gradcam")
+    q = explorer.failure.worst()[0]["tid"]
+    out = explorer.attention.explain(q, method="gradcam")
     maps = out["query_maps"]
     assert isinstance(maps, attention.AttentionMaps)
     assert maps.maps.shape[0] == TEST_FRAMES and out["query_overlay"].shape == out["query_frames"].shape
     assert out["match"]["test_index"] == explorer.retrieve(q, top_k=1)["items"][0]["test_index"]
     assert out["match_maps"].maps.shape[0] == TEST_FRAMES
-    prompt = explorer.attention(q, target="prompt", both=False)
+    prompt = explorer.attention.explain(q, target="prompt", both=False)
     assert prompt["prompt"]["pid"] in (1, 2, 3, 4) and prompt["match_maps"] is None
-    rollout = explorer.attention(q, method="rollout", both=False)
+    rollout = explorer.attention.explain(q, method="rollout", both=False)
     assert rollout["query_maps"].method == "rollout"
-    hires = explorer.attention(q, method="hirescam", both=False)
+    hires = explorer.attention.explain(q, method="hirescam", both=False)
     assert hires["query_maps"].method == "gradcam" and hires["query_maps"].weighting == "hirescam"
-    occlusion = explorer.attention(q, method="occlusion", both=False)
+    occlusion = explorer.attention.explain(q, method="occlusion", both=False)
     assert occlusion["query_maps"].method == "occlusion"
     assert occlusion["query_maps"].score == pytest.approx(out["query_maps"].score, abs=1e-5)  # the same target
     with pytest.raises(LSMRLError, match="method must be one of"):
-        explorer.attention(q, method="scorecam")
+        explorer.attention.explain(q, method="scorecam")
     from lsmrl.analysis import explorer as explorer_module
 
     assert explorer_module.EXPLANATION_METHODS == attention.EXPLANATION_METHODS

@@ -283,7 +283,7 @@ def test_attention_says_so_when_grad_cam_has_no_positive_evidence(client, explor
     import dataclasses
 
     easy = easy_query(explorer)
-    real = explorer.attention
+    real = explorer.attention.explain
 
     def without_positive_evidence(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -293,7 +293,7 @@ def test_attention_says_so_when_grad_cam_has_no_positive_evidence(client, explor
                                                                                 1 / len(maps.frame_contribution)))
         return out
 
-    monkeypatch.setattr(explorer, "attention", without_positive_evidence)
+    monkeypatch.setattr(explorer.attention, "explain", without_positive_evidence)
     query_maps, _, _, summary = client.predict(easy["tid"], "", "gradcam", "match", easy["direction"], -1,
                                                api_name="/attention")
     assert "No positive Grad-CAM evidence for the query" in summary
@@ -361,7 +361,7 @@ def test_failures_table_is_sorted_by_ap_worst_first(client, explorer):
 
 
 def test_impostors_put_the_impostor_beside_the_true_match(client, explorer):
-    worst = explorer.failures(IR2VIS, "ap", 1)[0]
+    worst = explorer.failure.worst(IR2VIS, "ap", 1)[0]
     image, text, table = client.predict(worst["tid"], IR2VIS, api_name="/impostors")
     from PIL import Image
 

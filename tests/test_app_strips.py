@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.callbacks import _LRU
+from app.tabs.shared import LRU as _LRU
 
 
 def test_lru_evicts_least_recently_used_and_reports_it(tmp_path):

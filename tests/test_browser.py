@@ -153,7 +153,7 @@ def test_the_app_in_chromium(page, served):
     # ---- Failure cases: worst first; choosing a row loads it and shows its impostor
     _open_tab(page, "Failure cases")
     _wait_text(page, "#lsmrl-failures-summary", r"fail at rank 1")
-    worst = explorer.failures(IR2VIS, "ap", 1)[0]
+    worst = explorer.failure.worst(IR2VIS, "ap", 1)[0]
     cell = page.locator("#lsmrl-failures-table [data-testid='cell-0-1']")  # row 1 (the worst), column "query"
     cell.wait_for()
     assert cell.inner_text().strip() == worst["tid"]

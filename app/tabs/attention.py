@@ -1,0 +1,104 @@
+"""The Attention tab (``/attention``): per-frame explanation maps of a query and its match."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from app.gpu import gpu
+from app.tabs.shared import TabContext
+from app.validation import UserInputError, check_direction, user_errors
+
+METHODS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("occlusion", "occlusion"),
+           ("attention rollout", "rollout"))
+METHOD_NAMES = {value: label for label, value in METHODS}
+TARGETS = (("similarity to the match", "match"), ("identity prompt", "prompt"))
+
+
+class AttentionTab:
+    """Handlers of the Attention tab."""
+
+    def __init__(self, ctx: TabContext):
+        self.ctx = ctx
+
+    @user_errors
+    @gpu(duration=60)
+    def attention(self, query: str, match: str, method: str, target: str, direction: str, layer: float = -1,
+                  progress=gr.Progress()):
+        """/attention: per-frame maps of the query and the match. Returns (query overlays, match overlays,
+        per-frame contribution figure, summary)."""
+        from lsmrl.analysis.render import frame_contribution_figure
+
+        ex = self.ctx.explorer(progress)
+        direction = check_direction(direction, ex.directions)
+        aliases = {**{label.lower(): value for label, value in METHODS}, **{value: value for _, value in METHODS}}
+        method = aliases.get(str(method or "gradcam").lower())
+        if method is None:
+            raise UserInputError("the method must be one of " + ", ".join(f"{label} ({value})"
+                                                                          for label, value in METHODS))
+        target = str(target or "match").lower()
+        if target not in ("match", "prompt"):
+            raise UserInputError("the target must be 'match' (similarity to the match) or 'prompt' (identity prompt)")
+        try:
+            layer = int(float(layer if layer not in (None, "") else -1))
+        except (TypeError, ValueError):
+            raise UserInputError(f"the layer must be a block number such as -1 (the last block), "
+                                 f"got {layer!r}") from None
+        index = self.ctx.query_index(ex, query)
+        match_index = None
+        if target == "match" and str(match or "").strip():
+            match_index = self.ctx.query_index(ex, match)
+        progress(0.1, desc=f"{METHOD_NAMES[method]} on the query")
+        try:
+            out = ex.attention.explain(index, match_index, target=target, method=method, direction=direction, layer=layer)
+        except IndexError as error:
+            raise UserInputError(f"{error}; use -1 for the last block") from None
+
+        def frames_gallery(overlay, maps) -> list[tuple[np.ndarray, str]]:
+            if overlay is None:
+                return []
+            shares = maps.frame_contribution
+            return [(np.ascontiguousarray(frame), f"frame {i + 1} · {100 * float(shares[i]):.0f}% of the map")
+                    for i, frame in enumerate(overlay)]
+
+        q_maps, m_maps = out["query_maps"], out["match_maps"]
+        q_row, m_row = out["query"], out["match"]
+        figure = frame_contribution_figure(
+            q_maps.frame_contribution, m_maps.frame_contribution if m_maps is not None else None,
+            names=(f"query {q_row['tid']}", f"match {m_row['tid']}" if m_row else "match"))
+        lines = [f"**Query** `{q_row['tid']}` (identity {q_row['pid']}, camera {q_row['camid']}, {q_row['modality']})"]
+        if m_row:
+            same = "same identity ✓" if m_row["pid"] == q_row["pid"] else "another identity ✗"
+            lines.append(f"**Match** `{m_row['tid']}` (identity {m_row['pid']}, camera {m_row['camid']}, "
+                         f"{m_row['modality']}; {same})")
+        if out.get("prompt"):
+            p = out["prompt"]
+            who = f"training identity {p['pid']}" if p.get("pid") is not None else f"prompt label {p['prompt_index']}"
+            lines.append(f"**Target**: similarity to the identity prompt of {who} (the prompt SD attends to most)")
+        elif method != "rollout":
+            lines.append("**Target**: the cosine similarity between the query's and the match's embeddings")
+        desc = f"**Method**: {METHOD_NAMES[method]}" + (" (target-free)" if method == "rollout" else "")
+        if method == "occlusion":
+            desc += ": how much the target falls when one patch of one frame is hidden (mean colour)"
+        if q_maps.layer is not None:
+            desc += f" at block {q_maps.layer + 1} ({q_maps.block_kind or 'basic'})"
+        if q_maps.score is not None:
+            desc += f"; target score {q_maps.score:.3f}"
+        lines.append(desc)
+        lines.append("Each frame's map is scaled over the whole tracklet; the bars show each frame's share of it.")
+        for name, maps in (("query", q_maps), ("match", m_maps)):
+            if maps is None or np.any(np.asarray(maps.raw) > 0):
+                continue
+            # both keep only positive evidence: an all-zero map is a finding, not a blank
+            if maps.method == "gradcam":
+                lines.append(f"**No positive {METHOD_NAMES[method]} evidence for the {name}** at this block: every "
+                             "weighted activation lowers the target. Try an earlier block, occlusion or attention "
+                             "rollout.")
+            elif maps.method == "occlusion":
+                lines.append(f"**No single patch of the {name} supports the target**: hiding any one of them leaves "
+                             "the similarity as high or higher.")
+        return (frames_gallery(out["query_overlay"], q_maps), frames_gallery(out["match_overlay"], m_maps), figure,
+                "\n\n".join(lines))
+
+
+__all__ = ["AttentionTab", "METHODS", "METHOD_NAMES", "TARGETS"]

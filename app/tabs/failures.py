@@ -1,0 +1,108 @@
+"""The Failure cases tab (``/failures``, ``/impostors``): the worst queries, failure rates, impostors."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app import state as app_state
+from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, rounded
+from app.validation import UserInputError, check_direction, user_errors
+
+
+class FailuresTab:
+    """Handlers of the Failure cases tab."""
+
+    def __init__(self, ctx: TabContext):
+        self.ctx = ctx
+
+    @user_errors
+    def failures(self, direction: str, sort_by: str = "ap", limit: float = 50, progress=gr.Progress()):
+        """/failures: the worst queries first. Returns (table, summary, camera-pair figure, attribute figure,
+        similarity histogram figure)."""
+        from lsmrl.analysis import attribute_failure_figure, camera_pair_figure, similarity_histogram_figure
+
+        ex = self.ctx.explorer(progress)
+        direction = check_direction(direction, ex.directions)
+        sort_by = str(sort_by or "ap").lower()
+        if sort_by not in ("ap", "inp"):
+            raise UserInputError("sort by 'ap' or 'inp'")
+        try:
+            limit = int(float(limit))
+        except (TypeError, ValueError):
+            raise UserInputError(f"the number of rows must be a whole number, got {limit!r}") from None
+        if limit < 1:
+            raise UserInputError("show at least one row")
+        rows = ex.failure.worst(direction, sort_by, limit)
+        records = {o["tid"]: o for o in ex.queries(direction)}
+        table = []
+        for position, r in enumerate(rows, start=1):
+            table.append([position, r["tid"], r["pid"], r["camid"], rounded(r["ap"]), rounded(r["inp"]),
+                          r["first_match_rank"], r["num_matches"], bool(records.get(r["tid"], r)["rank1_correct"])])
+        stats = ex.failure.statistics(direction)
+        summary = (f"**{DIRECTION_LABELS.get(direction, direction)}**: {stats.num_failures} of {stats.num_valid} "
+                   f"valid queries fail at rank 1 ({100 * stats.failure_rate:.1f}%); "
+                   f"{stats.num_queries - stats.num_valid} queries have no true match and are skipped. "
+                   f"Sorted by {sort_by.upper()}, worst first. Choose a row to load it into Retrieval and Attention "
+                   "and to see its impostor beside the true match.")
+        histogram = similarity_histogram_figure(stats.histogram) if stats.histogram else None
+        attributes = attribute_failure_figure(stats) if stats.by_attribute else None
+        return table, summary, camera_pair_figure(stats), attributes, histogram
+
+    @user_errors
+    def impostors(self, query: str, direction: str, progress=gr.Progress()):
+        """/impostors: the best impostor beside the first true match. Returns (image, summary, impostor table)."""
+        from lsmrl.analysis.render import side_by_side, stacked
+
+        ex = self.ctx.explorer(progress)
+        direction = check_direction(direction, ex.directions)
+        index = self.ctx.query_index(ex, query)
+        report = ex.failure.impostors(index, direction)
+        t = ex.dataset.test[index]
+        panels = []
+        if report.first_match is not None:
+            fm = report.first_match
+            panels.append(self.ctx.strip(ex, fm.test_index, "match", [f"true match, rank {fm.rank}",
+                                                                  f"sim {fm.similarity:.3f}  cam {fm.camid}"]))
+        if report.best_impostor is not None:
+            bi = report.best_impostor
+            panels.append(self.ctx.strip(ex, bi.test_index, "wrong", [f"impostor, rank {bi.rank}: id {bi.pid}",
+                                                                  f"sim {bi.similarity:.3f}  cam {bi.camid}"]))
+        image = stacked([self.ctx.query_strip(ex, index, scale=1)] + ([side_by_side(panels, gap=16)] if panels else []))
+        if report.first_match is None:
+            text = f"`{t.tid}` has no true match in the gallery: the metric skips it."
+        elif report.margin is not None and report.margin > 0:
+            text = (f"`{t.tid}`: **{report.num_impostors} impostor(s)** rank above the first true match (rank "
+                    f"{report.first_match.rank}); the best impostor (identity {report.best_impostor.pid}) beats it by "
+                    f"{report.margin:.3f} in similarity.")
+        else:
+            text = f"`{t.tid}`: the top-1 is a true match (no impostor above it)."
+            if report.margin is not None:
+                text += f" The best wrong identity trails by {-report.margin:.3f}."
+        if report.stage_margins:
+            text += "\n\nMargin (impostor − true match, cosine) per stage: " + ", ".join(
+                f"{stage} {value:+.3f}" for stage, value in report.stage_margins.items())
+        rows = []
+        for item in report.impostors[:10]:
+            diffs = "; ".join(f"{d.get('field')}: {d.get('query')} vs {d.get('other')}"
+                              for d in item.attribute_differences[:4]) if item.attribute_differences else ""
+            rows.append([item.rank, item.tid, item.pid, item.camid, round(item.similarity, 4), diffs])
+        return image, text, rows
+
+    @user_errors
+    def select_failure(self, direction: str, selection: dict | None, evt: gr.SelectData):
+        """A failure row was chosen: load it into Retrieval (then retrieve) and show its impostor."""
+        row = evt.row_value if evt.row_value is not None else None
+        if not row or len(row) < 2:
+            return (gr.skip(),) * 6
+        tid = str(row[1])
+        ex = self.ctx.explorer()
+        direction = check_direction(direction, ex.directions)
+        rows = ex.queries(direction)
+        selection = dict(selection or app_state.new_selection(direction))
+        selection.update(direction=direction, query=tid, upload=None)
+        return (selection, gr.update(value=direction), gr.update(value=ALL), gr.update(value=ALL),
+                gr.update(choices=[(self.ctx.query_label(r), r["tid"]) for r in rows], value=tid),
+                f"Loaded `{tid}` into the Retrieval and Attention tabs.")
+
+
+__all__ = ["FailuresTab"]

@@ -1,0 +1,244 @@
+"""What every tab's handlers share: the app's resources, decoded frames, rendered strips, query checks.
+
+:class:`TabContext` is created once per app (:class:`app.callbacks.Callbacks`)
+and handed to every tab's handler object (``app/tabs/<tab>.py``). It holds no
+per-user data (that is the session state, :mod:`app.session`); its caches are
+thread-safe. A tracklet strip is rendered once per (tracklet, border, label,
+scale) into a PNG in :func:`app.state.strip_cache_dir` (written atomically) and
+returned as a file path, so a ``/retrieve`` call neither redraws nor re-encodes
+its images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from app import state as app_state
+from app.validation import DEFAULT_LIMITS, UploadLimits, UserInputError, check_query
+
+DIRECTION_LABELS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
+ALL = "all"
+STRIP_SCALE = 1
+QUERY_SCALE = 2
+#: Bump when the look of a strip changes, so that stale strip files are not reused.
+STRIP_VERSION = 2
+STRIP_FILES = 1536  # strip images kept on disk (least recently used are deleted)
+
+
+def direction_choices(directions: list[str] | None = None) -> list[tuple[str, str]]:
+    directions = directions or list(DIRECTION_LABELS)
+    return [(DIRECTION_LABELS.get(d, d.replace("_", " ")), d) for d in directions]
+
+
+def direction_label(direction: str) -> str:
+    return DIRECTION_LABELS.get(direction, direction)
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals, or an em dash for None/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """A float rounded for a table cell (None for None/NaN); other values unchanged."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), digits)
+    return value
+
+
+def other_modality(modality: str) -> str:
+    return "visible" if modality == "infrared" else "infrared"
+
+
+class LRU:
+    """A small thread-safe LRU (decoded frames; strip file paths). ``on_evict(value)`` runs for dropped values."""
+
+    def __init__(self, size: int = 256, on_evict=None):
+        self.size = size
+        self.on_evict = on_evict
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = compute()
+        dropped = []
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.size:
+                dropped.append(self._data.popitem(last=False)[1])
+        if self.on_evict is not None:
+            for old in dropped:
+                self.on_evict(old)
+        return value
+
+    def forget(self, key) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class TabContext:
+    """See the module docstring."""
+
+    def __init__(self, resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LIMITS):
+        self.resources = resources
+        self.limits = limits
+        self.frame_cache = LRU()
+        # a result strip depends only on (tracklet, verdict border): rank and similarity live in the caption,
+        # so one strip file serves every query (the SynthVVI demo needs at most 400 x 3); the folder stays
+        # bounded (STRIP_FILES files of about 100 kB) by deleting the files the LRU drops
+        self._strip_files = LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
+        self._directions: dict[str, tuple[str | None, frozenset]] = {}
+
+    def explorer(self, progress=None):
+        return self.resources.explorer(progress)
+
+    def frames(self, ex, index: int) -> np.ndarray:
+        return self.frame_cache.get(int(index), lambda: ex.tracklet_frames(int(index)))
+
+    def strip(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> np.ndarray:
+        from lsmrl.analysis.render import tracklet_strip
+
+        return tracklet_strip(self.frames(ex, index), border=border, label_lines=lines, scale=scale)
+
+    def _strip_namespace(self, ex) -> str:
+        """What, besides the tracklet and the label, decides a strip's pixels (data set, frames, renderer)."""
+        config = getattr(self.resources, "config", None)
+        parts = [str(STRIP_VERSION), str(getattr(ex, "fingerprint", "")), str(getattr(ex, "num_frames", ""))]
+        if config is not None:
+            parts += [str(config.dataset), str(config.data_root)]
+        return "|".join(parts)
+
+    def strip_file(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> str:
+        """The path of the strip image of test tracklet ``index``: rendered once per (tracklet, border, label,
+        scale) into :func:`app.state.strip_cache_dir`, then served as a file (no re-encoding per call)."""
+        t = ex.dataset.test[int(index)]
+        key = (int(index), str(t.tid), border, tuple(lines), int(scale))
+
+        def render() -> str:
+            digest = hashlib.sha256(json.dumps([self._strip_namespace(ex), *key], ensure_ascii=False)
+                                    .encode("utf-8")).hexdigest()[:32]
+            folder = app_state.strip_cache_dir()
+            path = folder / f"{digest}.png"
+            if not path.is_file():
+                from PIL import Image
+
+                folder.mkdir(parents=True, exist_ok=True)
+                image = Image.fromarray(self.strip(ex, index, border, lines, scale=scale))
+                tmp = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+                try:
+                    image.save(tmp, format="PNG", compress_level=1)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            return str(path)
+
+        path = self._strip_files.get(key, render)
+        if not os.path.isfile(path):  # deleted behind our back: render again
+            self._strip_files.forget(key)
+            path = self._strip_files.get(key, render)
+        return path
+
+    def query_index(self, ex, query: Any) -> int:
+        try:
+            return ex.test_index(check_query(query))
+        except UserInputError:
+            raise
+        except Exception as error:  # an LSMRLError with the id in it
+            raise UserInputError(f"{error}. Use a test tracklet id such as "
+                                 f"{ex.dataset.test[0].tid or '0'} or pick a query in the Retrieval tab") from None
+
+    def direction_info(self, ex, direction: str) -> tuple[str | None, frozenset]:
+        """(query modality, test indices of the queries) of ``direction``, computed once per direction."""
+        info = self._directions.get(direction)
+        if info is None:
+            rows = ex.queries(direction)
+            info = (rows[0]["modality"] if rows else None, frozenset(r["test_index"] for r in rows))
+            self._directions[direction] = info
+        return info
+
+    def direction_query_modality(self, ex, direction: str) -> str | None:
+        return self.direction_info(ex, direction)[0]
+
+    def check_query_direction(self, ex, index: int, direction: str) -> None:
+        t = ex.dataset.test[index]
+        wanted = self.direction_query_modality(ex, direction)
+        if wanted is not None and t.modality != wanted:
+            others = [d for d in ex.directions if self.direction_query_modality(ex, d) == t.modality]
+            hint = f"switch the direction to {DIRECTION_LABELS.get(others[0], others[0])}, or " if others else ""
+            label = DIRECTION_LABELS.get(direction, direction)
+            raise UserInputError(f"{t.tid or index} is a {t.modality} tracklet, and {label} needs a {wanted} query: "
+                                 f"{hint}choose a {wanted} tracklet")
+        if index not in self.direction_info(ex, direction)[1]:
+            raise UserInputError(f"{t.tid or index} is not a query of {DIRECTION_LABELS.get(direction, direction)}")
+
+    def query_strip(self, ex, index: int, scale: int = QUERY_SCALE) -> np.ndarray:
+        t = ex.dataset.test[index]
+        return self.strip(ex, index, "query", [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"],
+                          scale=scale)
+
+    def query_strip_file(self, ex, index: int, scale: int = QUERY_SCALE) -> str:
+        t = ex.dataset.test[index]
+        return self.strip_file(ex, index, "query",
+                               [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"], scale=scale)
+
+    def result_gallery(self, ex, items: list[dict], verdict: bool = True) -> list[tuple[str, str]]:
+        gallery = []
+        for item in items:
+            mark = word = ""
+            border = None
+            if verdict and "is_match" in item:
+                border = "match" if item["is_match"] else "wrong"
+                mark = " ✓" if item["is_match"] else " ✗"
+                word = "  same id" if item["is_match"] else "  other id"
+            # nothing query-specific in the pixels (rank, similarity): the strip file is shared by all queries
+            lines = [word.strip() or str(item["tid"]), f"id {item['pid']}  cam {item['camid']}"]
+            caption = (f"#{item['rank']} · sim {item['similarity']:.3f} · id {item['pid']} · cam {item['camid']} · "
+                       f"{item['tid']}{mark}")
+            gallery.append((self.strip_file(ex, item["test_index"], border, lines), caption))
+        return gallery
+
+    @staticmethod
+    def query_label(row: dict) -> str:
+        ap = "no true match" if row["ap"] is None else f"AP {row['ap']:.2f}"
+        return f"{row['tid']} · id {row['pid']} · cam {row['camid']} · {ap}"
+
+
+
+def refresh_if_stale(name: str, handler, n_outputs: int, needs_query: bool = False):
+    """A tab-select handler: run ``handler`` only if its inputs changed since this session last saw the tab
+    (and, with ``needs_query``, only once a query is chosen)."""
+
+    def run(*args):
+        *inputs, rendered = args
+        rendered = dict(rendered or {})
+        key = json.dumps(inputs, default=str)
+        if rendered.get(name) == key or (needs_query and not str(inputs[0] or "").strip()):
+            return (*([gr.skip()] * n_outputs), rendered)
+        outputs = handler(*inputs)
+        rendered[name] = key
+        return (*outputs, rendered)
+
+    run.__name__ = f"refresh_{name}"
+    return run
+
+
+__all__ = ["ALL", "DIRECTION_LABELS", "LRU", "QUERY_SCALE", "STRIP_SCALE", "TabContext", "direction_choices",
+           "direction_label", "num", "other_modality", "refresh_if_stale", "rounded"]

@@ -1,0 +1,68 @@
+"""The modality gap stage by stage: gap metrics and the per-stage UMAP layouts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lsmrl.analysis.embedding import point_meta, umap_cache_key, umap_figure, umap_layouts
+from lsmrl.analysis.modality_gap import gap_metrics
+from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
+from lsmrl.errors import LSMRLError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lsmrl.analysis.explorer import Explorer, ProgressFn
+
+
+class GapAnalysis:
+    """``explorer.gap``: one row of gap metrics per stage and the aligned 2-D layouts (both cached)."""
+
+    def __init__(self, explorer: "Explorer"):
+        self.explorer = explorer
+
+    def table(self) -> list[dict]:
+        """One row per stage (see :func:`lsmrl.analysis.modality_gap.gap_metrics`); cached."""
+        ex = self.explorer
+
+        def compute() -> list[dict]:
+            return gap_metrics(ex.stage_features(), ex.main.features["pids"], ex.main.features["modalities"],
+                               ex.dataset)
+
+        return ex.lazy("gap", lambda: ex.cache.get_or_compute(ex.cache_key("gap_table"), compute))
+
+    def layouts(self, progress: "ProgressFn | None" = None) -> dict[str, np.ndarray]:
+        """All stages' aligned 2-D layouts (cached; the first call may fit UMAP: ~20 s cold on 2 cores)."""
+        ex = self.explorer
+        return ex.lazy("umap", lambda: umap_layouts(ex.stage_features(), ex.umap_params, ex.cache,
+                                                    ex.cache_key("features"), progress))
+
+    def cached(self) -> bool:
+        """Whether :meth:`umap` will be served without fitting UMAP (from memory or the disk cache)."""
+        ex = self.explorer
+        return ex.memoised("umap") or ex.cache.contains(
+            umap_cache_key(ex.cache_key("features"), ex.stages, ex.umap_params))
+
+    def umap(self, stage: str) -> tuple[np.ndarray, dict[str, list]]:
+        """``(coords (N, 2), meta)`` of ``stage``; row i is ``dataset.test[i]`` (meta: test_index, tid, pid, camid,
+        modality)."""
+        ex = self.explorer
+        if stage not in ex.stages:
+            raise LSMRLError(f"unknown stage {stage!r}; have {ex.stages}")
+        return self.layouts()[stage], point_meta(ex.dataset)
+
+    def figure(self, stage: str, query: str | int | None = None, direction: str = INFRARED_TO_VISIBLE,
+               top_k: int = 5, **options):
+        """The stage's UMAP with the query as a star and its top-k matches ringed (green = true match);
+        ``options`` go to :func:`lsmrl.analysis.embedding.umap_figure`."""
+        coords, meta = self.umap(stage)
+        highlight, matches, correct = None, [], None
+        if query is not None:
+            result = self.explorer.retrieve(query, direction, top_k)
+            highlight = result["query"]["test_index"]
+            matches = [item["test_index"] for item in result["items"]]
+            correct = [item["is_match"] for item in result["items"]]
+        return umap_figure(coords, meta, stage, highlight, matches, correct, **options)
+
+
+__all__ = ["GapAnalysis"]
