@@ -39,8 +39,11 @@ class DataConfig:
 @dataclass
 class PretrainConfig:
     """Contrastive image-caption pretraining of the miniature CLIP (design.md §3). The defaults are the
-    embedded demo's recipe (64x32 frames: about 19 minutes on 2 CPU cores)."""
+    embedded demo's recipe: SynthVVI's native 128x64 frames (patch 8: a 16x8 grid), bf16 autocast where
+    the CPU has native bf16 (``mixed_precision``; ``LSMRL_FP32=1`` forces fp32)."""
 
+    image_size: tuple[int, int] = (128, 64)
+    mixed_precision: bool = True
     steps: int = 1500
     batch_size: int = 128
     lr: float = 1e-3
@@ -93,7 +96,7 @@ class TrainConfig:
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
     losses: LossWeights = field(default_factory=LossWeights)
-    amp: bool = True  # mixed precision, CUDA only
+    amp: bool = True  # mixed precision: bf16 autocast on CPUs with native bf16, CUDA bf16/fp16; LSMRL_FP32=1 forces fp32
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,12 +9,18 @@ captions and the prompt templates) and saved in the JSON sidecar.
 
 Afterwards, zero-shot attribute accuracy on the *test* identities shows that
 the language space means something (see :mod:`lsmrl.engine.zero_shot`).
+
+The recipe runs at SynthVVI's native 128x64 (patch 8: a 16x8 grid, so straps, hat brims and hands are
+not lost inside one patch) in bf16 autocast where the CPU has native bf16
+(:mod:`lsmrl.engine.precision`; ``--fp32`` or ``LSMRL_FP32=1`` force fp32). Each step draws one random
+frame of each picked tracklet, whatever the tracklet's length (SynthVVI v2: 16-32 frames).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import time
 from pathlib import Path
 
@@ -29,6 +35,7 @@ from lsmrl.data.tracklet import INFRARED, VISIBLE
 from lsmrl.device import get_device, seed_everything
 from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.optim import adamw, warmup_cosine
+from lsmrl.engine.precision import training_precision
 from lsmrl.engine.zero_shot import probe_texts, zero_shot_attribute_accuracy
 from lsmrl.errors import LSMRLError
 from lsmrl.losses.clip import clip_contrastive_loss
@@ -42,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="SynthVVI root (python -m lsmrl synth)")
     parser.add_argument("--out", required=True, help="output weights, e.g. checkpoints/clip-mini.safetensors")
     parser.add_argument("--clip-model", default="lsmrl-mini")
-    parser.add_argument("--image-size", type=int, nargs=2, default=(64, 32), metavar=("H", "W"),
-                        help="frame size (default 64 32, the embedded recipe's; SynthVVI frames are 128x64)")
+    parser.add_argument("--image-size", type=int, nargs=2, default=PretrainConfig.image_size, metavar=("H", "W"),
+                        help="frame size (default 128 64: SynthVVI's native size, a 16x8 patch grid)")
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=PretrainConfig.lr)
@@ -52,25 +59,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of visible frames shown in grey with the colour-free caption (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--fp32", action="store_true",
+                        help="train in fp32 (default: bf16 autocast where the CPU has native bf16; "
+                             "LSMRL_FP32=1 does the same)")
 
 
 def run(args: argparse.Namespace) -> int:
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
-                            visible_grayscale_prob=args.visible_grayscale_prob)
+                            visible_grayscale_prob=args.visible_grayscale_prob,
+                            image_size=tuple(args.image_size), mixed_precision=not args.fp32)
     log_path = Path(args.out).with_suffix(".log.jsonl")
-    summary = pretrain_clip(args.data_root, args.out, config, args.clip_model, tuple(args.image_size),
+    summary = pretrain_clip(args.data_root, args.out, config, args.clip_model, tuple(config.image_size),
                             args.seed, args.device, log_path=log_path)
     print(json.dumps(summary["zero_shot"], indent=2))
-    print(f"pretraining took {summary['wall_time_s']:.0f} s; weights: {args.out}; log: {log_path}")
+    print(f"pretraining took {summary['wall_time_s']:.0f} s ({summary['seconds_per_step']:.2f} s a step, "
+          f"{summary['precision']}); weights: {args.out}; log: {log_path}")
     return 0
 
 
 def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_model: str = "lsmrl-mini",
-                  image_size: tuple[int, int] = (64, 32), seed: int = 0, device: str | None = None,
+                  image_size: tuple[int, int] | None = None, seed: int = 0, device: str | None = None,
                   log_path: str | Path | None = None) -> dict:
     start = time.time()
     seed_everything(seed)
     device = get_device(device)
+    image_size = tuple(image_size or config.image_size)
+    precision = training_precision(device, config.mixed_precision)
     dataset = build_dataset("synthvvi", data_root)
     train = [t for t in dataset.train if t.caption]
     if not train:
@@ -107,9 +121,14 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
         frames = torch.stack(images).to(device)
         ids = torch.tensor(texts, device=device)
         unique_ids, inverse = ids.unique(return_inverse=True)
-        text_features = clip.encode_text(caption_tokens[unique_ids])[inverse]
-        image_features = clip.encode_image(frames)
-        loss = clip_contrastive_loss(image_features, text_features, ids, clip.logit_scale.exp().clamp(max=100))
+        if step == 1:
+            loop_start = time.time()  # seconds a step: from the second step on (the first one warms up)
+        with precision.autocast():
+            text_features = clip.encode_text(caption_tokens[unique_ids])[inverse]
+            image_features = clip.encode_image(frames)
+        # the loss (softmax over the batch) in fp32: bf16's 8-bit mantissa would blur near-equal logits
+        loss = clip_contrastive_loss(image_features.float(), text_features.float(), ids,
+                                     clip.logit_scale.exp().clamp(max=100))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -126,6 +145,7 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
                 log_file.flush()
     if log_file:
         log_file.close()
+    seconds_per_step = (time.time() - loop_start) / max(1, config.steps - 1) if config.steps > 1 else time.time() - start
     clip.eval()
     zero_shot = zero_shot_attribute_accuracy(clip, tokenizer, dataset, image_size, device)
     wall = time.time() - start
@@ -135,8 +155,9 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
 
     save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()}, str(out))
     summary = {"format": CLIP_FORMAT, "clip_model": clip_model, "image_size": list(image_size),
-               "tokenizer": tokenizer.to_config(), "pretrain": vars(config), "seed": seed,
-               "data_root": str(data_root), "wall_time_s": round(wall, 1), "zero_shot": zero_shot,
+               "tokenizer": tokenizer.to_config(), "pretrain": asdict(config), "seed": seed,
+               "data_root": str(data_root), "wall_time_s": round(wall, 1), "precision": precision.name,
+               "seconds_per_step": round(seconds_per_step, 3), "zero_shot": zero_shot,
                "log": log}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

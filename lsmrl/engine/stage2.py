@@ -75,8 +75,8 @@ class Stage2Losses:
 
     def __call__(self, out: dict, labels: torch.Tensor, modalities: torch.Tensor) -> dict[str, torch.Tensor]:
         stage = self.config.stage2
-        feature = out["cmi"]
-        terms = {"id": self.id_loss(out["logits"], labels),
+        feature = out["cmi"].float()  # losses in fp32 whatever autocast computed the forward in
+        terms = {"id": self.id_loss(out["logits"].float(), labels),
                  "triplet": self.triplet(feature, labels, modalities)}
         if self.use_text:
             terms["i2t"] = image_text_cross_entropy(feature, self.text_features.to(feature.device), labels,

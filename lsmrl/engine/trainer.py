@@ -11,8 +11,8 @@ Models without SD have no use for prompts and skip stage 1 (the baseline).
 Runs are seeded; ``--resume`` continues from ``last.safetensors`` +
 ``last_state.pt`` (optimizer and schedule, read with ``weights_only=True``).
 A JSON-lines log (``log.jsonl``) gets a record every ``log_every`` steps and
-at every epoch end. Multi-GPU runs go through ``torchrun`` (DDP); AMP is used
-on CUDA.
+at every epoch end. Multi-GPU runs go through ``torchrun`` (DDP). Mixed precision
+(``amp``): bf16 autocast on CPUs with native bf16, bf16/fp16 on CUDA (:mod:`lsmrl.engine.precision`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from lsmrl.data.registry import build_dataset
 from lsmrl.device import get_device, seed_everything
 from lsmrl.engine.data import TrackletClips, label_map, train_loader
 from lsmrl.engine.extract import data_fingerprint, evaluate_model
+from lsmrl.engine.precision import training_precision
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
 from lsmrl.engine.stage1 import cache_image_features, prompt_retrieval_accuracy, train_prompts
 from lsmrl.engine.stage2 import Stage2Losses, build_optimizer, set_trainable
@@ -173,8 +174,9 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
     network = model
     if world_size > 1:
         network = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = training_precision(device, config.amp)
+    timings["precision"] = precision.name
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler)
     model.train()
     epoch = step // max(1, len(loader))
     progress = tqdm(total=stage.steps, initial=step, desc="stage 2", unit="step", disable=rank != 0)
@@ -187,10 +189,10 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                 break
             frames = batch["frames"].to(device, non_blocking=True)
             target, modalities = batch["labels"].to(device), batch["modalities"].to(device)
-            with torch.autocast(device.type, enabled=use_amp):
+            with precision.autocast():
                 out = network(frames, modalities, labels=target)
-                terms = losses(out, target, modalities)
-                loss = config.losses.total(terms)
+            terms = losses(out, target, modalities)  # in fp32: the losses take .float() of the features
+            loss = config.losses.total(terms)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

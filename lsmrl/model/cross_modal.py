@@ -50,7 +50,7 @@ class CrossModalInteraction(nn.Module):
     @torch.no_grad()
     def update_memory(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> None:
         """EMA update of the prototypes of the identities and modalities present in a batch."""
-        features = features.detach()
+        features = features.detach().to(self.memory.dtype)  # autocast may hand in bf16; the memory stays fp32
         for modality in (VISIBLE_ID, INFRARED_ID):
             mask = modalities == modality
             if not mask.any():
@@ -87,6 +87,6 @@ class CrossModalInteraction(nn.Module):
             attended, attn = attention(query[usable], memory[usable], memory[usable], key_padding_mask=mask[usable],
                                        need_weights=True, average_attn_weights=True)
             row_ids = rows.nonzero().flatten()[usable]
-            out[row_ids] = features[row_ids] + self.gate[modality] * attended.squeeze(1)
-            weights[row_ids] = attn.squeeze(1)
+            out[row_ids] = (features[row_ids] + self.gate[modality] * attended.squeeze(1)).to(out.dtype)
+            weights[row_ids] = attn.squeeze(1).to(weights.dtype)
         return out, weights
