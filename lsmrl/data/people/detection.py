@@ -1,0 +1,207 @@
+"""Per-frame person boxes: OpenCV's HOG people detector, MOG2 motion blobs, and NMS between them.
+
+Every function works on frames already resized to detection resolution and
+returns boxes in the *video's* pixels (divided by ``scale``), as float arrays
+of shape (N, 4) = (x0, y0, x1, y1) with scores of shape (N,).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lsmrl.data.people.records import DetectionConfig
+
+_EMPTY = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+
+def detection_scale(height: int, width: int, config: DetectionConfig) -> float:
+    """Factor that brings the frame's long side into the configured detection range."""
+    long_side = max(height, width)
+    if long_side < config.detect_min_long_side:
+        return config.detect_min_long_side / long_side
+    if long_side > config.detect_max_long_side:
+        return config.detect_max_long_side / long_side
+    return 1.0
+
+
+def resize_for_detection(frames: list[np.ndarray], scale: float) -> list[np.ndarray]:
+    if scale == 1.0:
+        return [np.ascontiguousarray(frame) for frame in frames]
+    interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    return [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=interpolation) for frame in frames]
+
+
+def people_hog() -> cv2.HOGDescriptor:
+    """A fresh HOG descriptor with OpenCV's default people SVM (64x128 window, trained on INRIA)."""
+    if not hasattr(cv2, "HOGDescriptor"):  # opencv 5 dropped it; requirements.txt pins <5
+        from lsmrl.errors import LSMRLError
+
+        raise LSMRLError(
+            f"OpenCV {cv2.__version__} has no HOGDescriptor; install `opencv-python-headless>=4.8,<5`"
+        )
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    return hog
+
+
+def hog_boxes(
+    hog: cv2.HOGDescriptor, image: np.ndarray, scale: float, config: DetectionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """HOG detections in one frame (already at detection resolution), shrunk to the body."""
+    rects, weights = hog.detectMultiScale(
+        image,
+        hitThreshold=config.hog_hit_threshold,
+        winStride=(config.hog_win_stride, config.hog_win_stride),
+        padding=(config.hog_padding, config.hog_padding),
+        scale=config.hog_scale,
+        groupThreshold=config.hog_group_threshold,
+    )
+    if len(rects) == 0:
+        return _EMPTY
+    rects = np.asarray(rects, np.float32).reshape(-1, 4)
+    scores = np.asarray(weights, np.float32).reshape(-1)
+    keep = scores >= config.hog_min_score
+    rects, scores = rects[keep], scores[keep]
+    keep_w, keep_h = config.hog_box_shrink
+    cx, cy = rects[:, 0] + rects[:, 2] / 2, rects[:, 1] + rects[:, 3] / 2
+    half_w, half_h = rects[:, 2] * keep_w / 2, rects[:, 3] * keep_h / 2
+    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1) / scale
+    return boxes.astype(np.float32), scores
+
+
+def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Person-shaped foreground blobs of MOG2 in every frame (empty lists where the camera seems to move).
+
+    MOG2 first learns the background from *all* scanned frames, then labels each
+    frame with the learning frozen: a person walking through a short clip is then
+    not learnt as background from the first frame on (which would leave a "ghost"
+    where they stood). A person who stands still most of the clip is background:
+    HOG has to find them.
+    """
+    if len(images) < config.bg_min_frames:
+        return [_EMPTY for _ in images]
+    subtractor = cv2.createBackgroundSubtractorMOG2(
+        history=len(images), varThreshold=config.bg_var_threshold, detectShadows=True
+    )
+    # MOG2 starts its model from the first frame alone; after a single pass over a short clip that
+    # frame's people would still be background. A lower background ratio than OpenCV's 0.9 keeps
+    # only the dominant colour of a pixel as background: a walker covering a pixel for a third of a
+    # short clip is otherwise learnt as one of its background modes.
+    subtractor.setBackgroundRatio(config.bg_background_ratio)
+    for _ in range(config.bg_learning_passes):
+        for image in images:
+            subtractor.apply(image, learningRate=-1)
+    masks = [subtractor.apply(image, learningRate=0) for image in images]
+    fractions = [float((mask == 255).mean()) for mask in masks]
+    if float(np.median(fractions)) > config.bg_max_foreground_fraction:
+        return [_EMPTY for _ in images]  # most frames are "foreground": a moving camera or a light change
+    height = images[0].shape[0]
+    # Closing joins a body split by similar-coloured clothes; its size follows the frame's height.
+    close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, height // 30), max(3, height // 15)))
+    open_ = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    low, high = config.blob_aspect_range
+    results = []
+    for mask, fraction in zip(masks, fractions):
+        if fraction > config.bg_max_foreground_fraction:
+            results.append(_EMPTY)
+            continue
+        foreground = cv2.morphologyEx((mask == 255).astype(np.uint8), cv2.MORPH_OPEN, open_)
+        foreground = cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, close)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+        boxes, scores = [], []
+        for x, y, w, h, area in stats[1:count]:
+            if h / scale < config.min_box_height or not low <= h / max(w, 1) <= high:
+                continue
+            if area / float(w * h) < config.blob_min_fill:
+                continue
+            boxes.append([x, y, x + w, y + h])
+            scores.append(config.blob_score)
+        if boxes:
+            results.append((np.asarray(boxes, np.float32) / scale, np.asarray(scores, np.float32)))
+        else:
+            results.append(_EMPTY)
+    return results
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of (x0, y0, x1, y1) boxes."""
+    inter = _intersection(a, b)
+    area_a, area_b = _area(a), _area(b)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+
+
+def suppress_overlaps(
+    boxes: np.ndarray, scores: np.ndarray, iou: float, containment: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy NMS by score; a box also goes when ``containment`` of the smaller one lies in a kept box."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    overlap = box_iou(boxes, boxes)
+    inter = _intersection(boxes, boxes)
+    areas = _area(boxes)
+    contained = inter / np.maximum(np.minimum(areas[:, None], areas[None, :]), 1e-6)
+    kept: list[int] = []
+    for i in range(len(boxes)):
+        if all(overlap[i, j] <= iou and contained[i, j] <= containment for j in kept):
+            kept.append(i)
+    return boxes[kept], scores[kept]
+
+
+def refine_with_blobs(
+    hog: tuple[np.ndarray, np.ndarray], blobs: tuple[np.ndarray, np.ndarray], min_iou: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """HOG boxes moved onto the motion blob they agree with (IoU >= ``min_iou``), keeping HOG's score.
+
+    HOG's box is a window at a quantised scale and stride with a margin around the
+    body; a blob that agrees with it is the moving body's own extent, the tighter box.
+    """
+    (boxes, scores), (blob_boxes, _) = hog, blobs
+    if not len(boxes) or not len(blob_boxes):
+        return hog
+    overlap = box_iou(boxes, blob_boxes)
+    best = overlap.argmax(axis=1)
+    agree = overlap[np.arange(len(boxes)), best] >= min_iou
+    refined = boxes.copy()
+    refined[agree] = blob_boxes[best[agree]]
+    return refined, scores
+
+
+def detect_frame_boxes(
+    images: list[np.ndarray], scale: float, frame_shape: tuple[int, int], config: DetectionConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Boxes (video pixels, clipped to the frame) and scores for each detection-resolution image."""
+    height, width = frame_shape
+    per_frame_motion = motion_boxes(images, scale, config) if config.background_subtraction else None
+    hog = people_hog() if config.use_hog else None
+    results = []
+    for k, image in enumerate(images):
+        parts = []
+        if hog is not None:
+            parts.append(hog_boxes(hog, image, scale, config))
+        if per_frame_motion is not None:
+            parts.append(per_frame_motion[k])
+        if len(parts) == 2 and config.refine_with_motion:
+            parts[0] = refine_with_blobs(parts[0], parts[1], config.refine_iou)
+        boxes = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        tall = (boxes[:, 3] - boxes[:, 1]) >= config.min_box_height
+        boxes, scores = boxes[tall], scores[tall]
+        if len(boxes):
+            boxes, scores = suppress_overlaps(boxes, scores, config.nms_iou, config.nms_containment)
+        results.append((boxes, scores))
+    return results
