@@ -74,6 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lsmrl.device import autocast_context
 from lsmrl.model.stfl import temporal_shift, temporal_shift_index
 
 METHODS = ("gradcam", "rollout", "occlusion")
@@ -431,7 +432,9 @@ def gradcam_maps(model, frames, modality, target, stage: str | None = None, laye
     was_training = model.training
     explainer = None
     try:
-        with torch.inference_mode(False), torch.enable_grad():
+        # fp32 even when called inside a bf16 autocast region: the gradients of a bf16 graph are too coarse
+        # for maps that compare small per-token differences
+        with torch.inference_mode(False), torch.enable_grad(), autocast_context(parameter.device, "fp32"):
             explainer = _tracklet_gradcam_class(cam)(wrapper, module, to_grid)  # BaseCAM calls model.eval()
             x = frames.detach().to(device=parameter.device, dtype=parameter.dtype).clone().requires_grad_(True)
             recorder = explainer.activations_and_grads
@@ -577,7 +580,7 @@ def attention_rollout(model, frames, modality=None, head_fusion: str = "mean",
 
 # --------------------------------------------------------------------------- occlusion sensitivity
 def occlusion_maps(model, frames, modality, target, stage: str | None = None, fill: float = 0.0,
-                   batch_size: int = 64) -> AttentionMaps:
+                   batch_size: int = 64, precision: str = "auto") -> AttentionMaps:
     """Occlusion sensitivity (Zeiler & Fergus 2014) of ``target(model(frames)[stage])``, one patch at a time.
 
     ``raw[t, i, j] = max(0, s - s_tij)``: how much the target (e.g. the cosine
@@ -586,8 +589,11 @@ def occlusion_maps(model, frames, modality, target, stage: str | None = None, fi
     forward pass per (frame, patch), batched. Gradient-free and faithful by
     construction: a high value means hiding that patch would break the match.
     The cost is ``T * grid`` forward passes of the tracklet (192 for the
-    miniature model at T=6). ``target`` and ``stage`` as in :func:`gradcam_maps`.
+    miniature model at T=6). ``target`` and ``stage`` as in :func:`gradcam_maps`. ``precision``: the
+    forward passes' (:func:`lsmrl.engine.extract.inference_autocast`; the target is scored in fp32).
     """
+    from lsmrl.engine.extract import inference_autocast
+
     frames = _frames_tensor(frames)
     num_frames, _, height, width = frames.shape
     stage = stage or getattr(target, "stage", None) or "embedding"
@@ -602,12 +608,15 @@ def occlusion_maps(model, frames, modality, target, stage: str | None = None, fi
     scores = []
     try:
         with torch.no_grad():
-            score = float(target(wrapper(x)[0]))
+            with inference_autocast(model, parameter.device, precision):
+                reference = wrapper(x)[0].float()
+            score = float(target(reference))
             for start in range(0, len(cells), batch_size):
                 batch = x[None].repeat(len(cells[start:start + batch_size]), 1, 1, 1, 1)
                 for row, (t, i, j) in enumerate(cells[start:start + batch_size]):
                     batch[row, t, :, i * patch_h:(i + 1) * patch_h, j * patch_w:(j + 1) * patch_w] = fill
-                out = model(batch, [modality] * len(batch))[stage]
+                with inference_autocast(model, parameter.device, precision):
+                    out = model(batch, [modality] * len(batch))[stage].float()
                 scores += [float(target(row)) for row in out]
     finally:
         model.train(was_training)

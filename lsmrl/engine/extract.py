@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.tracklet import VVIDataset
-from lsmrl.device import get_device
+from lsmrl.device import PRECISIONS, autocast_context, get_device, inference_precision
 from lsmrl.engine.data import eval_loader
 from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
                                         query_records)
@@ -32,13 +32,30 @@ from lsmrl.model.lsmrl import LSMRL
 STAGES = ("stfl", "sd", "cmi", "embedding")
 
 
+#: The parts after the visual tower: under bf16 autocast they stay fp32. They cost next to nothing (a few
+#: MFLOPs a tracklet against the ViT's GFLOPs) and they shape the final embedding; CMI also writes its
+#: attention into an fp32 buffer, which a bf16 result cannot be put into.
+FP32_HEAD = ("semantic_diffusion", "cross_modal", "neck")
+
+
+def inference_autocast(model: torch.nn.Module, device=None, precision: str = "auto"):
+    """The context every LSMRL inference forward runs in: bf16 autocast over the visual tower where
+    :func:`lsmrl.device.inference_precision` picks bf16 (the head in fp32), else fp32."""
+    device = device or next(model.parameters()).device
+    head = [module for module in (getattr(model, name, None) for name in FP32_HEAD) if module is not None]
+    return autocast_context(device, precision, fp32_modules=head)
+
+
 @torch.inference_mode()  # no autograd bookkeeping at all (faster than no_grad); outputs leave as numpy
 def extract_stages(model: LSMRL, tracklets, num_frames: int, sampling: str, batch_size: int = 16,
-                   device=None, progress: bool = True, callback=None) -> dict[str, np.ndarray]:
+                   device=None, progress: bool = True, callback=None,
+                   precision: str = "auto") -> dict[str, np.ndarray]:
     """Stage features of ``tracklets``: dict of arrays (N, D) per stage, plus ``frames`` (N, T, D),
     ``sd_attention`` / ``cmi_attention`` (N, C) when the model has them, ``pids``, ``camids``, ``modalities``.
 
-    ``callback(done, total)`` reports progress (the app's progress bar).
+    ``callback(done, total)`` reports progress (the app's progress bar). ``precision``: "auto" (bf16
+    autocast where the hardware computes bf16 natively, else fp32; ``LSMRL_FP32=1`` forces fp32), "bf16"
+    or "fp32" (:func:`lsmrl.device.inference_precision`); the features come back as fp32 arrays either way.
     """
     device = device or next(model.parameters()).device
     model.eval()
@@ -46,7 +63,8 @@ def extract_stages(model: LSMRL, tracklets, num_frames: int, sampling: str, batc
     collected: dict[str, list] = {}
     done = 0
     for batch in tqdm(loader, desc="extracting features", unit="batch", disable=not progress):
-        out = model(batch["frames"].to(device), batch["modalities"].to(device))
+        with inference_autocast(model, device, precision):
+            out = model(batch["frames"].to(device), batch["modalities"].to(device))
         for key in STAGES + ("frames", "sd_attention", "cmi_attention"):
             if out.get(key) is not None:
                 collected.setdefault(key, []).append(out[key].float().cpu().numpy())
@@ -72,10 +90,12 @@ def data_fingerprint(dataset: VVIDataset) -> str:
 
 
 def evaluate_model(model: LSMRL, dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
-                   stage: str = "embedding", progress: bool = True) -> tuple[dict, dict, dict]:
+                   stage: str = "embedding", progress: bool = True,
+                   precision: str = "auto") -> tuple[dict, dict, dict]:
     """(metrics of both directions in percent, the stage features, per-query records)."""
     frames = num_frames or dataset.test_num_frames
-    features = extract_stages(model, dataset.test, frames, dataset.test_sampling, batch_size, progress=progress)
+    features = extract_stages(model, dataset.test, frames, dataset.test_sampling, batch_size, progress=progress,
+                              precision=precision)
     distmats = direction_distmats(features[stage], dataset, metric=dataset.metric)
     metrics = evaluate_directions(dataset=dataset, distmat=distmats)
     records = records_to_json(query_records(dataset=dataset, distmat=distmats), dataset)
@@ -106,6 +126,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, help="test frames per tracklet (default: the protocol's)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--precision", default="auto", choices=list(PRECISIONS),
+                        help="inference precision: auto (bf16 autocast where the hardware computes bf16 natively and "
+                             "it measures faster, else fp32), bf16 or fp32; LSMRL_FP32=1 forces fp32")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
         raise LSMRLError("--record stores the protocol's figures: use it without --stage and --frames")
     model, meta = load_model(args.checkpoint, get_device(args.device))
     dataset = build_dataset(args.dataset, args.data_root)
-    metrics, _, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage)
+    precision = inference_precision(args.precision, next(model.parameters()).device)
+    print(f"inference precision: {precision}")
+    metrics, _, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage,
+                                         precision=precision)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -164,7 +190,10 @@ def run_extract(args: argparse.Namespace) -> int:
     dataset = build_dataset(args.dataset, args.data_root)
     tracklets = dataset.test if args.split == "test" else dataset.train
     frames = args.frames or dataset.test_num_frames
-    features = extract_stages(model, tracklets, frames, dataset.test_sampling, args.batch_size)
+    precision = inference_precision(args.precision, next(model.parameters()).device)
+    print(f"inference precision: {precision}")
+    features = extract_stages(model, tracklets, frames, dataset.test_sampling, args.batch_size,
+                              precision=precision)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **features)

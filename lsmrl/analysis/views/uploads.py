@@ -39,7 +39,9 @@ class UploadRetrieval:
         clip = build_transform(tuple(bundle.model.config.image_size), train=False)(list(chosen))
         import torch
 
-        with ex.model_lock, torch.no_grad():
+        from lsmrl.engine.extract import inference_autocast
+
+        with ex.model_lock, torch.no_grad(), inference_autocast(bundle.model, ex.device):  # bf16 where it pays
             bundle.model.eval()
             out = bundle.model(clip[None].to(ex.device), [modality])
         return {stage: out[stage][0].float().cpu().numpy() for stage in STAGES}
