@@ -255,3 +255,19 @@ def test_modality_check_warns_on_contradictions():
 def test_opencv_has_the_hog_people_detector():
     # requirements.txt pins opencv-python-headless<5: OpenCV 5 removed HOGDescriptor.
     assert int(cv2.__version__.split(".")[0]) == 4 and hasattr(cv2, "HOGDescriptor")
+
+
+def test_a_still_track_of_motion_blobs_alone_is_a_ghost():
+    from lsmrl.data.people.tracking import LinkedTrack
+
+    def track(boxes, from_hog):
+        linked = LinkedTrack()
+        for step, (box, hog) in enumerate(zip(boxes, from_hog)):
+            linked.add(step, step, np.array(box, float), 2.0 if hog else 0.5, hog)
+        return linked
+
+    still = [(100, 40, 150, 140), (101, 40, 151, 141), (100, 41, 150, 140)]
+    walking = [(100, 40, 150, 140), (112, 40, 162, 140), (124, 40, 174, 140)]
+    assert track(still, [False] * 3).is_static_motion_ghost(max_shift=0.1)
+    assert not track(still, [False, True, False]).is_static_motion_ghost(max_shift=0.1)  # HOG saw a person
+    assert not track(walking, [False] * 3).is_static_motion_ghost(max_shift=0.1)  # 24 px > 0.1 x 100 px

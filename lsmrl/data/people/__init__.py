@@ -26,6 +26,9 @@ Limits (what to expect from a 2005 detector):
   ``min_track_detections`` detections, which removes most one-frame hits.
 - Background subtraction helps only with a static camera and people who move
   during the clip; a moving camera (most pixels foreground) switches it off.
+  Someone who stands still for much of the clip becomes background and leaves
+  a "ghost" blob when they go; tracks of blobs alone that never move are
+  dropped, but a ghost that changes shape can remain as a short extra track.
 - Tracking by overlap alone: two people who cross may swap ids, and a person
   who leaves and comes back becomes a new track.
 - Only ``max_scan_frames`` evenly spaced frames are searched; boxes of the

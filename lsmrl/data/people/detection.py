@@ -7,6 +7,8 @@ of shape (N, 4) = (x0, y0, x1, y1) with scores of shape (N,).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -143,21 +145,20 @@ def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
 
 
-def suppress_overlaps(
-    boxes: np.ndarray, scores: np.ndarray, iou: float, containment: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy NMS by score; a box also goes when ``containment`` of the smaller one lies in a kept box."""
+def suppress_overlaps(boxes: np.ndarray, scores: np.ndarray, iou: float, containment: float) -> np.ndarray:
+    """Indices kept by greedy NMS (best score first); a box also goes when ``containment`` of the
+    smaller of it and a kept box lies inside the other."""
     order = np.argsort(-scores, kind="stable")
-    boxes, scores = boxes[order], scores[order]
-    overlap = box_iou(boxes, boxes)
-    inter = _intersection(boxes, boxes)
-    areas = _area(boxes)
+    ordered = boxes[order]
+    overlap = box_iou(ordered, ordered)
+    inter = _intersection(ordered, ordered)
+    areas = _area(ordered)
     contained = inter / np.maximum(np.minimum(areas[:, None], areas[None, :]), 1e-6)
     kept: list[int] = []
-    for i in range(len(boxes)):
+    for i in range(len(ordered)):
         if all(overlap[i, j] <= iou and contained[i, j] <= containment for j in kept):
             kept.append(i)
-    return boxes[kept], scores[kept]
+    return order[kept]
 
 
 def refine_with_blobs(
@@ -179,29 +180,35 @@ def refine_with_blobs(
     return refined, scores
 
 
+@dataclass(frozen=True)
+class FrameDetections:
+    """One frame's people after NMS: boxes (N, 4) in video pixels, scores (N,), and which came from HOG."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    from_hog: np.ndarray
+
+
 def detect_frame_boxes(
     images: list[np.ndarray], scale: float, frame_shape: tuple[int, int], config: DetectionConfig
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Boxes (video pixels, clipped to the frame) and scores for each detection-resolution image."""
+) -> list[FrameDetections]:
+    """The people in each detection-resolution image (boxes clipped to the frame, at least ``min_box_height``)."""
     height, width = frame_shape
     per_frame_motion = motion_boxes(images, scale, config) if config.background_subtraction else None
     hog = people_hog() if config.use_hog else None
     results = []
     for k, image in enumerate(images):
-        parts = []
-        if hog is not None:
-            parts.append(hog_boxes(hog, image, scale, config))
-        if per_frame_motion is not None:
-            parts.append(per_frame_motion[k])
-        if len(parts) == 2 and config.refine_with_motion:
-            parts[0] = refine_with_blobs(parts[0], parts[1], config.refine_iou)
-        boxes = np.concatenate([p[0] for p in parts])
-        scores = np.concatenate([p[1] for p in parts])
+        hog_part = hog_boxes(hog, image, scale, config) if hog is not None else _EMPTY
+        motion_part = per_frame_motion[k] if per_frame_motion is not None else _EMPTY
+        if config.refine_with_motion:
+            hog_part = refine_with_blobs(hog_part, motion_part, config.refine_iou)
+        boxes = np.concatenate([hog_part[0], motion_part[0]])
+        scores = np.concatenate([hog_part[1], motion_part[1]])
+        from_hog = np.arange(len(boxes)) < len(hog_part[0])
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-        tall = (boxes[:, 3] - boxes[:, 1]) >= config.min_box_height
-        boxes, scores = boxes[tall], scores[tall]
-        if len(boxes):
-            boxes, scores = suppress_overlaps(boxes, scores, config.nms_iou, config.nms_containment)
-        results.append((boxes, scores))
+        keep = np.nonzero((boxes[:, 3] - boxes[:, 1]) >= config.min_box_height)[0]
+        if len(keep):
+            keep = keep[suppress_overlaps(boxes[keep], scores[keep], config.nms_iou, config.nms_containment)]
+        results.append(FrameDetections(boxes[keep], scores[keep], from_hog[keep]))
     return results

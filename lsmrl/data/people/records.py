@@ -39,7 +39,7 @@ class DetectionConfig:
 
     detect_min_long_side: int = 480
     detect_max_long_side: int = 800
-    max_scan_frames: int = 64
+    max_scan_frames: int = 48
 
     # OpenCV's HOG + linear SVM people detector (Dalal & Triggs), its model ships in the wheel.
     use_hog: bool = True
@@ -72,6 +72,10 @@ class DetectionConfig:
     # A box mostly inside a better one (a HOG hit on the legs, a blob of the torso) is the same person.
     nms_containment: float = 0.7
 
+    # A track of motion blobs alone that never moves is a "ghost" (see LinkedTrack.is_static_motion_ghost).
+    drop_static_ghosts: bool = True
+    ghost_max_shift: float = 0.1
+
     link_iou: float = 0.3
     max_gap: int = 4
     min_track_detections: int = 3
@@ -96,6 +100,8 @@ class DetectionConfig:
         for name in ("bg_background_ratio", "refine_iou", "nms_iou", "nms_containment", "link_iou", "blob_min_fill", "bg_max_foreground_fraction"):
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{name} must lie in (0, 1]")
+        if self.ghost_max_shift < 0:
+            problems.append("ghost_max_shift must be >= 0")
         if self.max_gap < 0 or self.min_track_detections < 1 or self.min_box_height < 1:
             problems.append("need max_gap >= 0, min_track_detections >= 1 and min_box_height >= 1")
         if problems:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lsmrl.data.people.detection import box_iou
+from lsmrl.data.people.detection import FrameDetections, box_iou
 from lsmrl.data.people.records import Box, DetectionConfig
 
 
@@ -23,12 +23,24 @@ class LinkedTrack:
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
+    from_hog: list[bool] = field(default_factory=list)
 
-    def add(self, step: int, frame: int, box: np.ndarray, score: float) -> None:
+    def add(self, step: int, frame: int, box: np.ndarray, score: float, from_hog: bool) -> None:
         self.steps.append(step)
         self.frames.append(frame)
         self.boxes.append(np.asarray(box, np.float64))
         self.scores.append(float(score))
+        self.from_hog.append(bool(from_hog))
+
+    def is_static_motion_ghost(self, max_shift: float) -> bool:
+        """Only motion blobs, none confirmed by HOG, and the box never moves more than ``max_shift``
+        of its height: the mark MOG2 leaves where someone stood long enough to be learnt as background."""
+        if any(self.from_hog):
+            return False
+        boxes = np.stack(self.boxes)
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        shift = np.linalg.norm(centres - centres[0], axis=1).max()
+        return bool(shift <= max_shift * np.median(boxes[:, 3] - boxes[:, 1]))
 
     def predict(self, frame: int, history: int = 4) -> np.ndarray:
         """The last box moved on to ``frame`` at its centre's mean velocity over the last ``history`` detections.
@@ -62,12 +74,14 @@ class LinkedTrack:
 
 
 def link_detections(
-    per_frame: list[tuple[np.ndarray, np.ndarray]], frame_indices: list[int], config: DetectionConfig
+    per_frame: list[FrameDetections], frame_indices: list[int], config: DetectionConfig
 ) -> list[LinkedTrack]:
-    """Tracks with at least ``min(min_track_detections, number of scanned frames)`` detections."""
+    """Tracks with at least ``min(min_track_detections, number of scanned frames)`` detections
+    (and, with ``drop_static_ghosts``, not a motion ghost)."""
     active: list[LinkedTrack] = []
     finished: list[LinkedTrack] = []
-    for step, ((boxes, scores), frame) in enumerate(zip(per_frame, frame_indices)):
+    for step, (detections, frame) in enumerate(zip(per_frame, frame_indices)):
+        boxes, scores, from_hog = detections.boxes, detections.scores, detections.from_hog
         still_active = []
         for track in active:
             (still_active if step - track.steps[-1] - 1 <= config.max_gap else finished).append(track)
@@ -87,14 +101,17 @@ def link_detections(
                     break
                 if t in matched_tracks or b in matched_boxes:
                     continue
-                active[t].add(step, frame, boxes[b], scores[b])
+                active[t].add(step, frame, boxes[b], scores[b], from_hog[b])
                 matched_tracks.add(int(t))
                 matched_boxes.add(int(b))
         for b in range(len(boxes)):
             if b not in matched_boxes:
                 track = LinkedTrack()
-                track.add(step, frame, boxes[b], scores[b])
+                track.add(step, frame, boxes[b], scores[b], from_hog[b])
                 active.append(track)
     finished.extend(active)
     needed = min(config.min_track_detections, len(frame_indices))
-    return [track for track in finished if len(track.frames) >= needed]
+    tracks = [track for track in finished if len(track.frames) >= needed]
+    if config.drop_static_ghosts:
+        tracks = [track for track in tracks if not track.is_static_motion_ghost(config.ghost_max_shift)]
+    return tracks
