@@ -3,8 +3,11 @@
 ``generate_synthvvi(out, seed, train_identities, test_identities, frames, ...)``
 writes it in the HITSZ-VCM layout (see :mod:`lsmrl.data.synth.writer`); the CLI
 is ``python -m lsmrl synth``. Captions, their closed vocabulary and attribute
-probes come from :mod:`lsmrl.data.synth.captions`; the modality-gap sanity check
-is ``python -m lsmrl.data.synth.gap_check --root DIR``.
+probes come from :mod:`lsmrl.data.synth.captions`; the difficulty bounds (chance,
+colour, attribute oracle and silhouette matchers) are
+``python -m lsmrl.data.synth.bounds --root DIR``, built on the features of
+:mod:`lsmrl.data.synth.gap_check`; the README figure is
+``python -m lsmrl.data.synth.preview --out docs/synthvvi.png``.
 """
 
 from lsmrl.data.synth.captions import (
