@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from lsmrl.data.people.records import Box, PersonTrack, VideoError
+from lsmrl.data.people.records import Box, PersonTrack
+from lsmrl.errors import VideoError
 
 # Tableau-10 (RGB): distinct at a glance, and the same id keeps its colour across previews.
 _PALETTE = (

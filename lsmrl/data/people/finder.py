@@ -20,9 +20,9 @@ from lsmrl.data.people.records import (
     NoPersonFoundError,
     PersonTrack,
     UnknownPersonError,
-    VideoError,
 )
 from lsmrl.data.people.tracking import link_detections
+from lsmrl.errors import VideoError
 
 AUTO = "auto"
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lsmrl.data.people.records import VideoError
 from lsmrl.data.tracklet import INFRARED, MODALITIES, VISIBLE
+from lsmrl.errors import VideoError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lsmrl.data.people.records import Box, VideoError
+from lsmrl.data.people.records import Box
+from lsmrl.errors import VideoError
 
 
 @dataclass(frozen=True)
