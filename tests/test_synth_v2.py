@@ -168,3 +168,14 @@ def test_committed_split_is_exactly_what_the_generator_writes(tmp_path):
     )
     export_test_split(out, tmp_path / "export")
     assert (tmp_path / "export" / MANIFEST).read_text() == (COMMITTED / MANIFEST).read_text()
+
+
+def test_reader_reports_the_generator_version(small_v2):
+    from lsmrl.data.registry import build_dataset
+
+    assert build_dataset("synthvvi", small_v2).synthvvi_version == 2
+    legacy = json.loads((small_v2 / "info" / "synthvvi.json").read_text())
+    legacy.pop("synthvvi_version")
+    from lsmrl.data.datasets.synthvvi import synthvvi_version
+
+    assert synthvvi_version(legacy) == 1  # files written before versions existed

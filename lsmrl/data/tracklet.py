@@ -68,6 +68,7 @@ class VVIDataset:
     metric: str = "cosine"  # the protocol's distance (BUPTCampus's official evaluation: euclidean)
     notes: list[str] = field(default_factory=list)  # protocol remarks shown with the statistics
     attributes: dict | None = None  # SynthVVI: per-identity attributes
+    synthvvi_version: int | None = None  # SynthVVI: the generator version that wrote the data (None: not SynthVVI)
 
     def query(self, direction: str) -> list[Tracklet]:
         return [self.test[i] for i in self.directions[direction][0]]

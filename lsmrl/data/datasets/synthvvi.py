@@ -71,6 +71,11 @@ def read_synthvvi_json(root: str | os.PathLike) -> dict:
     return data
 
 
+def synthvvi_version(data: dict) -> int:
+    """The generator version of a parsed ``synthvvi.json`` (files written before versions existed are 1)."""
+    return int(data.get("synthvvi_version", 1))
+
+
 @register_dataset(NAME)
 def read_synthvvi(
     root: str | os.PathLike,
@@ -137,6 +142,7 @@ def read_synthvvi(
                 tracklets[index] = dataclasses.replace(tracklet, caption=str(caption))
 
     dataset.attributes = {int(pid): attrs for pid, attrs in data["identities"].items()}
+    dataset.synthvvi_version = synthvvi_version(data)
     num_captioned = sum(t.caption is not None for t in dataset.train + dataset.test)
     extra = {k: v for k, v in data.items() if k not in ("format", "identities", "tracklets") and not isinstance(v, (dict, list))}
     dataset.notes.insert(
