@@ -12,22 +12,14 @@ of the operations inside the forward pass.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import torch
 
-FORCE_FP32_ENV = "LSMRL_FP32"
+# one detection of native bf16 and one LSMRL_FP32 switch for training and inference
+from lsmrl.device import FORCE_FP32_ENV, cpu_has_native_bf16, fp32_forced
 
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (avx512_bf16 or AMX), i.e. bf16 autocast is a speed-up."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def fp32_forced() -> bool:
-    return os.environ.get(FORCE_FP32_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+__all__ = ["FORCE_FP32_ENV", "Precision", "cpu_has_native_bf16", "fp32_forced", "training_precision"]
 
 
 @dataclass(frozen=True)
