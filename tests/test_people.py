@@ -289,3 +289,23 @@ def test_the_scene_survives_h264_and_the_safe_decoder(scene, tmp_path):
     grey_decoded = read_video_frames(write_video(grey, tmp_path / "grey.mp4", fps=8), None, mode="all")
     assert check_declared_modality(grey_decoded, "visible") is not None
     assert check_declared_modality(grey_decoded, "infrared") is None
+
+
+def test_person_query_uses_a_crop_whole_and_a_scene_by_person(scene, tracks):
+    from lsmrl.data.people import person_query
+
+    frames, truth, _ = scene
+    crop = synth_clip(0)
+    whole = person_query(crop, declared="visible")
+    assert whole.used_whole_clip and whole.frames is not None and np.array_equal(whole.frames, crop)
+    assert whole.modality_warning is None
+
+    auto = person_query(frames, declared="infrared", size=(256, 128))
+    assert auto.person.id == 1 and [t.id for t in auto.tracks] == [1, 2]
+    assert auto.frames.shape == (NUM_FRAMES, 256, 128, 3)
+    assert "colour" in auto.modality_warning
+    second = person_query(frames, person="2", tracks=tracks)  # the tracks of an earlier detection
+    assert second.person is tracks[1] and len(second.frames) == B_LAST_FRAME + 1
+    assert _hit_rate(second.person, truth[1]) >= 0.8
+    with pytest.raises(UnknownPersonError):
+        person_query(frames, person=3, tracks=tracks)

@@ -10,6 +10,9 @@ people; the model expects one person's crops. This package finds them offline:
 - **Tracking**: boxes linked over frames by greedy IoU matching against a
   constant-velocity prediction; gaps of up to ``max_gap`` scanned frames are
   bridged by linear interpolation; tracks sorted longest first, ids from 1.
+- :func:`person_query` does it all for a video query: the clip itself when it
+  already is a person crop, else the chosen person's crops, plus the warning of
+  the modality check.
 - :func:`crop_track` gives the chosen person's crops with a margin, padded to the
   model's 2:1 aspect and resized; :func:`preview_image` draws every track with a
   readable label; :func:`is_person_crop` recognises a clip that is already a
@@ -41,6 +44,7 @@ false-colour palette is "colour", a black-and-white visible camera is "grey".
 from lsmrl.data.people.crops import crop_box, crop_track, preview_frame_index, preview_image, track_colour
 from lsmrl.data.people.finder import AUTO, detect_people, is_person_crop, scan_frame_indices, select_track
 from lsmrl.data.people.modality import ChannelSpread, channel_spread, check_declared_modality
+from lsmrl.data.people.query import PersonQuery, person_query
 from lsmrl.data.people.scene import Walker, compose_scene, textured_background
 from lsmrl.data.people.records import (
     Box,
@@ -58,6 +62,7 @@ __all__ = [
     "DetectionConfig",
     "NoPersonFoundError",
     "PersonDetectionError",
+    "PersonQuery",
     "PersonTrack",
     "UnknownPersonError",
     "Walker",
@@ -68,6 +73,7 @@ __all__ = [
     "crop_track",
     "detect_people",
     "is_person_crop",
+    "person_query",
     "preview_frame_index",
     "preview_image",
     "scan_frame_indices",
