@@ -45,7 +45,6 @@ from lsmrl.data.people.crops import crop_box, crop_track, preview_frame_index, p
 from lsmrl.data.people.finder import AUTO, detect_people, is_person_crop, scan_frame_indices, select_track
 from lsmrl.data.people.modality import ChannelSpread, channel_spread, check_declared_modality
 from lsmrl.data.people.query import PersonQuery, person_query
-from lsmrl.data.people.scene import Walker, compose_scene, textured_background
 from lsmrl.data.people.records import (
     Box,
     DetectionConfig,
@@ -54,6 +53,7 @@ from lsmrl.data.people.records import (
     PersonTrack,
     UnknownPersonError,
 )
+from lsmrl.data.people.scene import Walker, compose_scene, textured_background
 
 __all__ = [
     "AUTO",
