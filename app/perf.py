@@ -22,11 +22,7 @@ if str(REPO) not in sys.path:  # run as a script: make `lsmrl` importable
 
 DEFAULT_DATA = REPO / "assets" / "synthvvi"
 
-
-def _percentile(values, q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+from lsmrl.timing import percentile  # noqa: E402  (after the sys.path fix above)
 
 
 def free_port() -> int:
@@ -155,7 +151,7 @@ def video_query_timing(url: str, video: Path, modality: str, repeats: int = 3, t
         start = time.perf_counter()
         client.predict(handle_file(str(video)), modality, top_k, api_name="/retrieve_video")
         times.append(time.perf_counter() - start)
-    return {"video_query_s": round(_percentile(times, 50), 3), "video_query_first_s": round(times[0], 3),
+    return {"video_query_s": round(percentile(times, 50), 3), "video_query_first_s": round(times[0], 3),
             "video_query_max_s": round(max(times), 3), "video_query_frames": 16}
 
 

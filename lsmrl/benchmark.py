@@ -2,8 +2,9 @@
 
 ``bench model``: parameters, FLOPs and CPU time of frame-wise CLIP, STFL and joint attention.
 ``bench all --json OUT``: every figure of README's Performance section in one run
-(fp32 matmul peak, feature extraction of the miniature model and of ViT-B/16 as a
-share of that peak, FLOPs ratios at T=8, retrieval latency over 1k/10k/100k
+(fp32 and bf16 matmul peaks, feature extraction of the miniature model and of ViT-B/16
+in both precisions, each as a share of its own precision's peak, FLOPs and their
+ratios at T=4/8/12/24, retrieval latency over 1k/10k/100k
 galleries, UMAP cold and cached, and, through ``python app/perf.py`` in a subprocess,
 app start and an uploaded-video query end to end).
 ``bench report --json OUT --readme README.md``: rewrites the block between
@@ -38,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lsmrl.model.backbone import BackboneConfig, build_clip
 from lsmrl.model.stfl import STFL, STFLConfig
+from lsmrl.timing import percentile
 
 VARIANTS = ("frame-wise", "stfl", "joint")
 
@@ -94,6 +96,16 @@ def count_flops(stfl: STFL, frames: torch.Tensor) -> dict[str, int]:
     return _attention_and_dense_flops(lambda: stfl(frames), stfl.visual.transformer.resblocks)
 
 
+def count_flops_from_shapes(stfl: STFL, frames_shape: tuple[int, ...]) -> dict[str, int]:
+    """:func:`count_flops` on fake ``frames_shape`` tensors (``FakeTensorMode``): every op is dispatched and
+    counted with its real shapes, none is computed, so a count costs seconds whatever the machine's load
+    (a counted ViT-B/16 forward at T=24 with joint attention is 0.9 TFLOPs)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True):  # the weights stay real; what they meet is fake
+        return count_flops(stfl, torch.empty(frames_shape))
+
+
 def expected_block_flops(width: int, tokens_per_sequence: int, sequences: int, mlp_ratio: float = 4.0) -> int:
     """Closed form for one ViT block: 2 x (4 W^2 + 2 ratio W^2) per token + 4 L^2 W per sequence."""
     params = 4 * width * width + 2 * int(mlp_ratio * width) * width
@@ -147,7 +159,7 @@ def bench_model(model_name: str = "ViT-B-16", image_size=(256, 128), frame_count
         base = None
         for variant in VARIANTS:
             stfl = STFL(clip.visual, variant_config(variant, num_frames, layers))
-            flops = count_flops(stfl, frames)
+            flops = count_flops_from_shapes(stfl, tuple(frames.shape))
             base = base or flops["total"]
             seconds = time_forward(stfl, frames, repeats) if timing else float("nan")
             rows.append(Row(num_frames, variant, round(params, 2), round(flops["total"] / 1e9, 2),
@@ -166,6 +178,27 @@ def format_rows(rows: list[Row], model_name: str, image_size) -> str:
     return "\n".join(lines)
 
 
+#: Tracklet lengths of the cost table: the test protocols' 4-12 and HITSZ-VCM's 24-frame runs, where joint
+#: attention's quadratic cost shows and STFL's design matters.
+COST_FRAMES = (4, 8, 12, 24)
+#: STFL's FLOPs may exceed frame-wise CLIP's by at most this factor at every T (it only shifts and groups).
+STFL_FLOPS_GOAL = 1.03
+
+
+def flops_table(image_size=(256, 128), frame_counts=COST_FRAMES, model_name: str = "ViT-B-16") -> dict:
+    """``flops_t{T}_gflops`` ({variant: GFLOPs}), ``stfl_flops_ratio_t{T}`` and ``joint_flops_ratio_t{T}`` for
+    every T of ``frame_counts`` (one tracklet, counted, not timed), plus ``stfl_flops_goal_met``."""
+    rows = bench_model(model_name, tuple(image_size), tuple(frame_counts), timing=False)
+    out: dict = {"flops_frames": list(frame_counts), "flops_params_m": rows[0].params_m}
+    for frames in frame_counts:
+        by_variant = {row.variant: row for row in rows if row.frames == frames}
+        out[f"flops_t{frames}_gflops"] = {row.variant: row.gflops for row in by_variant.values()}
+        out[f"stfl_flops_ratio_t{frames}"] = round(by_variant["stfl"].ratio_to_framewise, 4)
+        out[f"joint_flops_ratio_t{frames}"] = round(by_variant["joint"].ratio_to_framewise, 4)
+    out["stfl_flops_goal_met"] = all(out[f"stfl_flops_ratio_t{t}"] <= STFL_FLOPS_GOAL for t in frame_counts)
+    return out
+
+
 # =========================================================================== bench all
 # One run measures everything the README's Performance section reports (issue 7).
 # Each measurement is a function returning a dict of JSON keys; a measurement that
@@ -174,12 +207,6 @@ def format_rows(rows: list[Row], model_name: str, image_size) -> str:
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "lsmrl-mini-synthvvi.safetensors"
 DEFAULT_DATA = REPO / "assets" / "synthvvi"
-
-
-def _percentile(values, q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 def machine_info() -> dict:
@@ -201,15 +228,24 @@ def machine_info() -> dict:
 
 
 # --------------------------------------------------------------------------- matmul peak
-def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 5) -> dict:
-    """The machine's practical fp32 peak: the best GFLOP/s of large square matmuls (2 n^3 FLOPs each)."""
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def _peak_key(precision: str) -> str:
+    return "matmul_gflops" if precision == "fp32" else f"matmul_{precision}_gflops"
+
+
+def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 5, precision: str = "fp32") -> dict:
+    """The machine's practical peak in ``precision`` ("fp32" or "bf16"): the best GFLOP/s of large square
+    matmuls (2 n^3 FLOPs each). Keys ``matmul_gflops`` (fp32) or ``matmul_bf16_gflops``, and ``..._by_size``."""
+    dtype = PRECISION_DTYPES[precision]
     best, per_size = 0.0, {}
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         for n in sizes:
-            a = torch.randn(n, n, generator=generator)
-            b = torch.randn(n, n, generator=generator)
-            out = torch.empty(n, n)
+            a = torch.randn(n, n, generator=generator).to(dtype)
+            b = torch.randn(n, n, generator=generator).to(dtype)
+            out = torch.empty(n, n, dtype=dtype)
             torch.mm(a, b, out=out)  # warm-up
             rates = []
             for _ in range(repeats):
@@ -218,23 +254,26 @@ def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 5) -> dict:
                 rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
             per_size[str(n)] = round(max(rates), 1)
             best = max(best, max(rates))
-    return {"matmul_gflops": round(best, 1), "matmul_gflops_by_size": per_size}
+    key = _peak_key(precision)
+    return {key: round(best, 1), f"{key}_by_size": per_size}
 
 
 class PeakTracker:
-    """The best fp32 matmul rate seen during a run: :meth:`probe` times one square matmul.
+    """The best matmul rate in ``precision`` seen during a run: :meth:`probe` times one square matmul.
 
     On a shared machine the load changes from second to second; probing between
     the model's timed repeats and keeping the best of each makes "share of peak"
     compare the two under the same conditions (best against best).
     """
 
-    def __init__(self, n: int = 2048, gflops: float = 0.0):
+    def __init__(self, n: int = 2048, gflops: float = 0.0, precision: str = "fp32"):
         generator = torch.Generator().manual_seed(1)
+        dtype = PRECISION_DTYPES[precision]
         self.n = n
-        self._a = torch.randn(n, n, generator=generator)
-        self._b = torch.randn(n, n, generator=generator)
-        self._out = torch.empty(n, n)
+        self.precision = precision
+        self._a = torch.randn(n, n, generator=generator).to(dtype)
+        self._b = torch.randn(n, n, generator=generator).to(dtype)
+        self._out = torch.empty(n, n, dtype=dtype)
         self.gflops = gflops
         self.probes = 0
 
@@ -290,12 +329,16 @@ def build_vitb16_model(image_size=(256, 128)):
 
 
 def extraction_throughput(model, num_frames: int, batch_sizes=(1, 4), repeats: int = 3,
-                          peak: PeakTracker | None = None) -> dict:
+                          peak: PeakTracker | None = None, precision: str = "fp32") -> dict:
     """Tracklets/s of ``model`` on random (B, T, 3, H, W) batches, the best over ``batch_sizes``.
 
     Runs the retrieval path as extraction does (eval mode, ``torch.inference_mode``,
-    every named stage); achieved GFLOP/s use the explicit FLOP count of one batch.
+    every named stage, :func:`lsmrl.engine.extract.inference_autocast` in ``precision``:
+    "fp32" or "bf16", forced, so that both are measured whatever ``auto`` would pick);
+    achieved GFLOP/s use the explicit FLOP count of one batch (the same in both precisions).
     """
+    from lsmrl.engine.extract import inference_autocast
+
     height, width = model.config.image_size
     model.eval()
     rows = []
@@ -303,7 +346,7 @@ def extraction_throughput(model, num_frames: int, batch_sizes=(1, 4), repeats: i
         frames = torch.randn(batch, num_frames, 3, height, width, generator=torch.Generator().manual_seed(0))
         modalities = ["visible", "infrared"] * (batch // 2) + ["visible"] * (batch % 2)
         flops = count_model_flops(model, frames, modalities)
-        with torch.inference_mode():  # as extract_stages runs
+        with torch.inference_mode(), inference_autocast(model, "cpu", precision):  # as extract_stages runs
             model(frames, modalities)  # warm-up
             times = []
             for _ in range(repeats):
@@ -317,7 +360,8 @@ def extraction_throughput(model, num_frames: int, batch_sizes=(1, 4), repeats: i
                      "gflops_per_tracklet": round(flops / batch / 1e9, 3),
                      "gflops_per_s": round(flops / seconds / 1e9, 1)})
     best = max(rows, key=lambda row: row["gflops_per_s"])
-    out = {"frames": num_frames, "image_size": list(model.config.image_size), "best_batch": best["batch"],
+    out = {"precision": precision, "frames": num_frames, "image_size": list(model.config.image_size),
+           "best_batch": best["batch"],
            "tracklets_per_s": best["tracklets_per_s"], "gflops_per_s": best["gflops_per_s"],
            "gflops_per_tracklet": best["gflops_per_tracklet"], "by_batch": rows}
     if peak is not None:
@@ -356,8 +400,8 @@ def retrieval_latency(dim: int, sizes=(1_000, 10_000, 100_000), top_k: int = 10,
             if i >= 3:  # the first calls warm the caches
                 times.append((time.perf_counter() - start) * 1000)
         label = f"{size // 1000}k"
-        out[f"retrieve_p50_ms_{label}"] = round(_percentile(times, 50), 3)
-        out[f"retrieve_p95_ms_{label}"] = round(_percentile(times, 95), 3)
+        out[f"retrieve_p50_ms_{label}"] = round(percentile(times, 50), 3)
+        out[f"retrieve_p95_ms_{label}"] = round(percentile(times, 95), 3)
     return out
 
 
@@ -451,7 +495,7 @@ def umap_timings(points: int = 400, dim: int = 128, workdir: Path | None = None,
             times.append(time.perf_counter() - start)
             if cache.hits != 1:
                 raise RuntimeError("the UMAP layouts were not served from the cache")
-        out["umap_cached_s"] = round(_percentile(times, 50), 4)
+        out["umap_cached_s"] = round(percentile(times, 50), 4)
     finally:
         if owned:
             import shutil
@@ -498,47 +542,62 @@ def bench_all(checkpoint: str | Path | None = DEFAULT_CHECKPOINT, vitb_size=(256
         log(f"[bench] {name} ...")
         return time.perf_counter()
 
-    start = section("fp32 matmul peak")
-    result.update(matmul_peak(sizes=(1024, 2048) if quick else (1024, 2048, 3072), repeats=3 if quick else 5))
-    peak = PeakTracker(2048, result["matmul_gflops"])
-    log(f"[bench]   {result['matmul_gflops']} GFLOP/s ({time.perf_counter() - start:.1f} s)")
+    from lsmrl.device import inference_precision
 
-    start = section("miniature model extraction")
+    result["inference_precision_auto"] = inference_precision("auto", "cpu")
+    peaks = {}
+    for precision in ("fp32", "bf16"):
+        start = section(f"{precision} matmul peak")
+        result.update(matmul_peak(sizes=(1024, 2048) if quick else (1024, 2048, 3072), repeats=3 if quick else 5,
+                                  precision=precision))
+        peaks[precision] = PeakTracker(2048, result[_peak_key(precision)], precision)
+        log(f"[bench]   {result[_peak_key(precision)]} GFLOP/s ({time.perf_counter() - start:.1f} s)")
+
+    runs: dict[tuple[str, str], dict] = {}
+    start = section("miniature model extraction, fp32 and bf16")
     mini, described = load_mini_model(checkpoint)
-    mini_run = extraction_throughput(mini, frames, batch_sizes=(4, 16) if quick else (1, 4, 16), repeats=repeats,
-                                     peak=peak)
+    for precision in ("fp32", "bf16"):
+        runs["mini", precision] = extraction_throughput(
+            mini, frames, batch_sizes=(4, 16) if quick else (1, 4, 16), repeats=repeats, peak=peaks[precision],
+            precision=precision)
     result["mini_model"] = described
-    result["mini_extract"] = mini_run
     embed_dim = int(mini.dim)
     del mini
-    log(f"[bench]   {mini_run['tracklets_per_s']} tracklets/s ({time.perf_counter() - start:.1f} s)")
+    log(f"[bench]   {runs['mini', 'fp32']['tracklets_per_s']} / {runs['mini', 'bf16']['tracklets_per_s']} "
+        f"tracklets/s ({time.perf_counter() - start:.1f} s)")
 
-    start = section(f"ViT-B-16 extraction at {vitb_size[0]}x{vitb_size[1]}")
+    start = section(f"ViT-B-16 extraction at {vitb_size[0]}x{vitb_size[1]}, fp32 and bf16")
     vitb = build_vitb16_model(vitb_size)
-    vitb_run = extraction_throughput(vitb, frames, batch_sizes=(2,) if quick else (1, 4), repeats=repeats,
-                                     peak=peak)
+    for precision in ("fp32", "bf16"):
+        runs["vitb16", precision] = extraction_throughput(
+            vitb, frames, batch_sizes=(2,) if quick else (1, 4), repeats=repeats, peak=peaks[precision],
+            precision=precision)
     del vitb
-    # shares against the best peak seen in the whole run (probed between the timed repeats)
-    result["matmul_gflops"] = round(peak.gflops, 1)
-    result["matmul_probes"] = peak.probes
-    for run in (mini_run, vitb_run):
-        run["share_of_peak"] = round(run["gflops_per_s"] / peak.gflops, 3)
-    result.update(mini_extract_tracklets_per_s=mini_run["tracklets_per_s"],
-                  mini_extract_gflops=mini_run["gflops_per_s"], mini_share_of_peak=mini_run["share_of_peak"])
-    result["vitb16_extract"] = vitb_run
-    result.update(vitb16_extract_tracklets_per_s=vitb_run["tracklets_per_s"],
-                  vitb16_extract_gflops=vitb_run["gflops_per_s"], vitb16_share_of_peak=vitb_run["share_of_peak"])
-    log(f"[bench]   {vitb_run['gflops_per_s']} GFLOP/s = {vitb_run['share_of_peak']:.0%} of a "
-        f"{result['matmul_gflops']} GFLOP/s peak ({time.perf_counter() - start:.1f} s)")
+    # shares against the best peak of the same precision seen in the whole run (probed between timed repeats)
+    for precision, peak in peaks.items():
+        result[_peak_key(precision)] = round(peak.gflops, 1)
+        result[f"{_peak_key(precision)[:-7]}_probes"] = peak.probes
+    for (model_name, precision), run in runs.items():
+        run["share_of_peak"] = round(run["gflops_per_s"] / peaks[precision].gflops, 3)
+        infix = "" if precision == "fp32" else f"_{precision}"
+        result[f"{model_name}_extract{infix}"] = run
+        result[f"{model_name}_extract{infix}_tracklets_per_s"] = run["tracklets_per_s"]
+        result[f"{model_name}_extract{infix}_gflops"] = run["gflops_per_s"]
+        result[f"{model_name}{infix}_share_of_peak"] = run["share_of_peak"]
+    result["mini_bf16_speedup"] = round(runs["mini", "bf16"]["tracklets_per_s"] /
+                                        runs["mini", "fp32"]["tracklets_per_s"], 3)
+    result["vitb16_bf16_speedup"] = round(runs["vitb16", "bf16"]["tracklets_per_s"] /
+                                          runs["vitb16", "fp32"]["tracklets_per_s"], 3)
+    log(f"[bench]   fp32 {runs['vitb16', 'fp32']['gflops_per_s']} GFLOP/s = "
+        f"{runs['vitb16', 'fp32']['share_of_peak']:.0%} of {result['matmul_gflops']}; bf16 "
+        f"{runs['vitb16', 'bf16']['gflops_per_s']} GFLOP/s = {runs['vitb16', 'bf16']['share_of_peak']:.0%} of "
+        f"{result['matmul_bf16_gflops']} ({time.perf_counter() - start:.1f} s)")
 
-    start = section("STFL / frame-wise / joint FLOPs at T=8 (ViT-B-16)")
-    rows = bench_model("ViT-B-16", tuple(vitb_size), (8,), timing=False)
-    by_variant = {row.variant: row for row in rows}
-    result["flops_t8_gflops"] = {row.variant: row.gflops for row in rows}
-    result["stfl_flops_ratio_t8"] = round(by_variant["stfl"].ratio_to_framewise, 4)
-    result["joint_flops_ratio_t8"] = round(by_variant["joint"].ratio_to_framewise, 4)
-    log(f"[bench]   STFL {result['stfl_flops_ratio_t8']}x, joint {result['joint_flops_ratio_t8']}x "
-        f"({time.perf_counter() - start:.1f} s)")
+    start = section("STFL / frame-wise / joint FLOPs at T=" + "/".join(map(str, COST_FRAMES)) + " (ViT-B-16)")
+    result.update(flops_table(tuple(vitb_size), COST_FRAMES))
+    log("[bench]   " + ", ".join(f"T={t}: STFL {result[f'stfl_flops_ratio_t{t}']}x, joint "
+                                 f"{result[f'joint_flops_ratio_t{t}']}x" for t in COST_FRAMES)
+        + f" ({time.perf_counter() - start:.1f} s)")
 
     start = section("retrieval latency")
     result.update(retrieval_latency(embed_dim, repeats=20 if quick else 50))
@@ -601,6 +660,17 @@ def _fmt(value, digits: int = 1, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def _percent(share) -> str:
+    return "n/a" if share is None else f"{100 * share:.0f}%"
+
+
+def _met(value, goal: float, at_most: bool = False) -> str:
+    """" (met)" / " (missed)" for ``value`` against ``goal`` (at least, or ``at_most``); "" when not measured."""
+    if value is None:
+        return ""
+    return " (met)" if (value <= goal if at_most else value >= goal) else " (missed)"
+
+
 def render_report(data: dict) -> str:
     """The Performance block (markdown) from ``bench all`` JSON."""
     m = data.get("machine", {})
@@ -612,20 +682,38 @@ def render_report(data: dict) -> str:
     mini = data.get("mini_extract", {})
     size = "x".join(str(v) for v in vitb.get("image_size", [256, 128]))
     frames = vitb.get("frames", 6)
+    vitb_bf16 = data.get("vitb16_extract_bf16", {})
+    auto = data.get("inference_precision_auto")
     rows = [
         ("fp32 matmul peak (best large square matmul)", f"{_fmt(data.get('matmul_gflops'))} GFLOP/s", ""),
-        (f"ViT-B/16 + STFL feature extraction ({size}, T={frames}, random init)",
+        ("bf16 matmul peak (the same in bf16)", f"{_fmt(data.get('matmul_bf16_gflops'))} GFLOP/s",
+         f"`auto` precision here: {auto}" if auto else ""),
+        (f"ViT-B/16 + STFL feature extraction, fp32 ({size}, T={frames}, random init)",
          f"{_fmt(data.get('vitb16_extract_tracklets_per_s'), 2)} tracklets/s, "
-         f"{_fmt(data.get('vitb16_extract_gflops'))} GFLOP/s = "
-         f"{_fmt(100 * data['vitb16_share_of_peak'] if data.get('vitb16_share_of_peak') is not None else None, 0)}% "
-         "of peak", "goal: at least 60% of peak"),
-        (f"miniature LSMRL feature extraction (T={mini.get('frames', frames)})",
+         f"{_fmt(data.get('vitb16_extract_gflops'))} GFLOP/s = {_percent(data.get('vitb16_share_of_peak'))} "
+         "of the fp32 peak", ""),
+        (f"ViT-B/16 + STFL feature extraction, bf16 autocast ({size}, T={vitb_bf16.get('frames', frames)})",
+         f"{_fmt(data.get('vitb16_extract_bf16_tracklets_per_s'), 2)} tracklets/s, "
+         f"{_fmt(data.get('vitb16_extract_bf16_gflops'))} GFLOP/s = "
+         f"{_percent(data.get('vitb16_bf16_share_of_peak'))} of the bf16 peak",
+         "goal: at least 60% of the bf16 peak" + _met(data.get("vitb16_bf16_share_of_peak"), 0.60)),
+        (f"miniature LSMRL feature extraction, fp32 (T={mini.get('frames', frames)})",
          f"{_fmt(data.get('mini_extract_tracklets_per_s'))} tracklets/s, {_fmt(data.get('mini_extract_gflops'))} "
          f"GFLOP/s", data.get("mini_model", "")),
-        ("FLOPs vs frame-wise CLIP at T=8 (ViT-B/16): STFL / joint attention",
-         f"{_fmt(data.get('stfl_flops_ratio_t8'), 3)}x / {_fmt(data.get('joint_flops_ratio_t8'), 3)}x",
-         "explicit attention count"),
+        (f"miniature LSMRL feature extraction, bf16 autocast (T={mini.get('frames', frames)})",
+         f"{_fmt(data.get('mini_extract_bf16_tracklets_per_s'))} tracklets/s = "
+         f"{_fmt(data.get('mini_bf16_speedup'), 2)}x fp32",
+         "goal: at least 1.8x fp32" + _met(data.get("mini_bf16_speedup"), 1.8)),
     ]
+    cost_frames = data.get("flops_frames") or [t for t in (4, 8, 12, 24) if f"stfl_flops_ratio_t{t}" in data]
+    for t in cost_frames:
+        gflops = data.get(f"flops_t{t}_gflops") or {}
+        stfl_ratio = data.get(f"stfl_flops_ratio_t{t}")
+        rows.append((f"FLOPs of one tracklet at T={t} (ViT-B/16): frame-wise / STFL / joint attention",
+                     f"{_fmt(gflops.get('frame-wise'))} / {_fmt(gflops.get('stfl'))} / {_fmt(gflops.get('joint'))} "
+                     f"GFLOPs; STFL {_fmt(stfl_ratio, 3)}x, joint {_fmt(data.get(f'joint_flops_ratio_t{t}'), 3)}x",
+                     f"goal: STFL at most {STFL_FLOPS_GOAL}x" + _met(stfl_ratio, STFL_FLOPS_GOAL, at_most=True)
+                     + "; joint attention is the reference"))
     dim = data.get("retrieve_dim")
     for label in ("1k", "10k", "100k"):
         rows.append((f"retrieval, cosine top-{data.get('retrieve_top_k', 10)} over {label} tracklets (dim {dim})",
@@ -711,12 +799,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"),
                         help="model and all: the ViT-B-16 input size (256x128 or 288x144)")
     parser.add_argument("--frames", type=int, nargs="+", default=None,
-                        help="model: frame counts (default 4 8 12); all: T of the extraction runs (default 6)")
+                        help="model: frame counts (default 4 8 12 24); all: T of the extraction runs (default 6)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None,
                         help="model: also write the rows as JSON; all: output JSON (required); report: input JSON")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="all: the miniature checkpoint (random init if the file is absent)")
+    parser.add_argument("--no-timing", action="store_true",
+                        help="model: count FLOPs only (they do not depend on the machine's load; times do)")
     parser.add_argument("--quick", action="store_true", help="all: fewer sizes and repeats (a smoke run)")
     parser.add_argument("--no-app", action="store_true", help="all: skip the app launch and video query")
     parser.add_argument("--no-umap", action="store_true", help="all: skip the UMAP timings")
@@ -730,8 +820,8 @@ def run(args: argparse.Namespace) -> int:
     from lsmrl.errors import LSMRLError
 
     if args.what == "model":
-        frames = tuple(args.frames or (4, 8, 12))
-        rows = bench_model(args.clip_model, tuple(args.image_size), frames, args.repeats)
+        frames = tuple(args.frames or COST_FRAMES)
+        rows = bench_model(args.clip_model, tuple(args.image_size), frames, args.repeats, timing=not args.no_timing)
         print(format_rows(rows, args.clip_model, tuple(args.image_size)))
         if args.json:
             with open(args.json, "w") as handle:

@@ -49,6 +49,7 @@ def test_vitb16_count_sees_the_fused_fast_path():
     expected = bench.expected_tower_flops(visual, num_frames=2)
     assert counted["total"] == pytest.approx(expected, rel=0.02)
     assert expected == pytest.approx(45.4e9, rel=0.01)  # 22.7 GFLOPs a 256x128 frame
+    assert bench.count_flops_from_shapes(stfl, (1, 2, 3, 256, 128)) == counted  # fake tensors: same count
 
 
 def test_joint_attention_costs_more_than_stfl(mini_visual):
@@ -68,20 +69,40 @@ def test_model_flops_add_up_to_the_visual_tower():
 
 
 # ----------------------------------------------------------------------------- bench all pieces
-def test_matmul_peak_and_tracker():
+def test_matmul_peak_and_tracker_in_both_precisions():
     peak = bench.matmul_peak(sizes=(128, 256), repeats=2)
     assert peak["matmul_gflops"] > 0 and set(peak["matmul_gflops_by_size"]) == {"128", "256"}
-    tracker = bench.PeakTracker(256)
-    rate = tracker.probe()
-    assert tracker.gflops == rate > 0 and tracker.probes == 1
+    bf16 = bench.matmul_peak(sizes=(256,), repeats=3, precision="bf16")
+    assert set(bf16) == {"matmul_bf16_gflops", "matmul_bf16_gflops_by_size"} and bf16["matmul_bf16_gflops"] > 0
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        tracker = bench.PeakTracker(256, precision=precision)
+        rate = tracker.probe()
+        assert tracker.gflops == rate > 0 and tracker.probes == 1 and tracker._out.dtype == dtype
 
 
-def test_extraction_throughput_of_a_tiny_model():
-    tracker = bench.PeakTracker(256)
-    out = bench.extraction_throughput(tiny_model(), num_frames=4, batch_sizes=(1, 2), repeats=1, peak=tracker)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_extraction_throughput_of_a_tiny_model(precision):
+    tracker = bench.PeakTracker(256, precision=precision)
+    out = bench.extraction_throughput(tiny_model(), num_frames=4, batch_sizes=(1, 2), repeats=1, peak=tracker,
+                                      precision=precision)
+    assert out["precision"] == precision
     assert out["tracklets_per_s"] > 0 and out["best_batch"] in (1, 2)
     assert [row["batch"] for row in out["by_batch"]] == [1, 2]
     assert out["share_of_peak"] == pytest.approx(out["gflops_per_s"] / tracker.gflops, abs=1e-3)
+
+
+def test_flops_table_keys_and_the_stfl_goal():
+    table = bench.flops_table((128, 64), (4, 8), model_name="lsmrl-mini")
+    assert table["flops_frames"] == [4, 8]
+    for t in (4, 8):
+        gflops = table[f"flops_t{t}_gflops"]
+        assert set(gflops) == set(bench.VARIANTS)
+        assert table[f"stfl_flops_ratio_t{t}"] == pytest.approx(gflops["stfl"] / gflops["frame-wise"], abs=2e-3)
+        assert 1.0 <= table[f"stfl_flops_ratio_t{t}"] <= bench.STFL_FLOPS_GOAL < table[f"joint_flops_ratio_t{t}"]
+    assert table["flops_t8_gflops"]["frame-wise"] == pytest.approx(2 * table["flops_t4_gflops"]["frame-wise"],
+                                                                    rel=1e-2)  # frame-wise is linear in T
+    assert table["joint_flops_ratio_t8"] > table["joint_flops_ratio_t4"]  # joint attention is quadratic in T
+    assert table["stfl_flops_goal_met"] is True
 
 
 def test_cosine_topk_matches_a_full_sort():
@@ -140,7 +161,13 @@ RESULT = {
     "matmul_gflops": 300.0, "vitb16_extract_gflops": 200.0, "vitb16_share_of_peak": 0.667,
     "vitb16_extract_tracklets_per_s": 1.5, "vitb16_extract": {"image_size": [256, 128], "frames": 6},
     "mini_extract_tracklets_per_s": 40.0, "mini_extract_gflops": 50.0,
-    "stfl_flops_ratio_t8": 1.0067, "joint_flops_ratio_t8": 1.2793,
+    "matmul_bf16_gflops": 600.0, "inference_precision_auto": "bf16", "vitb16_extract_bf16_gflops": 330.0,
+    "vitb16_bf16_share_of_peak": 0.55, "vitb16_extract_bf16_tracklets_per_s": 2.5,
+    "mini_extract_bf16_tracklets_per_s": 80.0, "mini_bf16_speedup": 2.0, "flops_frames": [8, 24],
+    "flops_t8_gflops": {"frame-wise": 181.5, "stfl": 182.3, "joint": 215.9},
+    "flops_t24_gflops": {"frame-wise": 544.5, "stfl": 546.9, "joint": 855.8},
+    "stfl_flops_ratio_t8": 1.0045, "joint_flops_ratio_t8": 1.1893,
+    "stfl_flops_ratio_t24": 1.0045, "joint_flops_ratio_t24": 1.5718,
     "retrieve_dim": 128, "retrieve_top_k": 10, "retrieve_p50_ms_1k": 0.02, "retrieve_p95_ms_1k": 0.03,
     "retrieve_p95_ms_10k": 0.3, "retrieve_p95_ms_100k": 3.5,
     "umap_cold_s": 20.0, "umap_cached_s": 0.03, "app_start_s": None, "video_query_s": None,
@@ -154,7 +181,12 @@ RESULT = {
 
 def test_report_has_every_figure_and_the_machine():
     text = bench.render_report(RESULT)
-    for needle in ("Test CPU", "2026-01-01", "300.0 GFLOP/s", "67% of peak", "1.007x / 1.279x", "p95 0.03 ms",
+    for needle in ("Test CPU", "2026-01-01", "300.0 GFLOP/s", "67% of the fp32 peak", "600.0 GFLOP/s",
+                   "`auto` precision here: bf16", "330.0 GFLOP/s = 55% of the bf16 peak",
+                   "goal: at least 60% of the bf16 peak (missed)", "80.0 tracklets/s = 2.00x fp32",
+                   "goal: at least 1.8x fp32 (met)",
+                   "| FLOPs of one tracklet at T=24 (ViT-B/16): frame-wise / STFL / joint attention | 544.5 / 546.9 / "
+                   "855.8 GFLOPs; STFL 1.004x, joint 1.572x | goal: STFL at most 1.03x (met)", "p95 0.03 ms",
                    "p95 3.50 ms", "20.0 s", "0.030 s", "| app start to first page (`python app/main.py`) | n/a |",
                    "50 concurrent `/retrieve`", "0 errors", "- app: skipped",
                    "| load, no-op Gradio floor: 50 concurrent `/retrieve` calls over loopback | p50 0.40 s, p95 0.80 s, "
