@@ -26,11 +26,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,18 +39,14 @@ if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
 from app import state as app_state  # noqa: E402
-from app.perf import free_port  # noqa: E402
+from lsmrl.timing import latency_summary  # noqa: E402
 
 TARGETS = {"retrieval": 0.150, "retrieval_1k": 0.150, "upload_16": 1.5, "umap_disk": 0.5, "umap_memory": 0.5,
            "first_page": 15.0}
 
 
 def _stats(name: str, label: str, times: list[float]) -> dict:
-    import numpy as np
-
-    values = np.asarray(times, dtype=np.float64)
-    row = {"name": name, "label": label, "n": int(values.size), "p50": float(np.percentile(values, 50)),
-           "p95": float(np.percentile(values, 95)), "max": float(values.max())}
+    row = {"name": name, "label": label, **latency_summary(times)}
     target = TARGETS.get(name)
     row["target"] = target
     row["ok"] = None if target is None else bool(row["p95"] <= target)
@@ -139,56 +133,34 @@ def bench_handlers(config: app_state.AppConfig, repeat: int = 50, seed: int = 0)
 
 def bench_startup(argv: list[str] | None = None, repeat_http: int = 20, timeout: float = 600.0,
                   seeds: tuple[Path, ...] = ()) -> list[dict]:
-    """``python app/main.py`` in a subprocess with a fresh cache seeded from the shipped one (a warm install)
-    and ``seeds`` (e.g. the cache a user's own checkpoint already has)."""
+    """``python app/main.py`` in a subprocess (:class:`app.perf.LaunchedApp`) with a fresh cache seeded from the
+    shipped one (a warm install) and ``seeds`` (e.g. the cache a user's own checkpoint already has)."""
     from gradio_client import Client
 
-    port = free_port()
+    from app.perf import LaunchedApp
+
     cache = Path(tempfile.mkdtemp(prefix="lsmrl-bench-cache-"))
     app_state.seed_cache(cache, list(seeds))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", LSMRL_CACHE_DIR=str(cache))
-    command = [sys.executable, str(_REPO_ROOT / "app" / "main.py"), "--port", str(port), *(argv or [])]
-    url = f"http://127.0.0.1:{port}/"
     rows = []
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=_REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the app exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - start > timeout:
-                raise TimeoutError("the first page did not come")
-            time.sleep(0.1)
-        rows.append(_stats("first_page", "app start -> first page (HTTP 200), warm install",
-                           [time.perf_counter() - start]))
-        client = Client(url, verbose=False, download_files=False)
-        query = None
-        while query is None:  # /failures answers once the model is ready; it names a query
-            table = client.predict("infrared_to_visible", "ap", 5, api_name="/failures")[0]
-            query = table["data"][-1][1]
-        client.predict(query, "infrared_to_visible", 10, api_name="/retrieve")
-        rows.append(_stats("model_ready", "app start -> first /retrieve answered (gradio_client)",
-                           [time.perf_counter() - start]))
-        times = []
-        for _ in range(repeat_http):
-            t0 = time.perf_counter()
+        with LaunchedApp(timeout_s=timeout, extra_args=list(argv or []), env={"LSMRL_CACHE_DIR": str(cache)}) as app:
+            rows.append(_stats("first_page", "app start -> first page (HTTP 200), warm install", [app.start_s]))
+            client = Client(app.url, verbose=False, download_files=False)
+            query = None
+            while query is None:  # /failures answers once the model is ready; it names a query
+                table = client.predict("infrared_to_visible", "ap", 5, api_name="/failures")[0]
+                query = table["data"][-1][1]
             client.predict(query, "infrared_to_visible", 10, api_name="/retrieve")
-            times.append(time.perf_counter() - t0)
-        rows.append(_stats("retrieve_http", "/retrieve through gradio_client (HTTP + queue + postprocess, "
-                           "files not downloaded)", times))
+            rows.append(_stats("model_ready", "app start -> first /retrieve answered (gradio_client)",
+                               [time.perf_counter() - app.launched_at]))
+            times = []
+            for _ in range(repeat_http):
+                t0 = time.perf_counter()
+                client.predict(query, "infrared_to_visible", 10, api_name="/retrieve")
+                times.append(time.perf_counter() - t0)
+            rows.append(_stats("retrieve_http", "/retrieve through gradio_client (HTTP + queue + postprocess, "
+                               "files not downloaded)", times))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
         shutil.rmtree(cache, ignore_errors=True)
     return rows
 

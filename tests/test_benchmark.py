@@ -172,7 +172,9 @@ RESULT = {
     "retrieve_p95_ms_10k": 0.3, "retrieve_p95_ms_100k": 3.5,
     "umap_cold_s": 20.0, "umap_cached_s": 0.03, "app_start_s": None, "video_query_s": None,
     "load_test": {"retrieve": {"calls": 50, "p50_s": 0.5, "p95_s": 0.9, "errors": 0, "single_s": 0.2,
-                               "p95_over_single": 4.5},
+                               "p95_over_single": 4.5, "throughput_per_s": 48.0, "floor": {"p95_s": 0.8},
+                               "compute_floor_s": 0.5, "bound_s": 0.8, "p95_over_bound": 1.125, "meets_goal": True},
+                  "goal_over_bound": 1.15,
                   "floor": {"retrieve": {"calls": 50, "p50_s": 0.4, "p95_s": 0.8, "errors": 0, "single_s": 0.1,
                                          "p95_over_single": 8.0}}},
     "notes": {"app": "skipped: app/main.py does not exist yet"},
@@ -189,8 +191,11 @@ def test_report_has_every_figure_and_the_machine():
                    "855.8 GFLOPs; STFL 1.004x, joint 1.572x | goal: STFL at most 1.03x (met)", "p95 0.03 ms",
                    "p95 3.50 ms", "20.0 s", "0.030 s", "| app start to first page (`python app/main.py`) | n/a |",
                    "50 concurrent `/retrieve`", "0 errors", "- app: skipped",
+                   "| load: 50 concurrent `/retrieve` calls over loopback | p50 0.50 s, p95 0.90 s, 0 errors, 48.0 "
+                   "calls/s | bound 0.80 s = max(no-op floor p95 0.80 s, compute floor 0.50 s); p95/bound 1.12x "
+                   "(goal: at most 1.15x, 0 errors) (met) |",
                    "| load, no-op Gradio floor: 50 concurrent `/retrieve` calls over loopback | p50 0.40 s, p95 0.80 s, "
-                   "0 errors | single call 0.100 s; p95/single 8.0x (the same API with empty handlers"):
+                   "0 errors | single call 0.100 s; the same API with empty handlers"):
         assert needle in text, needle
     header = [line for line in text.splitlines() if line.startswith("| what")]
     assert header == ["| what | measured | note |"]

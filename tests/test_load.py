@@ -45,9 +45,14 @@ def test_a_small_load_run_has_no_errors(tmp_path_factory, tmp_path):
     try:
         result = loadtest.run_load_test(f"http://127.0.0.1:{port}/", retrieve_calls=6, video_calls=2,
                                         timeout_s=300, log=lambda *_: None)
+        costs = loadtest.handler_costs(repeats=2, log=lambda *_: None, resources=resources)
     finally:
         demo.close()
+    loadtest.apply_bounds(result, costs, cores=2)
     for name, calls in (("retrieve", 6), ("retrieve_video", 2)):
+        assert 0 < costs[name]["wall_s"] and 0 < costs[name]["cpu_s"]
+        assert result[name]["compute_floor_s"] == pytest.approx(calls * costs[name]["cpu_s"] / 2, abs=1e-3)
+        assert result[name]["p95_over_bound"] > 0 and result[name]["throughput_per_s"] > 0
         figures = result[name]
         assert figures["calls"] == calls and figures["ok"] == calls and figures["errors"] == 0, figures
         assert 0 < figures["p50_s"] <= figures["p95_s"] <= figures["max_s"]
@@ -103,6 +108,25 @@ def test_the_no_op_floor_app_has_the_apps_load_tested_api(tmp_path):
 
     assert {Image.open(path).size for path in images} == {loadtest.FLOOR_STRIP_SIZE}
     assert all(60_000 < path.stat().st_size < 120_000 for path in images)  # the demo's strips: 70-85 KB
+
+
+def test_the_goal_is_against_the_larger_of_the_two_floors():
+    result = {"retrieve": {"calls": 50, "p95_s": 3.3, "errors": 0},
+              "retrieve_video": {"calls": 10, "p95_s": 3.0, "errors": 1},
+              "floor": {"retrieve": {"calls": 50, "p95_s": 3.0, "p50_s": 2.0, "errors": 0, "throughput_per_s": 20.0},
+                        "retrieve_video": {"calls": 10, "p95_s": 0.3, "p50_s": 0.2, "errors": 0}}}
+    costs = {"retrieve": {"cpu_s": 0.05, "wall_s": 0.04}, "retrieve_video": {"cpu_s": 0.57, "wall_s": 0.5}}
+    loadtest.apply_bounds(result, costs, cores=2)
+    retrieve, video = result["retrieve"], result["retrieve_video"]
+    assert retrieve["compute_floor_s"] == pytest.approx(50 * 0.05 / 2)  # 1.25 s: below Gradio's own floor
+    assert retrieve["floor"]["p95_s"] == 3.0 and retrieve["bound_s"] == 3.0
+    assert retrieve["p95_over_bound"] == pytest.approx(1.1) and retrieve["meets_goal"] is True
+    assert video["compute_floor_s"] == pytest.approx(10 * 0.57 / 2)  # 2.85 s: the work, above the no-op 0.3 s
+    assert video["bound_s"] == pytest.approx(2.85) and video["p95_over_bound"] == pytest.approx(3.0 / 2.85, abs=1e-3)
+    assert video["meets_goal"] is False  # within 1.15x, but one call failed
+    no_floors = {"retrieve": {"calls": 5, "p95_s": 1.0, "errors": 0}}
+    loadtest.apply_bounds(no_floors, None, cores=2)
+    assert "bound_s" not in no_floors["retrieve"] and "meets_goal" not in no_floors["retrieve"]
 
 
 def test_file_urls_are_every_file_of_an_answer_once():
