@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 _APP_DIR = Path(__file__).resolve().parent
@@ -140,9 +141,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cache written to {summary['cache_dir']} ({summary['total_bytes'] / 2**20:.1f} MiB); "
               f"examples in {summary['examples_dir']}")
         return 0
-    demo = build_app(config=config)
-    launch_app(demo, args.host, args.port, args.share)
+    demo = build_app(config=config, start=False)  # the model loads after the page is served (warm_up)
+    launch_app(demo, args.host, args.port, args.share, prevent_thread_lock=True)
+    threading.Thread(target=warm_up, args=(demo,), name="lsmrl-warm-up", daemon=True).start()
+    demo.block_thread()
     return 0
+
+
+#: The calls :func:`warm_up` makes through the app's own API, in order: the worst queries, then one retrieval.
+WARM_UP_DIRECTION = "infrared_to_visible"
+
+
+def warm_up(demo, timeout_s: float = 600.0) -> bool:
+    """Load the model and its caches, then answer one ``/failures`` and one ``/retrieve`` through the app's own
+    HTTP API (loopback), so that the first user's click finds everything warm: the model and features, the
+    lazily imported figure and rendering modules, the handlers' frame and strip caches, Gradio's queue.
+
+    Runs in a background thread after the first page is served (a user sees the page at once while this
+    runs). Returns True when both calls were answered; any failure only ends the warm-up (the handlers
+    report errors to users themselves).
+    """
+    import json
+
+    import httpx
+
+    resources = demo.lsmrl_resources
+    resources.start()
+    try:
+        resources.explorer(timeout=timeout_s)
+        url = f"http://127.0.0.1:{demo.server_port}/gradio_api/call"
+        with httpx.Client(timeout=timeout_s) as client:
+            def call(name: str, data: list):
+                event_id = client.post(f"{url}/{name}", json={"data": data}).raise_for_status().json()["event_id"]
+                event = None
+                with client.stream("GET", f"{url}/{name}/{event_id}") as stream:
+                    for line in stream.iter_lines():
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:") and event in ("complete", "error"):
+                            if event == "error":
+                                raise RuntimeError(f"/{name}: {line[5:][:200]}")
+                            return json.loads(line[5:])
+                raise RuntimeError(f"/{name}: the stream ended without an answer")
+
+            table = call("failures", [WARM_UP_DIRECTION, "ap", 5])[0]
+            call("retrieve", [table["data"][0][1], WARM_UP_DIRECTION, 10])
+        return True
+    except Exception as error:  # noqa: BLE001 - a warm-up never stops the app
+        print(f"warm-up skipped: {type(error).__name__}: {str(error)[:200]}", file=sys.stderr, flush=True)
+        return False
 
 
 if __name__ == "__main__":
