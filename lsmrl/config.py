@@ -24,8 +24,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 class DataConfig:
     dataset: str = "synthvvi"
     root: str = ""
-    num_frames: int = 6  # T sampled per tracklet in training (restricted random)
-    test_frames: int | None = None  # None: the data set's protocol (6 for HITSZ-VCM, 10 for BUPTCampus)
+    # T (frames per tracklet) is ``model.num_frames``, one value for training and test (issue 13): training
+    # draws one random frame of each of T chunks, the test protocol the first frame of each chunk.
     workers: int = 0
     identities_per_batch: int = 8  # P
     tracklets_per_modality: int = 1  # K (per identity and modality)
@@ -149,7 +149,10 @@ def _build(cls, data: dict, where: str):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+        moved = {"num_frames": "model.num_frames (one T for training and test)",
+                 "test_frames": "model.num_frames (one T for training and test)"} if cls is DataConfig else {}
+        hint = "".join(f"; {where}.{k} is now {moved[k]}" for k in unknown if k in moved)
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}{hint}")
     values = {}
     for name, value in data.items():
         kind = hints[name]

@@ -43,20 +43,28 @@ def test_stfl_on_changes_features_but_keeps_parameters(clip):
         assert not torch.allclose(plain(frames)["sequence"], full(frames)["sequence"], atol=1e-4)
 
 
-def test_temporal_shift_is_a_permutation_and_inverse_restores():
+@pytest.mark.parametrize("edges", ["swap", "cyclic"])
+def test_temporal_shift_is_a_permutation_and_inverse_restores(edges):
     offsets = shift_offsets((4, 3), ((-1, 0, 1), (0, 1, -1), (1, -1, 0)))
     assert offsets.tolist()[:6] == [-1, 0, 1, 0, 1, -1]
-    index = temporal_shift_index(5, offsets)
+    index = temporal_shift_index(5, offsets, edges)
     for patch in range(offsets.numel()):  # each patch position: frames are permuted, none lost
         assert sorted(index[:, patch].tolist()) == list(range(5))
     x = torch.randn(2, 5, 12, 7)
-    shifted = temporal_shift(x, offsets)
-    assert torch.equal(temporal_shift(shifted, offsets, inverse=True), x)
+    shifted = temporal_shift(x, offsets, edges=edges)
+    assert torch.equal(temporal_shift(shifted, offsets, inverse=True, edges=edges), x)
     assert torch.equal(shifted.sort(dim=1).values, x.sort(dim=1).values)  # same multiset of tokens
     # a patch with offset +1 in frame t holds frame t+1's token
-    patch = offsets.tolist().index(1)
-    assert torch.equal(shifted[:, 0, patch], x[:, 1, patch])
-    assert torch.equal(shifted[:, 4, patch], x[:, 0, patch])  # cyclic at the end
+    plus, minus = offsets.tolist().index(1), offsets.tolist().index(-1)
+    assert torch.equal(shifted[:, 0, plus], x[:, 1, plus])
+    if edges == "cyclic":
+        assert torch.equal(shifted[:, 4, plus], x[:, 0, plus])  # v1: wraps the first frame onto the last
+    else:
+        # never across the ends: only direct neighbours (or itself), the ends keep or swap inwards
+        assert (index - torch.arange(5)[:, None]).abs().max() == 1
+        assert torch.equal(shifted[:, 4, plus], x[:, 4, plus]) and torch.equal(shifted[:, 0, minus], x[:, 0, minus])
+        assert index[:, plus].tolist() == [1, 0, 3, 2, 4] and index[:, minus].tolist() == [0, 2, 1, 4, 3]
+        assert torch.equal(shifted[:, 1, minus], x[:, 2, minus])  # -1 pairs (1,2), (3,4): frame 1 reads frame 2
 
 
 def test_grouped_attention_group_size_one_equals_per_frame(clip):

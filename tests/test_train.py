@@ -24,7 +24,7 @@ from lsmrl.model.checkpoint import load_model
 
 TINY = ["stage1.steps=3", "stage1.batch_size=8", "stage1.feature_passes=1", "stage2.steps=2",
         "stage2.log_every=1", "stage2.checkpoint_every=2", "data.identities_per_batch=3",
-        "data.tracklets_per_modality=1", "data.num_frames=2"]
+        "data.tracklets_per_modality=1", "model.num_frames=2"]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_resume_continues_from_the_last_step(synth_root, clip_weights, tmp_path)
 def test_baseline_skips_stage_one(synth_root, tmp_path):
     config = load_config("mini_synthvvi.yaml", TINY + [f"data.root={synth_root}", "model.grouped=false",
                                                        "model.shift=false", "model.sd=false", "model.cmi=false",
-                                                       "model.modality_losses=false"])
+                                                       "model.i2t=false", "model.modality_losses=false"])
     train(config, tmp_path, None, evaluate=False)
     assert not (tmp_path / "stage1.safetensors").exists()
     model, _ = load_model(tmp_path / "model.safetensors")
@@ -108,7 +108,7 @@ def test_baseline_skips_stage_one(synth_root, tmp_path):
 def test_eval_record_puts_the_metrics_of_a_no_eval_run_into_its_sidecar(synth_root, tmp_path, capsys):
     config = load_config("mini_synthvvi.yaml", TINY + [f"data.root={synth_root}", "model.grouped=false",
                                                        "model.shift=false", "model.sd=false", "model.cmi=false",
-                                                       "model.modality_losses=false"])
+                                                       "model.i2t=false", "model.modality_losses=false"])
     train(config, tmp_path, None, evaluate=False)
     checkpoint = tmp_path / "model.safetensors"
     weights = checkpoint.read_bytes()

@@ -122,9 +122,9 @@ def collate(items: list[dict]) -> dict:
 
 
 def train_loader(tracklets: Sequence[Tracklet], labels: dict[int, int], image_size, data_config,
-                 seed: int, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """Cross-modal identity batches: P identities x K visible + K infrared tracklets each."""
-    clips = TrackletClips(tracklets, data_config.num_frames, image_size, train=True, labels=labels,
+                 seed: int, rank: int = 0, world_size: int = 1, num_frames: int = 6) -> DataLoader:
+    """Cross-modal identity batches: P identities x K visible + K infrared tracklets each, ``num_frames`` each."""
+    clips = TrackletClips(tracklets, num_frames, image_size, train=True, labels=labels,
                           flip_prob=data_config.flip_prob, padding=data_config.padding,
                           erase_prob=data_config.erase_prob,
                           visible_grayscale_prob=data_config.visible_grayscale_prob,

@@ -10,6 +10,7 @@ cache is what makes this stage cheap on a CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -20,14 +21,18 @@ from tqdm import tqdm
 from lsmrl.config import Stage1Config
 from lsmrl.engine.data import SeededBatches, TrackletClips, collate
 from lsmrl.engine.optim import adamw, warmup_cosine
+from lsmrl.engine.precision import Precision
 from lsmrl.losses.contrastive import image_to_text_contrastive, text_to_image_contrastive
 from lsmrl.model.lsmrl import LSMRL
 
 
 @torch.no_grad()
 def cache_image_features(model: LSMRL, clips: TrackletClips, passes: int, seed: int, device,
-                         batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(features (N*passes, D), labels, modalities) from the frozen encoder over augmented passes."""
+                         batch_size: int = 16, precision: Precision | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features (N*passes, D), labels, modalities) from the frozen encoder over augmented passes
+    (under ``precision``'s autocast when given; the cache is fp32)."""
+    autocast = precision.autocast if precision is not None else contextlib.nullcontext
     model.eval()
     features, labels, modalities = [], [], []
     order = list(range(len(clips)))
@@ -37,7 +42,8 @@ def cache_image_features(model: LSMRL, clips: TrackletClips, passes: int, seed: 
         seeded.set_epoch(number)
         for batch in tqdm(seeded, desc=f"stage 1: caching features (pass {number + 1}/{passes})", unit="batch"):
             data = collate([clips[item] for item in batch])
-            features.append(model.stfl(data["frames"].to(device))["sequence"].float().cpu())
+            with autocast():
+                features.append(model.stfl(data["frames"].to(device))["sequence"].float().cpu())
             labels.append(data["labels"])
             modalities.append(data["modalities"])
     return torch.cat(features), torch.cat(labels), torch.cat(modalities)

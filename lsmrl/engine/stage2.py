@@ -3,9 +3,15 @@
 Losses (LSMRL Sec. 3.5; design.md §6), each switchable through its weight and the model switches:
 
 * identity level: label-smoothed ID cross-entropy on the BNNeck logits,
-  cross-modal batch-hard triplet on the final pre-BN feature, and (when the
-  model has SD, i.e. language) CLIP-ReID's image-to-text cross-entropy against
-  the frozen identity prompts;
+  cross-modal batch-hard triplet on the final pre-BN feature, and (``i2t``, its
+  own switch) CLIP-ReID's image-to-text cross-entropy of the *encoder's own*
+  sequence feature (STFL) against the frozen identity prompts. v1 applied it
+  after SD and CMI, where it pulled towards the tracklet's own prompt while SD
+  mixed in the others';
+* SD ("generated" mode): its generated prompt's sentence feature is classified
+  against the identity prompts (``sd_prompt``: close to the identity's learnt
+  prompt) and the visible and infrared prompts of an identity are pulled
+  together (``sd_modality``: modality-shared);
 * modality level (``modality_losses``): the hetero-center triplet loss and the
   cross-modal contrastive loss.
 
@@ -21,7 +27,7 @@ from lsmrl.config import Stage2Config, TrainConfig
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.losses.contrastive import image_text_cross_entropy
 from lsmrl.losses.identity import CrossEntropyLabelSmooth, TripletLoss
-from lsmrl.losses.modality import cross_modal_contrastive_loss, hetero_center_loss
+from lsmrl.losses.modality import cross_modal_contrastive_loss, cross_modal_prompt_consistency, hetero_center_loss
 from lsmrl.model.lsmrl import LSMRL
 
 
@@ -43,6 +49,7 @@ def set_trainable(model: LSMRL, config: Stage2Config) -> None:
         if module is not None:
             module.requires_grad_(True)
     model.neck.bn.bias.requires_grad_(False)  # BNNeck keeps its shift at 0
+    # SD's generated prompts go through the frozen text encoder: gradients reach the inversion network through it
 
 
 def build_optimizer(model: LSMRL, config: Stage2Config):
@@ -64,10 +71,11 @@ class Stage2Losses:
         stage = config.stage2
         self.id_loss = CrossEntropyLabelSmooth(model.config.num_classes, stage.label_smoothing)
         self.triplet = TripletLoss(stage.triplet_margin, cross_modal=True)
-        self.use_text = model.config.sd and self.weights.i2t > 0
+        self.use_text = model.config.i2t and self.weights.i2t > 0 and model.prompt_learner is not None
+        self.use_sd_prompt = model.config.sd and model.config.sd_mode == "generated"
         self.use_modality = model.config.modality_losses
         self.text_features = None
-        if self.use_text:
+        if self.use_text or self.use_sd_prompt:
             with torch.no_grad():
                 self.text_features = model.prompt_features().detach()
         self.logit_scale = (1.0 / stage.i2t_temperature if stage.i2t_temperature
@@ -78,9 +86,16 @@ class Stage2Losses:
         feature = out["cmi"].float()  # losses in fp32 whatever autocast computed the forward in
         terms = {"id": self.id_loss(out["logits"].float(), labels),
                  "triplet": self.triplet(feature, labels, modalities)}
-        if self.use_text:
-            terms["i2t"] = image_text_cross_entropy(feature, self.text_features.to(feature.device), labels,
+        if self.use_text:  # the encoder's own feature, as CLIP-ReID (not after SD/CMI)
+            terms["i2t"] = image_text_cross_entropy(out["stfl"].float(), self.text_features.to(feature.device), labels,
                                                     logit_scale=self.logit_scale, normalize=True)
+        if self.use_sd_prompt and out.get("sd_prompt") is not None:
+            prompt = out["sd_prompt"].float()
+            if self.weights.sd_prompt > 0:
+                terms["sd_prompt"] = image_text_cross_entropy(prompt, self.text_features.to(feature.device), labels,
+                                                              logit_scale=self.logit_scale, normalize=True)
+            if self.weights.sd_modality > 0:
+                terms["sd_modality"] = cross_modal_prompt_consistency(prompt, labels, modalities)
         if self.use_modality:
             terms["modality_center"] = hetero_center_loss(feature, labels, modalities, margin=stage.center_margin)
             terms["modality_contrastive"] = cross_modal_contrastive_loss(

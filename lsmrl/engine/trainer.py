@@ -7,7 +7,14 @@
   (:func:`hand_over_prompts`), not through a reused Python object
   (CLIP-ReID #66), then trains with every enabled loss.
 
-Models without SD have no use for prompts and skip stage 1 (the baseline).
+Models that use no prompts (neither SD nor the i2t loss) skip stage 1 (the
+baseline). At the end of stage 2 :func:`lsmrl.engine.calibrate.calibrate_modules`
+rebuilds the CMI memory, the SD/CMI residual centres and the BNNeck statistics
+from a clean eval-mode pass over the training set. One T
+(``model.num_frames``) serves training and test. Under DDP the model runs with
+``broadcast_buffers=False`` (rank 0's buffers would overwrite the other ranks'
+CMI memory updates at every forward); the memory and centre updates are
+gathered over the ranks instead (:mod:`lsmrl.model.centring`).
 Runs are seeded; ``--resume`` continues from ``last.safetensors`` +
 ``last_state.pt`` (optimizer and schedule, read with ``weights_only=True``).
 A JSON-lines log (``log.jsonl``) gets a record every ``log_every`` steps and
@@ -30,8 +37,10 @@ from tqdm import tqdm
 from lsmrl.config import TrainConfig, dump_config, load_config
 from lsmrl.data.registry import build_dataset
 from lsmrl.device import get_device, seed_everything
+from lsmrl.engine.calibrate import calibrate_modules
 from lsmrl.engine.data import TrackletClips, label_map, train_loader
 from lsmrl.engine.extract import data_fingerprint, evaluate_model
+from lsmrl.engine.module_effects import modality_constant_share
 from lsmrl.engine.precision import training_precision
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
 from lsmrl.engine.stage1 import cache_image_features, prompt_retrieval_accuracy, train_prompts
@@ -40,6 +49,7 @@ from lsmrl.errors import CheckpointError, LSMRLError
 from lsmrl.evaluation.protocols import format_metrics_table
 from lsmrl.model.checkpoint import file_sha256, load_model, save_checkpoint
 from lsmrl.model.lsmrl import LSMRL
+from lsmrl.model.semantic_diffusion import GeneratedPromptDiffusion
 from lsmrl.model.tokenizer import WordTokenizer
 
 
@@ -112,6 +122,17 @@ def hand_over_prompts(model: LSMRL, stage1_checkpoint: Path) -> None:
     with torch.no_grad():
         model.prompt_learner.identity_context.copy_(stage1.prompt_learner.identity_context)
     model.refresh_prompt_bank()
+    if isinstance(model.semantic_diffusion, GeneratedPromptDiffusion):
+        # generated prompts start as the mean learnt identity prompt; stage 2 makes them input-specific
+        model.semantic_diffusion.inversion.start_from(model.prompt_learner.identity_context)
+
+
+def wrap_distributed(model: LSMRL, device: torch.device) -> torch.nn.Module:
+    """DDP without buffer broadcast: the CMI memory and the residual centres are synced by their own
+    all-gathers (:mod:`lsmrl.model.centring`); a broadcast would overwrite the other ranks' updates."""
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True,
+                                                     broadcast_buffers=False)
 
 
 def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = None, resume: bool = False,
@@ -132,19 +153,25 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
     log_file = open(out_dir / "log.jsonl", "a" if resume else "w") if rank == 0 else None
     timings: dict[str, float] = {}
     image_size = tuple(model.config.image_size)
+    num_frames = model.config.num_frames
+    if num_frames != dataset.test_num_frames and rank == 0:
+        print(f"note: model.num_frames = {num_frames} differs from the test protocol's {dataset.test_num_frames} "
+              "frames; the test is evaluated with the protocol's")
+    precision = training_precision(device, config.amp)
+    timings["precision"] = precision.name
 
     # ---------------------------------------------------------------- stage 1
     stage1_path = out_dir / "stage1.safetensors"
     stage1_metrics = {}
-    if model.config.sd:
+    if model.config.needs_prompts:
         if resume and stage1_path.is_file():
             print(f"stage 1: reusing {stage1_path}")
         else:
             start = time.time()
-            clips = TrackletClips(dataset.train, config.data.num_frames, image_size, train=True, labels=labels,
+            clips = TrackletClips(dataset.train, num_frames, image_size, train=True, labels=labels,
                                   flip_prob=config.data.flip_prob, padding=config.data.padding)
             features, feature_labels, _ = cache_image_features(model, clips, config.stage1.feature_passes,
-                                                               config.seed, device)
+                                                               config.seed, device, precision=precision)
             train_prompts(model, features, feature_labels, config.stage1, config.seed, device, log_file)
             stage1_metrics = {"prompt_top1_train": round(prompt_retrieval_accuracy(model, features, feature_labels), 4)}
             timings["stage1_s"] = round(time.time() - start, 1)
@@ -170,12 +197,10 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
         schedule.load_state_dict(state["schedule"])
         step = int(state["step"])
         print(f"stage 2: resumed at step {step}")
-    loader = train_loader(dataset.train, labels, image_size, config.data, config.seed, rank, world_size)
-    network = model
-    if world_size > 1:
-        network = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    precision = training_precision(device, config.amp)
-    timings["precision"] = precision.name
+    first_step = step
+    loader = train_loader(dataset.train, labels, image_size, config.data, config.seed, rank, world_size,
+                          num_frames=num_frames)
+    network = wrap_distributed(model, device) if world_size > 1 else model
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler)
     model.train()
     epoch = step // max(1, len(loader))
@@ -223,22 +248,31 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
         epoch += 1
     progress.close()
     timings["stage2_s"] = round(time.time() - start, 1)
+    timings["stage2_s_per_step"] = round(timings["stage2_s"] / max(1, stage.steps - first_step), 3)
+
+    # ---------------------------------------------------------------- calibration (clean pass, every rank alike)
+    start = time.time()
+    calibration = calibrate_modules(model, dataset.train, labels, device=device, mixed_precision=config.amp,
+                                    progress=rank == 0)
+    timings["calibrate_s"] = round(time.time() - start, 1)
 
     # ---------------------------------------------------------------- evaluation + checkpoint
     model.eval()
     summary = {"checkpoint": str(out_dir / "model.safetensors"), "timings": timings}
     if rank == 0:
-        metrics = None
+        metrics = effects = None
         if evaluate:
             start = time.time()
-            metrics, _, records = evaluate_model(model, dataset)
+            metrics, features, records = evaluate_model(model, dataset)
+            effects = modality_constant_share(features)
             timings["eval_s"] = round(time.time() - start, 1)
             (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             (out_dir / "metrics.queries.json").write_text(json.dumps(records) + "\n")
             log_file.write(json.dumps({"eval": metrics}) + "\n")
         training = {"config": config.to_dict(), "timings": timings, "clip_weights": str(clip_weights) if clip_weights else None,
                     "clip_weights_sha256": file_sha256(clip_weights) if clip_weights else None,
-                    "stage1": stage1_metrics, "world_size": world_size, "device": str(device)}
+                    "stage1": stage1_metrics, "world_size": world_size, "device": str(device),
+                    "calibration": calibration, "module_effects": effects}
         data = {"dataset": config.data.dataset, "root": str(config.data.root), "fingerprint": data_fingerprint(dataset),
                 "test_tracklets": len(dataset.test), **identity_provenance(dataset, labels)}
         save_checkpoint(model, out_dir / "model.safetensors", training=training, data=data, metrics=metrics)

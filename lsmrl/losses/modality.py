@@ -135,3 +135,21 @@ def cross_modal_contrastive_loss(
     vis_to_ir = supcon_loss(normed[visible], normed[infrared], labels[visible], labels[infrared], temperature)
     ir_to_vis = supcon_loss(normed[infrared], normed[visible], labels[infrared], labels[visible], temperature)
     return 0.5 * (vis_to_ir + ir_to_vis)
+
+
+def cross_modal_prompt_consistency(prompts: torch.Tensor, labels: torch.Tensor,
+                                   modalities: torch.Tensor) -> torch.Tensor:
+    """1 - cosine between the mean generated prompt of each identity's visible and infrared tracklets.
+
+    SD's generated prompts (:mod:`lsmrl.model.semantic_diffusion`) are to be *modality-shared*: the two
+    modalities of one identity should read as the same sentence. The mean over the identities of the batch
+    that have both modalities; a zero (in the graph) when none has.
+    """
+    prompts = F.normalize(prompts.float(), dim=1)
+    terms = []
+    for label in labels.unique():
+        rows = labels == label
+        visible, infrared = rows & (modalities == 0), rows & (modalities == 1)
+        if visible.any() and infrared.any():
+            terms.append(1 - F.cosine_similarity(prompts[visible].mean(0), prompts[infrared].mean(0), dim=0))
+    return torch.stack(terms).mean() if terms else prompts.sum() * 0.0

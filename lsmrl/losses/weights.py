@@ -22,7 +22,9 @@ class LossWeights:
 
     id: float = 1.0  # CrossEntropyLabelSmooth on the identity classifier
     triplet: float = 1.0  # TripletLoss (cross-modal batch-hard)
-    i2t: float = 1.0  # image_text_cross_entropy against the frozen prompts
+    i2t: float = 1.0  # image_text_cross_entropy of the STFL feature against the frozen prompts
+    sd_prompt: float = 1.0  # SD's generated prompt classified against the identity prompts (image_text_cross_entropy)
+    sd_modality: float = 1.0  # cross_modal_prompt_consistency of SD's generated prompts
     modality_center: float = 1.0  # hetero_center_loss
     modality_contrastive: float = 1.0  # cross_modal_contrastive_loss
 

@@ -85,7 +85,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LS
     path = Path(path)
     meta = read_checkpoint_meta(path)
     try:
-        config = LSMRLConfig.from_dict(meta["model_config"])
+        config = LSMRLConfig.from_dict(meta["model_config"], stored=True)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{sidecar_path(path).name}: invalid model config ({error})") from error
     try:
@@ -93,11 +93,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LS
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from error
     model = LSMRL(config)
-    problems = state_dict_mismatch(model.state_dict(), state)
+    own = model.state_dict()
+    # Checkpoints written before the prompt template was saved (v1) lack it: rebuilt from the loaded CLIP below.
+    template = {k for k in own if k.startswith("prompt_learner.") and k.split(".")[-1] in ("prefix", "suffix")}
+    rebuild = bool(template) and not (template & set(state))
+    problems = state_dict_mismatch({k: v for k, v in own.items() if not (rebuild and k in template)}, state)
     if problems:
         raise CheckpointError(
             f"{path.name}: the weights do not match the model config in {sidecar_path(path).name}: "
             f"{problems}. The two files must come from the same training run."
         )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=not rebuild)
+    if rebuild:
+        # the text side is frozen in training, so the loaded token embedding is the one the prompts were learnt with
+        model.prompt_learner.rebuild_template(model.clip)
     return model.to(device).eval(), meta

@@ -7,15 +7,29 @@ partner. Our choice (design.md §6): each modality keeps a **memory of
 prototypes of the other modality**, one per training identity, and a feature
 attends to the other modality's memory:
 
-    visible  f_v -> f_v + g_v * MHA(LN(f_v), LN(M_infrared))   (visible to infrared)
-    infrared f_i -> f_i + g_i * MHA(LN(f_i), LN(M_visible))    (infrared to visible)
+    visible  f_v -> f_v + g_v * C_v(MHA(LN(f_v), LN(M_infrared)))   (visible to infrared)
+    infrared f_i -> f_i + g_i * C_i(MHA(LN(f_i), LN(M_visible)))    (infrared to visible)
 
-The memories are buffers updated in training by an exponential moving average
-of the detached input features of each identity and modality (first sighting
-copies); they are saved in the checkpoint. At test time they are fixed, so any
-single query of either modality can be processed, identically to training.
-``share_weights`` uses one attention for both directions. Rows of the memory
-not yet seen are masked out. The attention weights (B, M) are returned.
+``C_m`` (``centred``, the default) subtracts the modality's mean residual
+(:class:`~lsmrl.model.centring.ModalityCentre`). Without it, the v1 model's
+CMI residual was 27-36% one constant vector per modality at test time: with
+a fixed memory and a soft attention, the attended prototype mix hardly
+depends on the query, so CMI learnt a per-modality offset. Centred, only the
+part of the attention that depends on the query moves the feature: a query
+is pulled towards the other-modality prototypes of the identities it
+resembles. ``centred=False`` is the v1 operator (checkpoints that predate it).
+
+The memories are buffers. In training they follow an exponential moving
+average of the detached input features of each identity and modality (first
+sighting copies), gathered over all ranks under DDP so every rank applies
+the same update. After training,
+:func:`lsmrl.engine.calibrate.calibrate_modules` rebuilds them from a clean
+eval-mode pass over the training set (the training-time average was of
+augmented, partly grey visible tracklets) and re-estimates the centres. At
+test time they are fixed, so any single query of either modality is processed
+on its own. ``share_weights`` uses one attention for both directions. Rows of
+the memory not yet seen are masked out. The attention weights (B, M) are
+returned.
 
 Train/test consistency [our choice]: in training, ``exclude`` masks each
 tracklet's own identity in the other modality's memory; at test time the
@@ -28,12 +42,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lsmrl.model.centring import ModalityCentre, all_gather_rows
+
 VISIBLE_ID, INFRARED_ID = 0, 1
 
 
 class CrossModalInteraction(nn.Module):
     def __init__(self, dim: int, num_prototypes: int, heads: int = 4, gate_init: float = 0.1,
-                 momentum: float = 0.9, share_weights: bool = False):
+                 momentum: float = 0.9, share_weights: bool = False, centred: bool = True):
         super().__init__()
         self.momentum = momentum
         # memory[m] holds prototypes of modality m (0 visible, 1 infrared), one per training identity
@@ -46,11 +62,13 @@ class CrossModalInteraction(nn.Module):
         self.attend_infrared = to_infrared  # used by visible features
         self.attend_visible = to_visible  # used by infrared features
         self.gate = nn.Parameter(torch.full((2, dim), gate_init))
+        self.centre = ModalityCentre(dim) if centred else None
 
     @torch.no_grad()
     def update_memory(self, features: torch.Tensor, labels: torch.Tensor, modalities: torch.Tensor) -> None:
-        """EMA update of the prototypes of the identities and modalities present in a batch."""
-        features = features.detach().to(self.memory.dtype)  # autocast may hand in bf16; the memory stays fp32
+        """EMA update of the prototypes of the identities and modalities present in the (global) batch."""
+        features = all_gather_rows(features.detach().to(self.memory.dtype))  # autocast may hand in bf16
+        labels, modalities = all_gather_rows(labels), all_gather_rows(modalities)
         for modality in (VISIBLE_ID, INFRARED_ID):
             mask = modalities == modality
             if not mask.any():
@@ -63,14 +81,18 @@ class CrossModalInteraction(nn.Module):
                     self.memory[modality, label] = mean
                     self.filled[modality, label] = True
 
-    def forward(self, features: torch.Tensor, modalities: torch.Tensor, exclude: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``features`` (B, D), ``modalities`` (B,) -> refined features (B, D), attention (B, M).
+    @torch.no_grad()
+    def set_memory(self, memory: torch.Tensor, filled: torch.Tensor) -> None:
+        """Replace the prototypes (2, M, D) and their filled mask (2, M) (the post-training rebuild)."""
+        self.memory.copy_(memory.to(self.memory.dtype))
+        self.filled.copy_(filled)
 
-        ``exclude`` (B,) optional memory row per tracklet to leave out (its own identity in training).
-        """
-        out = features.clone()
-        weights = features.new_zeros(features.shape[0], self.memory.shape[1])
+    def attend(self, features: torch.Tensor, modalities: torch.Tensor, exclude: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The raw (uncentred) attention output (B, D), attention weights (B, M), and which rows attended (B,)."""
+        attended_all = features.new_zeros(features.shape)
+        weights = features.new_zeros(features.shape[0], self.memory.shape[1], dtype=torch.float32)
+        active = torch.zeros(features.shape[0], dtype=torch.bool, device=features.device)
         for modality, attention in ((VISIBLE_ID, self.attend_infrared), (INFRARED_ID, self.attend_visible)):
             rows = modalities == modality
             other = 1 - modality
@@ -87,6 +109,24 @@ class CrossModalInteraction(nn.Module):
             attended, attn = attention(query[usable], memory[usable], memory[usable], key_padding_mask=mask[usable],
                                        need_weights=True, average_attn_weights=True)
             row_ids = rows.nonzero().flatten()[usable]
-            out[row_ids] = (features[row_ids] + self.gate[modality] * attended.squeeze(1)).to(out.dtype)
+            attended_all[row_ids] = attended.squeeze(1).to(attended_all.dtype)
             weights[row_ids] = attn.squeeze(1).to(weights.dtype)
-        return out, weights
+            active[row_ids] = True
+        return attended_all, weights, active
+
+    def forward(self, features: torch.Tensor, modalities: torch.Tensor, exclude: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features`` (B, D), ``modalities`` (B,) -> refined features (B, D), attention (B, M).
+
+        ``exclude`` (B,) optional memory row per tracklet to leave out (its own identity in training).
+        """
+        attended, weights, active = self.attend(features, modalities, exclude)
+        if not active.any():
+            return features, weights
+        rows = active.nonzero().flatten()
+        part = attended[rows]
+        if self.centre is not None:  # centred over the rows that attended (early in training some cannot)
+            part = self.centre(part, modalities[rows])
+        part = part * self.gate[modalities[rows]].to(part.dtype)
+        residual = torch.zeros_like(attended).index_put((rows,), part)
+        return features + residual.to(features.dtype), weights

@@ -16,9 +16,24 @@ key                shape         what
 ``cmi``            (B, D)        after cross-modal interaction (= ``sd`` if off)
 ``embedding``      (B, D)        BNNeck output: the retrieval feature
 ``logits``         (B, C)        identity logits (training only)
-``sd_attention``   (B, C)        SD attention over the prompt bank (or None)
+``sd_attention``   (B, C)        SD: the generated prompt's softmax similarity to the
+                                 identity prompts ("bank" mode: attention over them), or None
+``sd_prompt``      (B, D)        SD: the generated prompt's sentence feature (or None)
 ``cmi_attention``  (B, C)        CMI attention over the other modality's memory (or None)
 =================  ============  ==============================================
+
+What each module does at test time, and why (measured on the v1 demo, issue 13): v1's SD attended over
+the fixed bank of training identities' prompts and CMI over a fixed prototype memory; both acted mostly as
+a constant offset per modality (44-60% and 27-36% of their residual energy). Now SD *generates* a
+modality-shared prompt from each sequence (an inversion network into the prompt template, encoded by the
+CLIP text encoder and diffused into the frame features by cross-attention), and both SD and CMI centre
+their residual per modality, so what they add depends on the input
+(:mod:`lsmrl.model.semantic_diffusion`, :mod:`lsmrl.model.cross_modal`, :mod:`lsmrl.model.centring`).
+:func:`lsmrl.engine.module_effects.modality_constant_share` measures it.
+
+Checkpoints written before these choices lack the keys ``sd_mode``, ``cmi_centred`` and ``shift_edges``;
+:meth:`LSMRLConfig.from_dict` gives them their v1 values (``LEGACY_DEFAULTS``), so they still load and
+behave as trained.
 
 With ``grouped``, ``shift``, ``sd`` and ``cmi`` all off the model is the
 frame-wise CLIP baseline: the mean of the frames' class tokens, trained with
@@ -38,7 +53,7 @@ from lsmrl.model.backbone import BackboneConfig, build_clip, build_tokenizer
 from lsmrl.model.cross_modal import INFRARED_ID, VISIBLE_ID, CrossModalInteraction
 from lsmrl.model.heads import BNNeck
 from lsmrl.model.prompts import PromptLearner, TextEncoder
-from lsmrl.model.semantic_diffusion import SemanticDiffusion
+from lsmrl.model.semantic_diffusion import GeneratedPromptDiffusion, SemanticDiffusion
 from lsmrl.model.stfl import DEFAULT_SHIFT_TILE, STFL, STFLConfig
 
 
@@ -49,7 +64,7 @@ class LSMRLConfig:
     clip_model: str = "lsmrl-mini"
     image_size: tuple[int, int] = (128, 64)
     quick_gelu: bool = False
-    num_frames: int = 6  # T used in training and test sampling (forward accepts any T)
+    num_frames: int = 6  # T: frames sampled per tracklet in training and in test (forward accepts any T)
     num_classes: int = 0  # training identities: prompts, classifier, CMI memory
     # ablation switches
     grouped: bool = True
@@ -62,25 +77,31 @@ class LSMRLConfig:
     shift_start: int | None = None
     group_size: int = 2
     shift_tile: tuple[tuple[int, ...], ...] = DEFAULT_SHIFT_TILE
+    shift_edges: str = "swap"  # "swap": no wrap across the tracklet's ends; "cyclic": v1
     # prompts, SD, CMI
     prompt_template: str = "a photo of a x x x x person."
     prompt_context: int = 4
+    sd_mode: str = "generated"  # "generated": a prompt per sequence (inversion); "bank": v1, the identity bank
     sd_heads: int = 4
+    i2t: bool = True  # image-to-text loss on the STFL feature against the stage-1 prompts (CLIP-ReID)
     cmi_heads: int = 4
     gate_init: float = 0.1
     cmi_momentum: float = 0.9
     cmi_share_weights: bool = False
+    cmi_centred: bool = True  # subtract the per-modality mean residual (v1: False)
     mask_own_identity: bool = True  # SD/CMI leave out the own identity in training (test-time conditions)
     tokenizer: dict | None = None  # the word vocabulary of the miniature CLIP
     test_sampling: str = "evenly"
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LSMRLConfig":
+    def from_dict(cls, data: dict, stored: bool = False) -> "LSMRLConfig":
+        """Build from a dict. ``stored`` (a checkpoint's sidecar): keys an older config lacks take their v1
+        value (``LEGACY_DEFAULTS``); otherwise (a YAML config) missing keys take the field defaults."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys: {unknown}")
-        data = dict(data)
+        data = {**LEGACY_DEFAULTS, **data} if stored else dict(data)
         if "image_size" in data:
             data["image_size"] = tuple(data["image_size"])
         if "shift_tile" in data:
@@ -93,6 +114,15 @@ class LSMRLConfig:
     @property
     def is_baseline(self) -> bool:
         return not (self.grouped or self.shift or self.sd or self.cmi)
+
+    @property
+    def needs_prompts(self) -> bool:
+        """Whether training learns identity prompts (stage 1): SD and the i2t loss use them."""
+        return self.sd or self.i2t
+
+
+# What configs stored before a key existed meant (they are read with these; new configs get the field defaults).
+LEGACY_DEFAULTS = {"sd_mode": "bank", "cmi_centred": False, "shift_edges": "cyclic", "i2t": True}
 
 
 def modality_ids(modalities, device=None) -> torch.Tensor:
@@ -112,17 +142,26 @@ class LSMRL(nn.Module):
         self.tokenizer = build_tokenizer(config.clip_model, config.tokenizer)
         self.stfl = STFL(self.clip.visual, STFLConfig(
             grouped=config.grouped, shift=config.shift, grouped_start=config.grouped_start,
-            shift_start=config.shift_start, group_size=config.group_size, shift_tile=config.shift_tile))
+            shift_start=config.shift_start, group_size=config.group_size, shift_tile=config.shift_tile,
+            shift_edges=config.shift_edges))
         dim = self.clip.visual.output_dim
         self.dim = dim
         classes = config.num_classes
         self.prompt_learner = (PromptLearner(self.clip, self.tokenizer, classes, config.prompt_template,
                                              config.prompt_context) if classes > 0 else None)
         self.text_encoder = TextEncoder(self.clip)
-        self.semantic_diffusion = (SemanticDiffusion(dim, classes, config.sd_heads, config.gate_init)
-                                   if config.sd and classes > 0 else None)
+        self.semantic_diffusion = None
+        if config.sd and classes > 0:
+            if config.sd_mode == "generated":
+                self.semantic_diffusion = GeneratedPromptDiffusion(
+                    dim, classes, self.clip.token_embedding.weight.shape[1], config.prompt_context, config.sd_heads,
+                    config.gate_init)
+            elif config.sd_mode == "bank":
+                self.semantic_diffusion = SemanticDiffusion(dim, classes, config.sd_heads, config.gate_init)
+            else:
+                raise ValueError(f"sd_mode must be 'generated' or 'bank', got {config.sd_mode!r}")
         self.cross_modal = (CrossModalInteraction(dim, classes, config.cmi_heads, config.gate_init,
-                                                  config.cmi_momentum, config.cmi_share_weights)
+                                                  config.cmi_momentum, config.cmi_share_weights, config.cmi_centred)
                             if config.cmi and classes > 0 else None)
         if (config.sd or config.cmi) and classes <= 0:
             raise ValueError("SD and CMI need num_classes > 0 (the training identities' prompts and memories)")
@@ -150,17 +189,37 @@ class LSMRL(nn.Module):
     def refresh_prompt_bank(self) -> None:
         """Encode every identity prompt and hand the result to SD (end of stage 1 / after loading)."""
         if self.semantic_diffusion is not None:
-            self.semantic_diffusion.set_prompt_bank(self.prompt_features())
+            bank = self.prompt_features()
+            if isinstance(self.semantic_diffusion, GeneratedPromptDiffusion):
+                self.semantic_diffusion.set_prompt_bank(bank, self.clip.logit_scale.exp().item())
+            else:
+                self.semantic_diffusion.set_prompt_bank(bank)
+
+    def encode_pseudo_words(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pseudo-words (B, n_ctx, width) in the prompt template through the text encoder: the sentence
+        feature (B, D), every token's feature (B, L, D) and the padding mask (B, L) (True after end-of-text)."""
+        prompts, tokens = self.prompt_learner.compose(words)
+        sentence, every = self.text_encoder(prompts, tokens, every_token=True)
+        end = tokens.argmax(dim=-1)
+        padding = torch.arange(tokens.shape[1], device=tokens.device)[None, :] > end[:, None]
+        return sentence, every, padding
+
+    def sd_residual(self, stfl: dict, modalities: torch.Tensor) -> dict:
+        """SD's uncentred residual of STFL outputs (for calibration: :mod:`lsmrl.engine.calibrate`)."""
+        return self.semantic_diffusion.raw_residual(stfl["frame_features"], stfl["sequence"], self.encode_pseudo_words)
 
     # ----------------------------------------------------------------- image side
     def forward(self, frames: torch.Tensor, modalities, labels: torch.Tensor | None = None) -> dict:
         modalities = modality_ids(modalities, frames.device)
         stfl = self.stfl(frames)
         out = {"frames": stfl["frame_features"], "stfl": stfl["sequence"],
-               "sd_attention": None, "cmi_attention": None}
+               "sd_attention": None, "sd_prompt": None, "cmi_attention": None}
         features = out["stfl"]
         exclude = labels if (self.training and labels is not None and self.config.mask_own_identity) else None
-        if self.semantic_diffusion is not None:
+        if isinstance(self.semantic_diffusion, GeneratedPromptDiffusion):
+            sd = self.semantic_diffusion(stfl["frame_features"], features, modalities, self.encode_pseudo_words)
+            features, out["sd_attention"], out["sd_prompt"] = sd["features"], sd["attention"], sd["prompt"]
+        elif self.semantic_diffusion is not None:
             features, out["sd_attention"] = self.semantic_diffusion(features, exclude)
         out["sd"] = features
         if self.cross_modal is not None:

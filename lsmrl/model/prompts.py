@@ -6,6 +6,11 @@ replace the ``X`` placeholders of a template such as
 visible and the infrared tracklets of that identity (modality-shared), so the
 text space gives both modalities one semantic anchor. The prefix and suffix
 token embeddings are fixed buffers (CLIP-ReID); the text encoder stays frozen.
+They are computed from the CLIP's token embedding *after* its weights are
+loaded and saved in checkpoints (v1 built them from the random
+initialisation at load time and did not save them, so prompt features after
+loading were wrong); :meth:`PromptLearner.rebuild_template` recomputes them
+for checkpoints that predate this.
 
 Inference never needs the identity: the prompts are used in training (stage 1
 learns them, stage 2 uses them as targets) and, once encoded, as the bank that
@@ -31,15 +36,22 @@ class PromptLearner(nn.Module):
                 f"prompt template {template!r} must contain exactly {n_ctx} consecutive 'X' placeholders"
             )
         start = positions[0]
-        with torch.no_grad():
-            embedding = clip.token_embedding(tokens)  # (1, L, width)
-        width = embedding.shape[-1]
+        self.start = start
         self.n_ctx = n_ctx
         self.template = template
+        width = clip.token_embedding.weight.shape[-1]
         self.register_buffer("tokens", tokens, persistent=False)
-        self.register_buffer("prefix", embedding[:, :start].clone(), persistent=False)
-        self.register_buffer("suffix", embedding[:, start + n_ctx:].clone(), persistent=False)
+        self.register_buffer("prefix", torch.zeros(1, start, width))
+        self.register_buffer("suffix", torch.zeros(1, tokens.shape[1] - start - n_ctx, width))
+        self.rebuild_template(clip)
         self.identity_context = nn.Parameter(torch.randn(num_classes, n_ctx, width) * 0.02)
+
+    @torch.no_grad()
+    def rebuild_template(self, clip: nn.Module) -> None:
+        """(Re)compute the fixed prefix/suffix embeddings from ``clip``'s current token embedding."""
+        embedding = clip.token_embedding(self.tokens.to(clip.token_embedding.weight.device))  # (1, L, width)
+        self.prefix.copy_(embedding[:, :self.start])
+        self.suffix.copy_(embedding[:, self.start + self.n_ctx:])
 
     @property
     def num_classes(self) -> int:
@@ -47,10 +59,14 @@ class PromptLearner(nn.Module):
 
     def forward(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt embeddings (N, L, width) and their token ids (N, L) for identity ``labels``."""
-        context = self.identity_context[labels]
+        return self.compose(self.identity_context[labels])
+
+    def compose(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The template around any pseudo-word embeddings ``context`` (N, n_ctx, width): prompts and token ids."""
         count = context.shape[0]
-        prompts = torch.cat([self.prefix.expand(count, -1, -1), context, self.suffix.expand(count, -1, -1)], dim=1)
-        return prompts, self.tokens.expand(count, -1)
+        prefix = self.prefix.to(context.dtype).expand(count, -1, -1)
+        suffix = self.suffix.to(context.dtype).expand(count, -1, -1)
+        return torch.cat([prefix, context, suffix], dim=1), self.tokens.expand(count, -1)
 
 
 class TextEncoder(nn.Module):
@@ -60,10 +76,13 @@ class TextEncoder(nn.Module):
         super().__init__()
         self._clip = (clip,)  # shared with the model; not registered twice
 
-    def forward(self, prompts: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, prompts: torch.Tensor, tokens: torch.Tensor, every_token: bool = False):
+        """Projected end-of-text feature (N, D); with ``every_token`` also every token's (N, L, D)."""
         clip = self._clip[0]
         x = prompts + clip.positional_embedding.to(prompts.dtype)
         x = clip.transformer(x, attn_mask=clip.attn_mask)
         x = clip.ln_final(x)
-        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # end-of-text token
-        return x @ clip.text_projection
+        end = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # end-of-text token
+        if every_token:
+            return end @ clip.text_projection, x @ clip.text_projection
+        return end @ clip.text_projection

@@ -15,13 +15,22 @@ CLIP's ViT blocks are split, with *no new parameters*, into three consecutive gr
    of 2-D attention; the shift is undone after the block. Class tokens are not
    shifted. The shift is a permutation: nothing is lost.
 
+   **Tracklet ends** (``shift_edges``): TPS shifts cyclically, which puts the
+   last frame's patches into the first frame (v1 did so). ``"swap"`` (the
+   default) never wraps: at positions with offset +1, frames exchange patches
+   in pairs (0,1), (2,3), ...; with offset -1 in pairs (1,2), (3,4), ...; a
+   frame without a partner keeps its own patch. Each frame so reads both
+   neighbours across the mosaic, only ever its direct neighbours, and the
+   exchange is its own inverse. ``"cyclic"`` is v1's (checkpoints that
+   predate the switch).
+
 No attention ever runs over all T x N tokens of a tracklet. The sequence
 feature is the mean of the frames' projected class tokens (the BNNeck follows
 in :mod:`lsmrl.model.lsmrl`).
 
 Paper-silent choices [our choice], all in :class:`STFLConfig`: the split points
 (ViT-B/16: 8 basic, 2 grouped, 2 shift; miniature: 3, 1, 2), the group size
-(2), the mosaic tile of offsets, cyclic shifting at the tracklet ends.
+(2), the mosaic tile of offsets, pairwise exchange (no wrap) at the tracklet ends.
 With ``grouped=False`` and ``shift=False`` every block runs per frame and the
 frame features equal open_clip's visual tower exactly (tested).
 """
@@ -44,6 +53,7 @@ class STFLConfig:
     shift_start: int | None = None  # None: the last 1/6 (at least 1) of the blocks shift
     group_size: int = 2
     shift_tile: tuple[tuple[int, ...], ...] = field(default=DEFAULT_SHIFT_TILE)
+    shift_edges: str = "swap"  # "swap": pairwise exchange, never across the tracklet's ends; "cyclic": TPS/v1
 
     def split(self, layers: int) -> tuple[int, int]:
         """Block indices where the grouped and the shift encoders start.
@@ -70,20 +80,34 @@ def shift_offsets(grid: tuple[int, int], tile) -> torch.Tensor:
     return tile[rows[:, None], cols[None, :]].reshape(-1)
 
 
-def temporal_shift_index(num_frames: int, offsets: torch.Tensor) -> torch.Tensor:
-    """Gather index (T, N) such that ``shifted[t, p] = x[(t + offsets[p]) % T, p]``.
+SHIFT_EDGES = ("swap", "cyclic")
 
-    It is a permutation of the (frame, patch) pairs: every token lands exactly once.
+
+def temporal_shift_index(num_frames: int, offsets: torch.Tensor, edges: str = "swap") -> torch.Tensor:
+    """Gather index (T, N): ``shifted[t, p] = x[index[t, p], p]``.
+
+    ``"cyclic"``: ``index[t, p] = (t + offsets[p]) % T``. ``"swap"``: at an offset +1 position, frame ``t``
+    exchanges with ``t ^ 1`` (pairs (0,1), (2,3), ...); at -1 with its partner in the pairs (1,2), (3,4), ...;
+    a partner outside the tracklet means no exchange. Either is a permutation of the (frame, patch) pairs:
+    every token lands exactly once; ``"swap"`` is its own inverse.
     """
+    if edges not in SHIFT_EDGES:
+        raise ValueError(f"shift_edges must be one of {SHIFT_EDGES}, got {edges!r}")
     frames = torch.arange(num_frames)[:, None]
-    return (frames + offsets[None, :]) % num_frames
+    if edges == "cyclic":
+        return (frames + offsets[None, :]) % num_frames
+    phase = (offsets[None, :] < 0).long()  # pairs start at even frames (+1) or at odd frames (-1)
+    partner = ((frames - phase) ^ 1) + phase
+    valid = (offsets[None, :] != 0) & (frames >= phase) & (partner >= 0) & (partner < num_frames)
+    return torch.where(valid, partner, frames.expand(-1, offsets.shape[0]))
 
 
-def temporal_shift(patches: torch.Tensor, offsets: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+def temporal_shift(patches: torch.Tensor, offsets: torch.Tensor, inverse: bool = False,
+                   edges: str = "swap") -> torch.Tensor:
     """Shift patch tokens (B, T, N, C) along time by per-position offsets; ``inverse`` undoes it."""
     batch, num_frames, num_patches, channels = patches.shape
-    sign = -1 if inverse else 1
-    index = temporal_shift_index(num_frames, sign * offsets.to(patches.device))
+    sign = -1 if inverse and edges == "cyclic" else 1  # a pairwise exchange undoes itself
+    index = temporal_shift_index(num_frames, sign * offsets.to(patches.device), edges)
     index = index.to(patches.device)[None, :, :, None].expand(batch, -1, -1, channels)
     return torch.gather(patches, 1, index)
 
@@ -160,6 +184,8 @@ class STFL(nn.Module):
     def _shift_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         batch, num_frames, length, channels = x.shape
         cls, patches = x[:, :, :1], x[:, :, 1:]
-        shifted = torch.cat([cls, temporal_shift(patches, self.offsets)], dim=2)
+        edges = self.config.shift_edges
+        shifted = torch.cat([cls, temporal_shift(patches, self.offsets, edges=edges)], dim=2)
         out = block(shifted.reshape(batch * num_frames, length, channels)).reshape(x.shape)
-        return torch.cat([out[:, :, :1], temporal_shift(out[:, :, 1:], self.offsets, inverse=True)], dim=2)
+        return torch.cat([out[:, :, :1], temporal_shift(out[:, :, 1:], self.offsets, inverse=True, edges=edges)],
+                         dim=2)
