@@ -138,13 +138,17 @@ def load_clip_weights(model: open_clip.CLIP, path: str | Path) -> None:
     pos = state.get("visual.positional_embedding")
     if pos is not None and pos.shape != model.visual.positional_embedding.shape:
         patches = pos.shape[0] - 1
-        if int(patches**0.5) ** 2 != patches:
-            raise CheckpointError(
-                f"{path}: visual.positional_embedding has {patches} patches, which is not a square grid "
-                f"and does not match the model's grid {tuple(model.visual.grid_size)}; "
-                "build the model at the image size the weights were trained at"
-            )
-        resize_pos_embed(state, model)
+        if int(patches**0.5) ** 2 == patches:
+            resize_pos_embed(state, model)
+        else:
+            source = _grid_with_aspect(patches, tuple(model.visual.grid_size))
+            if source is None:
+                raise CheckpointError(
+                    f"{path}: visual.positional_embedding has {patches} patches, which is neither a square grid "
+                    f"nor a grid of the model's aspect ratio {tuple(model.visual.grid_size)}; "
+                    "build the model at the image size the weights were trained at"
+                )
+            state["visual.positional_embedding"] = resize_grid_pos_embed(pos, source, tuple(model.visual.grid_size))
     problems = state_dict_mismatch(model.state_dict(), state)
     if problems:
         raise CheckpointError(
@@ -152,6 +156,29 @@ def load_clip_weights(model: open_clip.CLIP, path: str | Path) -> None:
             "Check that --clip-model names the architecture these weights were trained for."
         )
     model.load_state_dict(state, strict=True)
+
+
+def _grid_with_aspect(patches: int, target: tuple[int, int]) -> tuple[int, int] | None:
+    """The (rows, cols) grid of ``patches`` cells with the aspect ratio of ``target`` (e.g. 32 -> (8, 4) for (16, 8))."""
+    rows, cols = target
+    for h in range(1, patches + 1):
+        if patches % h == 0 and h * cols == (patches // h) * rows:
+            return h, patches // h
+    return None
+
+
+def resize_grid_pos_embed(pos: torch.Tensor, source: tuple[int, int], target: tuple[int, int]) -> torch.Tensor:
+    """Bicubic resize of a ViT position embedding (class token first) from a ``source`` to a ``target`` patch grid.
+
+    How a CLIP pretrained at one frame size is fine-tuned at another (open_clip's own helper assumes square
+    grids; person crops are 2:1).
+    """
+    cls, grid = pos[:1], pos[1:]
+    width = grid.shape[-1]
+    grid = grid.reshape(1, source[0], source[1], width).permute(0, 3, 1, 2).float()
+    grid = torch.nn.functional.interpolate(grid, size=target, mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(target[0] * target[1], width).to(pos.dtype)
+    return torch.cat([cls, grid], dim=0)
 
 
 def build_tokenizer(name: str, tokenizer_config: dict | None = None):
