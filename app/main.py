@@ -169,6 +169,9 @@ def warm_up(demo, timeout_s: float = 600.0) -> bool:
     resources.start()
     try:
         resources.explorer(timeout=timeout_s)
+        from lsmrl.device import get_device, inference_precision
+
+        inference_precision("auto", get_device(resources.config.device))  # measures bf16 once, off the request path
         url = f"http://127.0.0.1:{demo.server_port}/gradio_api/call"
         with httpx.Client(timeout=timeout_s) as client:
             def call(name: str, data: list):
