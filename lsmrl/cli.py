@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "stats": ("lsmrl.data.cli", "print the statistics table of a VVI-ReID data set"),
     "pretrain-clip": ("lsmrl.engine.pretrain_clip", "contrastive pretraining of the miniature CLIP on SynthVVI"),
     "train": ("lsmrl.engine.trainer", "two-stage LSMRL training (prompts, then the full model)"),
+    "train-demo": ("lsmrl.engine.demo", "the demo model from scratch: pretrain the CLIP, both stages, calibrate, eval"),
+    "calibrate": ("lsmrl.engine.calibrate", "rebuild a checkpoint's CMI memory, residual centres and BN statistics "
+                  "from a clean pass over its training set"),
+    "module-effects": ("lsmrl.engine.module_effects", "the modality-constant share of SD's and CMI's residuals "
+                       "(from an `extract` .npz)"),
     "ablation": ("lsmrl.engine.ablation", "train and tabulate the ablation rows (baseline ... full LSMRL)"),
     "eval": ("lsmrl.engine.extract", "evaluate a checkpoint in both directions (metrics + per-query JSON)"),
     "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",

@@ -21,6 +21,7 @@ from lsmrl.engine.trainer import build_model, train
 from lsmrl.errors import ConfigError
 from lsmrl.config import PretrainConfig
 from lsmrl.model.checkpoint import load_model
+from lsmrl.model.lsmrl import LSMRLConfig
 
 TINY = ["stage1.steps=3", "stage1.batch_size=8", "stage1.feature_passes=1", "stage2.steps=2",
         "stage2.log_every=1", "stage2.checkpoint_every=2", "data.identities_per_batch=3",
@@ -227,3 +228,22 @@ def test_grey_visible_frames_are_paired_with_the_colour_free_caption(synth_root)
             # the colour-free caption is the visible caption with its colour words taken out
             kept = [w for w in t.caption.replace(",", " ,").split() if w not in COLOUR_WORDS]
             assert " ".join(kept).replace(" ,", ",") == captions[t.pid]
+
+
+def test_train_demo_from_scratch_records_every_stage_and_the_baseline_reuses_the_clip(synth_root, tmp_path):
+    tiny = ["pretrain.steps=2", "pretrain.batch_size=8", "pretrain.warmup_steps=1"] + TINY
+    assert cli_main(["train-demo", "--data-root", str(synth_root), "--out", str(tmp_path), *tiny]) == 0
+    meta = json.loads((tmp_path / "full" / "model.json").read_text())
+    timings = meta["demo"]["timings"]
+    for key in ("pretrain_s", "stage1_s", "stage2_s", "calibrate_s", "eval_s", "total_s"):
+        assert timings[key] > 0, key
+    assert timings["precision"] in ("bf16", "fp32")
+    assert meta["metrics"]["infrared_to_visible"]["mAP"] >= 0
+    assert set(meta["training"]["module_effects"]) == {"sd", "cmi"}
+    assert meta["training"]["calibration"]["memory_filled"] == 1.0
+    clip = (tmp_path / "clip.safetensors").read_bytes()
+    assert cli_main(["train-demo", "--data-root", str(synth_root), "--out", str(tmp_path), "--baseline", *tiny]) == 0
+    baseline = json.loads((tmp_path / "baseline" / "model.json").read_text())
+    assert LSMRLConfig.from_dict(baseline["model_config"]).is_baseline
+    assert "pretrain_s" not in baseline["demo"]["timings"] and (tmp_path / "clip.safetensors").read_bytes() == clip
+    assert not (tmp_path / "baseline" / "stage1.safetensors").exists()  # no prompts: no stage 1
