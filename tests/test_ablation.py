@@ -68,3 +68,21 @@ def test_a_run_without_metrics_has_no_lead(tmp_path):
     lines = ablation.seed_table(tmp_path).splitlines()
     assert "| + modality losses (full LSMRL) | 1 | n/a | n/a | n/a | n/a |" in lines
     assert "| + modality losses (full LSMRL) | n/a |" not in lines  # no lead row at all without a figure
+
+
+def test_rows_carry_seed_config_data_version_and_wall_time_and_control_rows_are_listed(tmp_path):
+    directory = tmp_path / "8_full_minus_sd"
+    directory.mkdir()
+    (directory / "model.safetensors").write_bytes(b"")
+    config = {"seed": 2, "stage2": {"steps": 7}, "model": {"sd": False}}
+    (directory / "model.json").write_text(json.dumps({
+        "format": FORMAT, "model_config": {}, "metrics": {"infrared_to_visible": {"rank1": 1.0, "mAP": 2.0}},
+        "data": {"fingerprint": "abc", "synthvvi_version": 2},
+        "training": {"timings": {"stage1_s": 3.0, "stage2_s": 10.0, "precision": "bf16"}, "config": config,
+                     "module_effects": {"cmi": {"visible": {"share": 0.1}}}}}))
+    [row] = ablation.ablation_rows(tmp_path)
+    assert (row["row"], row["label"], row["seed"], row["steps"]) == ("8_full_minus_sd", "full - SD", 2, 7)
+    assert row["wall_time_s"] == 13.0 and row["config"] == config
+    assert (row["data_fingerprint"], row["synthvvi_version"]) == ("abc", 2)
+    assert row["module_effects"]["cmi"]["visible"]["share"] == 0.1
+    assert "| full - SD | 1.0 | 2.0 |" in ablation.ablation_table(tmp_path)

@@ -32,13 +32,23 @@ ROWS = {
     "4_cmi": "+ CMI",
     "5_full": "+ modality losses (full LSMRL)",
 }
+# Single-seed control rows (issue 13), trained only when named with --rows: what each part adds on its own
+# (the baseline with the modality losses) and what the full model loses without each module.
+EXTRA_ROWS = {
+    "6_baseline_modality": "baseline + modality losses",
+    "7_full_minus_stfl": "full - STFL",
+    "8_full_minus_sd": "full - SD",
+    "9_full_minus_cmi": "full - CMI",
+}
+ALL_ROWS = {**ROWS, **EXTRA_ROWS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--clip-weights", default=None)
     parser.add_argument("--out", required=True, help="directory of the runs (one sub-directory a row)")
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ALL_ROWS),
+                        help="default: the five main rows; the control rows 6-9 only when named")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="train every row once per seed (OUT/seed<S>/<row>) and tabulate mean and sd (seeds.md)")
@@ -67,7 +77,7 @@ def _train_rows(out: Path, rows: list[str], overrides: list[str], args: argparse
             print(f"{row}: done already ({run_dir})")
             continue
         config = load_config(CONFIG_DIR / "ablation" / f"{row}.yaml", overrides + [f"data.root={args.data_root}"])
-        print(f"{row}: {ROWS[row]}")
+        print(f"{row}: {ALL_ROWS[row]}")
         train(config, run_dir, args.clip_weights, resume=(run_dir / "last.safetensors").is_file(),
               device=args.device)
     table = ablation_table(out)
@@ -77,15 +87,21 @@ def _train_rows(out: Path, rows: list[str], overrides: list[str], args: argparse
 
 def ablation_rows(out: str | Path) -> list[dict]:
     rows = []
-    for row, label in ROWS.items():
+    for row, label in ALL_ROWS.items():
         path = Path(out) / row / "model.safetensors"
         if not path.is_file():
             continue
         meta = read_checkpoint_meta(path)
         metrics = meta.get("metrics") or {}
-        timings = (meta.get("training") or {}).get("timings", {})
+        training = meta.get("training") or {}
+        timings = training.get("timings", {})
+        data = meta.get("data") or {}
         rows.append({"row": row, "label": label, "metrics": metrics, "timings": timings,
-                     "steps": meta["training"]["config"]["stage2"]["steps"]})
+                     "steps": training["config"]["stage2"]["steps"], "seed": training["config"].get("seed"),
+                     "wall_time_s": round(sum(v for k, v in timings.items() if k.endswith("_s")), 1),
+                     "config": training.get("config"), "data_fingerprint": data.get("fingerprint"),
+                     "synthvvi_version": data.get("synthvvi_version"),
+                     "module_effects": training.get("module_effects")})
     return rows
 
 
@@ -112,7 +128,7 @@ def seed_table(out: str | Path) -> str:
                        key=lambda d: int(d.name[4:]))
     by_seed = {int(d.name[4:]): {row["row"]: row for row in ablation_rows(d)} for d in seed_dirs}
     lines = ["| model | seeds | IR→VIS R1 | IR→VIS mAP | VIS→IR R1 | VIS→IR mAP |", "|---|---|---|---|---|---|"]
-    for row, label in ROWS.items():
+    for row, label in ALL_ROWS.items():
         runs = [rows[row] for rows in by_seed.values() if row in rows]
         if not runs:
             continue
@@ -126,7 +142,7 @@ def seed_table(out: str | Path) -> str:
     lines += ["", "mAP lead over the baseline, IR→VIS / VIS→IR, per seed:", "",
               "| model | " + " | ".join(f"seed {seed}" for seed in by_seed) + " |",
               "|---|" + "---|" * len(by_seed)]
-    for row, label in list(ROWS.items())[1:]:
+    for row, label in list(ALL_ROWS.items())[1:]:
         cells = []
         for rows in by_seed.values():
             pairs = [tuple(rows[name]["metrics"].get(d, {}).get("mAP") if name in rows else None

@@ -274,6 +274,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                     "stage1": stage1_metrics, "world_size": world_size, "device": str(device),
                     "calibration": calibration, "module_effects": effects}
         data = {"dataset": config.data.dataset, "root": str(config.data.root), "fingerprint": data_fingerprint(dataset),
+                "synthvvi_version": getattr(dataset, "synthvvi_version", None),
                 "test_tracklets": len(dataset.test), **identity_provenance(dataset, labels)}
         save_checkpoint(model, out_dir / "model.safetensors", training=training, data=data, metrics=metrics)
         summary["metrics"] = metrics
