@@ -146,16 +146,17 @@ def build_floor_app(folder: Path):
         return {"headers": ["#", "query", "AP"], "data": rows}, "no-op table"
 
     with gr.Blocks(analytics_enabled=False) as demo:
-        query = gr.Dropdown(choices=[f"Q{i:04d}" for i in range(50)], allow_custom_value=True)
+        query = gr.Textbox(value="Q0000")
         direction = gr.Radio([IR2VIS, VIS2IR], value=IR2VIS)
         top_k = gr.Slider(1, 50, value=10, step=1)
         video, modality = gr.Video(), gr.Radio(["infrared", "visible"], value="infrared")
+        person = gr.Textbox(value="auto")  # /retrieve_video's person: "auto" or a track id
         selection = gr.State({})
         ranked, summary, query_strip, results = gr.JSON(), gr.Markdown(), gr.Image(type="filepath"), gr.Gallery()
         rows, sort, table, note = gr.Number(), gr.Textbox(), gr.Dataframe(), gr.Markdown()  # /failures: query ids
         outputs = [ranked, summary, query_strip, results, selection]
-        gr.Button("retrieve").click(answer, [query, direction, top_k, selection], outputs, api_name="retrieve")
-        gr.Button("video").click(answer, [video, modality, top_k, selection], outputs, api_name="retrieve_video",
+        gr.Button("retrieve").click(answer, [query, direction, top_k], outputs, api_name="retrieve")
+        gr.Button("video").click(answer, [video, modality, top_k, person], outputs, api_name="retrieve_video",
                                  concurrency_id="retrieve_video", concurrency_limit=2)
         gr.Button("failures").click(failures, [direction, sort, rows], [table, note], api_name="failures")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
@@ -197,9 +198,21 @@ class LeanClient:
         response.raise_for_status()
         return {"path": response.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
+    async def defaults(self, name: str) -> list:
+        """The default value of every input of ``/name`` (None where it has none), from ``/gradio_api/info``
+        (read once): a call that names fewer inputs gets the rest from here, as a browser form would."""
+        if not hasattr(self, "_defaults"):
+            response = await self.http.get(f"{self.url}/gradio_api/info")
+            response.raise_for_status()
+            self._defaults = {endpoint.lstrip("/"): [p.get("parameter_default") for p in info.get("parameters", [])]
+                              for endpoint, info in response.json().get("named_endpoints", {}).items()}
+        return self._defaults.get(name, [])
+
     async def call(self, name: str, arguments: list) -> list:
-        """The outputs of ``/name`` for ``arguments`` (FileData dicts stand for files); raises on an error event."""
+        """The outputs of ``/name`` for ``arguments`` (FileData dicts stand for files; missing trailing inputs
+        take their API defaults); raises on an error event."""
         arguments = [await self.upload(a) if isinstance(a, Path) else a for a in arguments]
+        arguments += (await self.defaults(name))[len(arguments):]
         response = await self.http.post(f"{self.url}/gradio_api/call/{name}", json={"data": arguments})
         response.raise_for_status()
         event_id = response.json()["event_id"]
