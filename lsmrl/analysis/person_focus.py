@@ -33,8 +33,8 @@ from lsmrl.analysis.attention import EXPLANATION_METHODS, EmbeddingSimilarityTar
 from lsmrl.analysis.synth_masks import SynthTrackletWithMasks, render_tracklet_with_masks
 
 FOCUS_METHODS = EXPLANATION_METHODS
-DEFAULT_FLAGS = {"seed": 0, "frames": 12, "height": 128, "width": 64, "cameras": 6,
-                 "infrared_tracklets": 2, "visible_tracklets": 2, "train_identities": 200}
+DEFAULT_FLAGS = {"seed": 0, "frames": (16, 32), "infrared": "nir", "height": 128, "width": 64, "cameras": 6,
+                 "infrared_tracklets": 2, "visible_tracklets": 2, "train_identities": 500}
 
 
 def synth_flags(meta: dict) -> dict:
@@ -47,6 +47,9 @@ def synth_flags(meta: dict) -> dict:
         manifest_data = json.loads(manifest.read_text())
         flags.update({k: v for k, v in manifest_data.get("args", {}).items() if k in flags})
         flags["seed"] = manifest_data.get("seed", flags["seed"])
+        if manifest_data.get("synthvvi_version", 1) == 1:  # v1 files: thermal infrared, no range of lengths
+            flags["infrared"] = "thermal"
+        flags["frames"] = tuple(flags["frames"]) if isinstance(flags["frames"], list) else flags["frames"]
     elif data.get("train_identities"):
         flags["train_identities"] = int(data["train_identities"])
     return flags

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lsmrl.data.synth.cameras import make_cameras, render_background
-from lsmrl.data.synth.figure import BACKGROUND, FAR, OCCLUDER, plan_tracklet, rasterize
-from lsmrl.data.synth.generate import ATTRIBUTE_STREAM, SynthConfig, choose_cameras, identity_rng
-from lsmrl.data.synth.identities import sample_identity
-from lsmrl.data.synth.render import render_infrared, render_visible
+from lsmrl.data.synth.figure import BACKGROUND, FAR, OCCLUDER, PASSER, PASSER_SKIN, rasterize
+from lsmrl.data.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan
 
 
 @dataclass
@@ -48,7 +46,8 @@ class SynthTrackletWithMasks:
 def person_coverage(labels: np.ndarray, supersample: int) -> np.ndarray:
     """Supersampled label map (H*s, W*s) -> share (H, W) of each output pixel covered by the person."""
     part = labels & (FAR - 1)
-    person = ((part != BACKGROUND) & (part != OCCLUDER)).astype(np.float32)
+    # poles, benches and passers-by in front of the person hide it
+    person = ((part != BACKGROUND) & (part != OCCLUDER) & (part != PASSER) & (part != PASSER_SKIN)).astype(np.float32)
     s = int(supersample)
     height, width = person.shape[0] // s, person.shape[1] // s
     return person.reshape(height, s, width, s).mean(axis=(1, 3))
@@ -59,7 +58,8 @@ def render_tracklet_with_masks(
     index: int = 0,
     *,
     seed: int = 0,
-    frames: int = 12,
+    frames: int | tuple[int, int] = (16, 32),
+    infrared: str = "nir",
     height: int = 128,
     width: int = 64,
     cameras: int = 6,
@@ -74,29 +74,25 @@ def render_tracklet_with_masks(
     The flags must equal the data set's (``info/synthvvi.json`` -> ``args``) to
     reproduce its frames; any values give a valid, consistent tracklet.
     """
-    config = SynthConfig(seed=seed, frames=frames, height=height, width=width, cameras=cameras,
-                         supersample=supersample, infrared_tracklets=infrared_tracklets,
-                         visible_tracklets=visible_tracklets, train_identities=0,
-                         test_identities=max(1, pid))
+    frame_range = (frames, frames) if isinstance(frames, int) else (int(frames[0]), int(frames[1]))
+    config = SynthConfig(seed=seed, frames=frame_range, infrared=infrared, height=height, width=width,
+                         cameras=cameras, supersample=supersample, infrared_tracklets=infrared_tracklets,
+                         visible_tracklets=visible_tracklets, train_identities=0, test_identities=max(1, pid))
     config.validate()
     if not 0 <= index < infrared_tracklets + visible_tracklets:
         raise ValueError(f"index must be in [0, {infrared_tracklets + visible_tracklets}), got {index}")
-    # the draws of generate.render_identity, in the same order
-    rng = identity_rng(seed, pid, ATTRIBUTE_STREAM)
-    attrs = sample_identity(rng, pid)
-    plan_modalities = [("infrared", cam) for cam in choose_cameras(rng, infrared_tracklets, cameras)]
-    plan_modalities += [("visible", cam) for cam in choose_cameras(rng, visible_tracklets, cameras)]
+    # the generator's own draws, in its order (generate.identity_plan / tracklet_plan)
+    attrs, plan_modalities = identity_plan(config, pid)
     modality, camid = plan_modalities[index]
     camera = make_cameras(seed, cameras)[camid - 1]
     background = render_background(camera, seed, height, width, supersample)
-    t_rng = identity_rng(seed, pid, 1 + index)
-    plan = plan_tracklet(t_rng, attrs, camera, frames, height, width)
-    render = render_visible if modality == "visible" else render_infrared
-    images = render(attrs, camera, background, plan, t_rng, height, width, supersample)
+    plan, t_rng = tracklet_plan(config, attrs, camera, pid, index)
+    images = render_tracklet_frames(config, attrs, modality, camera, background, plan, t_rng)
     coverage = np.stack([
-        person_coverage(rasterize(attrs, pose, plan.direction, plan.occluder, height, width, supersample)[0],
+        person_coverage(rasterize(attrs, pose, plan.direction, plan.occluder, height, width, supersample,
+                                  view_angle=plan.view_angle, passerby=plan.passerby, frame_index=t)[0],
                         supersample)
-        for pose in plan.poses
+        for t, pose in enumerate(plan.poses)
     ]).astype(np.float32)
     return SynthTrackletWithMasks(frames=np.stack(images), masks=coverage >= 0.5, coverage=coverage,
                                   pid=pid, modality=modality, camid=camid, index=index)

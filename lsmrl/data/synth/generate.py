@@ -123,23 +123,40 @@ def choose_cameras(rng: np.random.Generator, count: int, cameras: int) -> list[i
     return chosen[:count]
 
 
-def render_identity(config: SynthConfig, root: Path, split: str, pid: int, cameras, backgrounds) -> IdentityResult:
-    """Sample identity ``pid``, render all its tracklets, write their frames, return the records."""
+def identity_plan(config: SynthConfig, pid: int) -> tuple[IdentityAttributes, list[tuple[str, int]]]:
+    """Identity ``pid``'s attributes and its tracklets' (modality, camera id), infrared first."""
     rng = identity_rng(config.seed, pid, ATTRIBUTE_STREAM)
     attrs: IdentityAttributes = sample_identity(rng, pid)
     plan_modalities = [("infrared", cam) for cam in choose_cameras(rng, config.infrared_tracklets, config.cameras)]
     plan_modalities += [("visible", cam) for cam in choose_cameras(rng, config.visible_tracklets, config.cameras)]
+    return attrs, plan_modalities
+
+
+def tracklet_plan(config: SynthConfig, attrs: IdentityAttributes, camera: CameraSpec, pid: int, index: int):
+    """The ``index``-th tracklet of identity ``pid``: its length, motion and nuisances, and the generator that
+    renders its sensor noise (returned as ``(plan, rng)``). Also used to re-render a tracklet with its masks."""
+    t_rng = identity_rng(config.seed, pid, 1 + index)
+    length = int(t_rng.integers(config.frames[0], config.frames[1] + 1))
+    return plan_tracklet(t_rng, attrs, camera, length, config.height, config.width), t_rng
+
+
+def render_tracklet_frames(config: SynthConfig, attrs: IdentityAttributes, modality: str, camera: CameraSpec,
+                           background, plan, rng) -> list[np.ndarray]:
+    render = render_visible if modality == "visible" else INFRARED_RENDERERS[config.infrared]
+    return render(attrs, camera, background, plan, rng, config.height, config.width, config.supersample)
+
+
+def render_identity(config: SynthConfig, root: Path, split: str, pid: int, cameras, backgrounds) -> IdentityResult:
+    """Sample identity ``pid``, render all its tracklets, write their frames, return the records."""
+    attrs, plan_modalities = identity_plan(config, pid)
     base = split_root(root, split, config.layout)
     tracks: dict[tuple[str, int], int] = {}
     next_frame: dict[tuple[str, int], int] = {}
     records = []
     for j, (modality, camid) in enumerate(plan_modalities):
         camera = cameras[camid - 1]
-        t_rng = identity_rng(config.seed, pid, 1 + j)
-        length = int(t_rng.integers(config.frames[0], config.frames[1] + 1))
-        plan = plan_tracklet(t_rng, attrs, camera, length, config.height, config.width)
-        render = render_visible if modality == "visible" else INFRARED_RENDERERS[config.infrared]
-        frames = render(attrs, camera, backgrounds[camid], plan, t_rng, config.height, config.width, config.supersample)
+        plan, t_rng = tracklet_plan(config, attrs, camera, pid, j)
+        frames = render_tracklet_frames(config, attrs, modality, camera, backgrounds[camid], plan, t_rng)
         key = (modality, camid)
         track = tracks[key] = tracks.get(key, 0) + 1
         first = next_frame.get(key, 1)
