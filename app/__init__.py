@@ -7,6 +7,7 @@ module             what
 ``ui``             the Blocks layout and the event wiring (no model code)
 ``callbacks``      the handlers gathered: one object per tab over one shared context
 ``tabs``           the handlers, one module per tab (``tabs/retrieval.py`` ...) and ``tabs/shared.py``
+``session``        the per-session state: the one current query every tab follows
 ``state``          process-wide resources (the Explorer, loaded once) and the shipped cache
 ``validation``     upload limits and the mapping of lsmrl errors to ``gr.Error``
 ``gpu``            ``@gpu``: ``spaces.GPU`` on a ZeroGPU Space, a no-op elsewhere (model-heavy handlers)

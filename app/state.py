@@ -6,7 +6,7 @@
   once; handlers call :meth:`Resources.explorer`, which waits for it (forwarding
   the loading progress to the caller's ``gr.Progress``). The Explorer's methods
   are thread-safe, so every session shares it. Per-session choices (the selected
-  query and match) live in ``gr.State`` (:func:`new_selection`), never here.
+  query and match) live in ``gr.State`` (:mod:`app.session`), never here.
 * The **shipped cache** (``checkpoints/cache/``, committed): the test-split
   features of the demo checkpoints, the per-stage UMAP layouts, the gap table and
   the attribute probes, keyed by the weights' sha256 and the data fingerprint
@@ -149,8 +149,20 @@ class AppConfig:
             parts.append(f"baseline `{Path(self.baseline_checkpoint).name}`")
         if self.compare_checkpoint:
             parts.append(f"compare `{Path(self.compare_checkpoint).name}`")
-        parts.append(f"data `{self.dataset}` ({self.data_root})")
+        parts.append(f"data `{self.dataset}` (`{display_path(self.data_root)}`)")
         return ", ".join(parts)
+
+
+def display_path(path: str | Path | None) -> str:
+    """A path as the page may show it: relative to the repository when inside it, else its last part only
+    (the page never shows where things are on the server)."""
+    if path is None:
+        return ""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except (ValueError, OSError):
+        return path.name
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -302,6 +314,30 @@ class Resources:
             raise self._error
         return self._explorer
 
+    def default_query(self) -> str | None:
+        """The first query of the first direction: the default the API page shows for a query parameter.
+
+        From the open Explorer if it is ready, else from a read of the data set's index (about 0.5 s for
+        the demo; no model); None if neither works (the handlers then use their own default)."""
+        try:
+            if self.ready:
+                explorer = self._explorer
+                rows = explorer.queries(explorer.directions[0])
+                return rows[0]["tid"] if rows else None
+            from lsmrl.data.registry import build_dataset
+
+            config = self.config
+            if config.data_root is None or not Path(config.data_root).is_dir():
+                return None
+            dataset = build_dataset(config.dataset, config.data_root)
+            for name in ("infrared_to_visible", *dataset.directions):
+                if name in dataset.directions and len(dataset.directions[name][0]):
+                    tracklet = dataset.test[int(dataset.directions[name][0][0])]
+                    return tracklet.tid or None
+        except Exception:  # noqa: BLE001 - only a default for the API page
+            return None
+        return None
+
     def wait_analysis(self, timeout: float | None = None) -> bool:
         """Wait until the background precomputation (gap table, probes, UMAP) is done."""
         return self._analysis_ready.wait(timeout)
@@ -320,20 +356,29 @@ class Resources:
 
 # =========================================================================== static tables
 def ablation_rows(explorer: Any = None) -> tuple[list[dict], str]:
-    """The ablation table and where it came from.
+    """The ablation table's rows and a sentence saying where they come from.
 
-    ``checkpoints/ablation.json`` (rows ``{"row", "label", "metrics": {direction:
-    {rank1, mAP, ...}}}``) when it exists, else one row per loaded checkpoint from
-    its JSON sidecar (metrics as trained) or, failing that, as measured now.
+    ``checkpoints/ablation.json`` when it exists: a list of rows (or ``{"rows": [...]}``), each ``{"row",
+    "label", "metrics": {direction: {rank1, mAP, mINP, ...}}}`` and, for runs over several seeds, ``"seeds":
+    [{"seed", "metrics"}, ...]`` (the Model tab shows mean ± sample sd). Without it, one row per loaded
+    checkpoint from its JSON sidecar (metrics as trained) or, failing that, as measured now, and the
+    sentence says so.
     """
     if ABLATION_JSON.is_file():
         try:
-            rows = json.loads(ABLATION_JSON.read_text(encoding="utf-8"))
-            if isinstance(rows, dict):
-                rows = rows.get("rows", [])
-            return [r for r in rows if isinstance(r, dict)], f"`{ABLATION_JSON.relative_to(REPO_ROOT)}`"
-        except (OSError, ValueError) as error:
-            return [], f"`{ABLATION_JSON.name}` could not be read ({error})"
+            data = json.loads(ABLATION_JSON.read_text(encoding="utf-8"))
+            rows = data.get("rows", []) if isinstance(data, dict) else data
+            rows = [r for r in rows if isinstance(r, dict)]
+            extra = []
+            if isinstance(data, dict):
+                for key, label in (("synthvvi_version", "SynthVVI version"), ("data_fingerprint", "data fingerprint")):
+                    if data.get(key):
+                        extra.append(f"{label} `{data[key]}`")
+            return rows, (f"Ablation rows from `{ABLATION_JSON.relative_to(REPO_ROOT).as_posix()}` "
+                          f"({len(rows)} rows{'; ' + ', '.join(extra) if extra else ''}); "
+                          "several seeds: mean ± sample sd.")
+        except (OSError, ValueError, AttributeError) as error:
+            return [], f"`{ABLATION_JSON.name}` could not be read ({error}); no ablation rows to show."
     rows = []
     if explorer is not None:
         for role in ("baseline", "main", "compare"):
@@ -345,7 +390,9 @@ def ablation_rows(explorer: Any = None) -> tuple[list[dict], str]:
             metrics = sidecar if isinstance(sidecar, dict) and any(
                 isinstance(v, dict) for v in sidecar.values()) else card.get("metrics_now")
             rows.append({"row": role, "label": Path(card["checkpoint"]).stem, "metrics": metrics or {}})
-    return rows, "the loaded checkpoints (no `checkpoints/ablation.json` yet)"
+    return rows, ("`checkpoints/ablation.json` is not in this checkout, so the table lists only the loaded "
+                  "checkpoints (their sidecar metrics). `python -m lsmrl ablation ... --seeds 0 1 2` trains every "
+                  "row and writes the file (see the README).")
 
 
 def example_videos() -> list[dict]:
@@ -367,8 +414,10 @@ def example_videos() -> list[dict]:
 
 # =========================================================================== per-session state
 def new_selection(direction: str = "infrared_to_visible") -> dict:
-    """The per-session selection (a ``gr.State`` value): the query, the chosen match, the direction, top-k."""
-    return {"direction": direction, "query": None, "match": None, "top_k": 10, "upload": None}
+    """The per-session state (a ``gr.State`` value): see :mod:`app.session`."""
+    from app.session import new_session
+
+    return new_session(direction)
 
 
 # =========================================================================== cache building
@@ -474,11 +523,58 @@ def write_examples(explorer: Any, out_dir: Path = EXAMPLES_DIR, per_modality: in
             write_video(frames, out_dir / name, fps=8.0)
             entries.append({"file": name, "modality": row["modality"], "tid": row["tid"], "pid": row["pid"],
                             "camid": row["camid"], "frames": EXAMPLE_FRAMES})
+    scene = write_scene_example(explorer, out_dir)
+    if scene is not None:
+        entries.append(scene)
     (out_dir / "examples.json").write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
     return entries
 
 
+#: The example scene: two people of the test split walking on a wide cluttered background.
+SCENE_SIZE = (224, 480)
+SCENE_FRAMES = 16
+
+
+def write_scene_example(explorer: Any, out_dir: Path = EXAMPLES_DIR, name: str = "scene-two-people.mp4",
+                        seed: int = 0) -> dict | None:
+    """Write an example *scene* video (``/detect_people`` and ``person`` in ``/retrieve_video``): the two
+    easiest visible queries (different identities), pasted on a textured background at the left and the
+    right, walking towards each other for :data:`SCENE_FRAMES` frames. Returns its manifest entry (with the
+    people's tracklet ids, identities and starting x), or None when the data set has no two such tracklets.
+    """
+    from lsmrl.data.people import Walker, compose_scene
+    from lsmrl.data.video import write_video
+
+    direction = next((d for d in explorer.directions
+                      if (explorer.queries(d) or [{}])[0].get("modality") == "visible"), None)
+    if direction is None:
+        return None
+    rows = [r for r in explorer.queries(direction) if r["valid"]]
+    rows.sort(key=lambda r: (-(r["ap"] or 0.0), r["test_index"]))
+    people = []
+    for row in rows:
+        if all(row["pid"] != other["pid"] for other in people):
+            people.append(row)
+        if len(people) == 2:
+            break
+    if len(people) < 2:
+        return None
+    height, width = SCENE_SIZE
+    clips = [explorer.tracklet_frames(r["test_index"], SCENE_FRAMES) for r in people]
+    clip_h, clip_w = clips[0].shape[1:3]
+    top = (height - clip_h) // 2
+    starts = [(16, top), (width - clip_w - 16, top + 8)]
+    walkers = [Walker(clips[0], start=starts[0], velocity=(5, 0)),
+               Walker(clips[1], start=starts[1], velocity=(-5, 0))]
+    frames, _ = compose_scene(walkers, num_frames=SCENE_FRAMES, size=SCENE_SIZE, seed=seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_video(frames, out_dir / name, fps=8.0)
+    return {"file": name, "modality": "visible", "kind": "scene", "frames": SCENE_FRAMES,
+            "people": [{"tid": r["tid"], "pid": r["pid"], "start_x": x} for r, (x, _) in zip(people, starts)]}
+
+
 __all__ = ["ABLATION_JSON", "AppConfig", "DATASETS", "DEFAULT_BASELINE", "DEFAULT_CHECKPOINT", "DEFAULT_DATA_ROOT",
            "EXAMPLES_DIR", "REPO_ROOT", "Resources", "SHIPPED_CACHE", "ablation_rows", "app_temp_dir",
-           "build_cache", "configure_environment", "example_videos", "new_selection", "seed_cache",
+           "build_cache", "configure_environment", "display_path", "example_videos", "new_selection", "seed_cache",
            "user_cache_dir", "write_examples"]

@@ -1,22 +1,33 @@
-"""The Blocks layout and its event wiring; no model code (handlers are in :mod:`app.callbacks`).
+"""The Blocks layout and its event wiring; no model code (handlers are in :mod:`app.tabs`).
 
 Tabs: Retrieval, Attention, Prompt diffusion, Modality gap, Failure cases, Model.
-Every event has an ``api_name``. The public ones (shown on the "Use via API"
-page and scriptable with ``gradio_client``) are ``/retrieve``,
-``/retrieve_video``, ``/export_ranking``, ``/attention``, ``/diffusion``,
-``/modality_gap``, ``/failures``, ``/impostors``, ``/model_card`` and
-``/compare``; the UI plumbing (start-up, filters, clicks in galleries and
-tables, tab refreshes) is named too but ``api_visibility="private"``.
+
+* **One current query.** The session state (:mod:`app.session`) holds the
+  current query, a test tracklet or an uploaded video; every query change goes
+  through it and ``sync_tabs`` then sets the direction, the query box, the
+  selected-match line and the other tabs' inputs from it. Tab refreshes take
+  the session too, so a view that cannot apply to a video query says why.
+* **Browser events vs the API.** Browser events are private and turn a failure
+  into one titled toast plus cleared outputs. The public endpoints
+  (``/retrieve``, ``/retrieve_video``, ``/detect_people``, ``/export_ranking``,
+  ``/attention``, ``/diffusion``, ``/modality_gap``, ``/impostors``, then
+  ``/failures``, ``/model_card`` and ``/compare`` on their buttons) raise
+  ``gr.Error`` for ``gradio_client``; the first ones are invisible twins of
+  their buttons with inputs of their own whose initial values are working
+  defaults, so the "Use via API" page's snippets run as shown.
 
 ``gr.Plot`` (plotly) has no click event in Gradio 6.31, so points in the UMAP
-are hover-only; the selected query (from the Retrieval tab or the failure table)
-is what the UMAP highlights.
+are hover-only; the current query is what the UMAP highlights.
 """
+
+import json
 
 import gradio as gr
 
 from app import state as app_state
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
+from app.tabs.retrieval import AUTO_LABEL
+from app.tabs.model import ABLATION_HEADERS
 from app.tabs.shared import refresh_if_stale
 from app.validation import DEFAULT_LIMITS, MAX_TOP_K, UploadLimits
 
@@ -29,16 +40,37 @@ INTRO = (
 )
 CSS = """
 #lsmrl-status { font-size: 0.92em; opacity: 0.85; }
-#lsmrl-results .caption-label { font-size: 0.8em; }
-/* tracklet strips are wide (T frames side by side) and attention frames tall: not gradio's square cells */
-#lsmrl-results .thumbnail-item { aspect-ratio: 12 / 5; }
+#lsmrl-banner { border-left: 4px solid #1565c0; padding: 4px 10px; background: rgba(21, 101, 192, 0.06); }
+/* tracklet strips are wide (T frames side by side) and attention frames tall: not gradio's square cells;
+   captions go under the image (never over it) and wrap instead of being cut, at least 12 px */
+#lsmrl-results .thumbnail-item, #lsmrl-thumbnails .thumbnail-item {
+    aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
+#lsmrl-results .thumbnail-item img { aspect-ratio: auto; width: 100%; height: auto; object-fit: contain; }
+#lsmrl-thumbnails .thumbnail-item img { aspect-ratio: 1 / 1; object-fit: contain; }
+#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label {
+    position: static; transform: none; max-width: 100%; white-space: normal; overflow: visible;
+    text-overflow: clip; font-size: 12px; line-height: 1.25; margin: 2px 0 0 0; text-align: left; }
+#lsmrl-thumbnails .caption-label { white-space: pre-line; }
 #lsmrl-results .grid-wrap, #lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap {
     min-height: 0; max-height: none; }
 #lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item { aspect-ratio: 1 / 2; }
+/* table headers wrap instead of being cut */
+#lsmrl-gap-table th, #lsmrl-failures-table th, #lsmrl-ablation th { white-space: normal; }
+#lsmrl-gap-table th span, #lsmrl-failures-table th span, #lsmrl-ablation th span {
+    white-space: normal; overflow: visible; text-overflow: clip; }
 """
 STAGE_CHOICES = [("baseline (frame-wise CLIP)", "baseline"), ("STFL", "stfl"), ("after SD", "sd"),
                  ("after CMI", "cmi"), ("final embedding", "embedding")]
 PRIVATE = {"api_visibility": "private"}
+
+
+def _attention_colour_bar():
+    """The colour scale of the attention overlays (the same colormap, drawn once)."""
+    from lsmrl.analysis.attention import jet_colormap
+    from lsmrl.analysis.render import colour_bar
+
+    return colour_bar(jet_colormap, left="0: no evidence", right="1: the tracklet's strongest point",
+                      title="each tracklet's maps share one scale")
 
 
 def _theme():
@@ -53,9 +85,10 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
     first_direction = directions[0][1]
 
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200), fill_width=True) as demo:
-        selection = gr.State(app_state.new_selection(first_direction))
+        session = gr.State(app_state.new_selection(first_direction))
         rendered = gr.State({})
         gr.Markdown(INTRO)
+        banner = gr.Markdown(elem_id="lsmrl-banner")
         status = gr.Markdown(resources.status_markdown(), elem_id="lsmrl-status")
         status_timer = gr.Timer(3.0)
 
@@ -66,8 +99,10 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                     with gr.Column(scale=2, min_width=320):
                         direction = gr.Radio(directions, value=first_direction, label="Direction")
                         with gr.Row():
-                            identity = gr.Dropdown([(ALL, ALL)], value=ALL, label="Identity", allow_custom_value=True)
-                            camera = gr.Dropdown([(ALL, ALL)], value=ALL, label="Camera", allow_custom_value=True)
+                            identity = gr.Dropdown([(ALL, ALL)], value=ALL, label="Identity", allow_custom_value=True,
+                                                   elem_id="lsmrl-identity")
+                            camera = gr.Dropdown([(ALL, ALL)], value=ALL, label="Camera", allow_custom_value=True,
+                                                 elem_id="lsmrl-camera")
                         order = gr.Radio(list(ORDERS), value="identity", label="Order of the queries")
                         query = gr.Dropdown([], value=None, label="Query tracklet", allow_custom_value=True,
                                             info="a test tracklet id, e.g. test/00000", elem_id="lsmrl-query")
@@ -79,8 +114,21 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                             video = gr.Video(sources=["upload"], label="Video (mp4, avi, mkv or webm)",
                                              include_audio=True, height=260, elem_id="lsmrl-video")
                             modality = gr.Radio([("infrared", "infrared"), ("visible", "visible")], value="infrared",
-                                                label="Declared modality of the video")
-                            video_button = gr.Button("Retrieve with the video")
+                                                label="Declared modality of the video", elem_id="lsmrl-modality")
+                            gr.Markdown("A whole scene (a street, a corridor) works too: **Find people** shows "
+                                        "who is in it; the query is the chosen person's crops.")
+                            with gr.Row():
+                                people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
+                                person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
+                                                     elem_id="lsmrl-person", scale=2)
+                            people_preview = gr.Image(label="People found (boxes and ids)", type="numpy",
+                                                      format="png", interactive=False, elem_id="lsmrl-people-preview")
+                            people_thumbs = gr.Gallery(label="Tracks", columns=4, height=180, allow_preview=False,
+                                                       format="png", elem_id="lsmrl-people")
+                            with gr.Accordion("People found (JSON)", open=False):
+                                people_json = gr.JSON(label="Tracks")
+                            video_button = gr.Button("Retrieve with the video", variant="primary",
+                                                     elem_id="lsmrl-video-retrieve")
                             gr.Markdown(f"Limits: {limits.max_bytes // 2**20} MB, {limits.max_frames} frames, "
                                         f"{limits.max_width}x{limits.max_height}, {limits.max_duration_s:.0f} s. "
                                         "Decoding runs in a separate process with a timeout.")
@@ -107,8 +155,10 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
             # ------------------------------------------------------------ Attention
             with gr.Tab("Attention", id="attention", elem_id="tab-attention", render_children=True) as attention_tab:
                 with gr.Row():
-                    att_query = gr.Textbox(label="Query tracklet", placeholder="test/00000")
-                    att_match = gr.Textbox(label="Match tracklet (empty: the query's top-1)")
+                    att_query = gr.Textbox(label="Query (from Retrieval)", interactive=False,
+                                           elem_id="lsmrl-attention-query-id")
+                    att_match = gr.Textbox(label="Match (click a result in Retrieval; empty: the top-1)",
+                                           interactive=False, elem_id="lsmrl-attention-match-id")
                     att_direction = gr.Radio(directions, value=first_direction, label="Direction")
                 with gr.Row():
                     att_method = gr.Radio(list(METHODS), value="gradcam", label="Method",
@@ -127,13 +177,17 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                                                 object_fit="contain", height="auto", elem_id="lsmrl-attention-query")
                     att_match_maps = gr.Gallery(label="Match: map per frame", columns=6, format="png",
                                                 object_fit="contain", height="auto", elem_id="lsmrl-attention-match")
+                gr.Image(value=_attention_colour_bar(), label="Colour scale of the maps", type="numpy",
+                                     format="png", interactive=False, show_label=True, height=70,
+                                     elem_id="lsmrl-attention-scale")
                 att_bars = gr.Plot(label="Each frame's share of the map")
 
             # ------------------------------------------------------------ Prompt diffusion
             with gr.Tab("Prompt diffusion", id="diffusion", elem_id="tab-diffusion",
                         render_children=True) as diffusion_tab:
                 with gr.Row():
-                    diff_query = gr.Textbox(label="Tracklet", placeholder="test/00000")
+                    diff_query = gr.Textbox(label="Query (from Retrieval)", interactive=False,
+                                            elem_id="lsmrl-diffusion-query-id")
                     diff_k = gr.Slider(1, 20, value=5, step=1, label="Prompts listed")
                     diff_button = gr.Button("Show", variant="primary")
                 diff_summary = gr.Markdown(label="Summary", elem_id="lsmrl-diffusion-summary")
@@ -151,9 +205,12 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
             with gr.Tab("Modality gap", id="gap", elem_id="tab-gap", render_children=True) as gap_tab:
                 with gr.Row():
                     gap_stage = gr.Radio(STAGE_CHOICES, value="embedding", label="Stage")
-                    gap_query = gr.Textbox(label="Highlighted query (from Retrieval)", placeholder="empty: none")
+                    gap_query = gr.Textbox(label="Highlighted query (from Retrieval)", interactive=False,
+                                           elem_id="lsmrl-gap-query-id")
                     gap_direction = gr.Radio(directions, value=first_direction, label="Direction")
                     gap_k = gr.Slider(1, 20, value=5, step=1, label="Matches ringed")
+                    gap_colour = gr.Radio([("modality", "modality"), ("identity", "identity")], value="modality",
+                                          label="Colour by", elem_id="lsmrl-gap-colour")
                     gap_button = gr.Button("Show", variant="primary")
                 gap_note = gr.Markdown(label="Note", elem_id="lsmrl-gap-note")
                 with gr.Row():
@@ -202,9 +259,8 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                                                       "mAP", "mINP"], interactive=False,
                                              label="Metrics on this data (percent)")
                 ablation_source = gr.Markdown(label="Ablation source")
-                ablation_table = gr.Dataframe(headers=["row", "label", "IR→VIS R-1", "IR→VIS mAP", "IR→VIS mINP",
-                                                       "VIS→IR R-1", "VIS→IR mAP", "VIS→IR mINP"], interactive=False,
-                                              label="Ablation")
+                ablation_table = gr.Dataframe(headers=ABLATION_HEADERS, interactive=False, label="Ablation",
+                                              elem_id="lsmrl-ablation")
                 with gr.Accordion("Config and provenance (JSON)", open=False):
                     model_config = gr.JSON(label="Config and provenance")
                 gr.Markdown("### Compare on the same queries")
@@ -220,64 +276,85 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
                                              interactive=False, label="Queries whose top-1 changed")
 
         # ================================================================ wiring
-        retrieval_inputs = [query, direction, top_k, selection]
-        retrieval_outputs = [ranked, summary, query_strip, results, selection]
-        sync_outputs = [att_query, att_match, att_direction, diff_query, gap_query, gap_direction]
-        filter_inputs = [direction, identity, camera, order, selection]
-        filter_outputs = [identity, camera, query, thumbnails, selection]
+        # One source of truth: every query change (a tracklet, a video, a failure row, a failed attempt) goes
+        # through the session state, and sync_tabs makes every control and tab input follow it.
+        retrieval_inputs = [query, direction, top_k, session]
+        retrieval_outputs = [ranked, summary, query_strip, results, session]
+        sync_outputs = [direction, query, selected, att_query, att_match, att_direction, diff_query, gap_query,
+                        gap_direction]
+        filter_inputs = [direction, identity, camera, order, session]
+        filter_outputs = [identity, camera, query, thumbnails, session]
+
+        def synced(event, name: str):
+            return event.then(cb.retrieval.sync_tabs, [session], sync_outputs, api_name=f"{name}_sync", **PRIVATE)
 
         def then_retrieve(event, name: str):
-            return (event.then(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name=f"{name}_retrieve", **PRIVATE)
-                    .then(cb.retrieval.sync_tabs, [selection], sync_outputs, api_name=f"{name}_sync", **PRIVATE))
+            return synced(event.then(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs,
+                                     api_name=f"{name}_retrieve", **PRIVATE), name)
 
         # start-up: wait for the model (progress bar), fill the lists, show the first query
-        loaded = demo.load(cb.retrieval.init, [selection], [status, direction, identity, camera, query, thumbnails, selection,
-                                                  gap_stage, compare_other, model_choice],
+        loaded = demo.load(cb.retrieval.init, [session], [status, direction, identity, camera, query, thumbnails,
+                                                          session, gap_stage, compare_other, model_choice],
                            api_name="init", **PRIVATE)
         then_retrieve(loaded, "init")
+        loaded.then(cb.model.banner, None, banner, api_name="banner", **PRIVATE)
         status_timer.tick(cb.retrieval.status, None, status, api_name="status", **PRIVATE).then(
             lambda: gr.Timer(active=not resources.wait_analysis(0)), None, status_timer,
             api_name="status_timer", **PRIVATE)
 
-        # query choice
+        # query choice (browser events: failures are titled toasts and clear the results)
         for component, name in ((direction, "direction"), (identity, "identity"), (camera, "camera"), (order, "order")):
-            then_retrieve(component.input(cb.retrieval.list_queries, filter_inputs, filter_outputs, api_name=f"filter_{name}",
-                                          **PRIVATE), f"filter_{name}")
-        query.input(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name="query_input", **PRIVATE).then(
-            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="query_input_sync", **PRIVATE)
-        then_retrieve(thumbnails.select(cb.retrieval.pick_thumbnail, [selection], [query], api_name="pick_thumbnail",
+            then_retrieve(component.input(cb.retrieval.list_queries, filter_inputs, filter_outputs,
+                                          api_name=f"filter_{name}", **PRIVATE), f"filter_{name}")
+        synced(query.input(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs, api_name="query_input",
+                           **PRIVATE), "query_input")
+        then_retrieve(thumbnails.select(cb.retrieval.pick_thumbnail, [session], [query], api_name="pick_thumbnail",
                                         **PRIVATE), "pick_thumbnail")
-        retrieve_button.click(cb.retrieval.retrieve, retrieval_inputs, retrieval_outputs, api_name="retrieve").then(
-            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="retrieve_sync", **PRIVATE)
-        video_button.click(cb.retrieval.retrieve_video, [video, modality, top_k, selection], retrieval_outputs,
-                           api_name="retrieve_video", concurrency_id="retrieve_video", concurrency_limit=2)
-        results.select(cb.retrieval.select_match, [selection], [selection, selected], api_name="select_match", **PRIVATE).then(
-            cb.retrieval.sync_tabs, [selection], sync_outputs, api_name="select_match_sync", **PRIVATE)
-        export_button.click(cb.retrieval.export_ranking, [ranked, export_format], export_file, api_name="export_ranking")
+        synced(retrieve_button.click(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs,
+                                     api_name="retrieve_button", **PRIVATE), "retrieve_button")
+        people_button.click(cb.retrieval.detect_people_ui, [video], [people_json, people_preview, people_thumbs, person],
+                            api_name="detect_people_button", concurrency_id="retrieve_video", concurrency_limit=2,
+                            **PRIVATE)
+        # a new upload: the people of the previous one no longer apply
+        video.change(lambda: (None, None, [], gr.update(choices=[(AUTO_LABEL, "auto")], value="auto")), None,
+                     [people_json, people_preview, people_thumbs, person], api_name="video_changed", **PRIVATE)
+        video_event = synced(video_button.click(cb.retrieval.retrieve_video_ui,
+                                                [video, modality, top_k, person, session],
+                                                retrieval_outputs, api_name="retrieve_video_button",
+                                                concurrency_id="retrieve_video", concurrency_limit=2, **PRIVATE),
+                             "retrieve_video_button")
+        video_event.then(cb.retrieval.relist_after_video, [direction, order, session], filter_outputs,
+                         api_name="relist_after_video", **PRIVATE)
+        synced(results.select(cb.retrieval.select_match, [session], [session], api_name="select_match", **PRIVATE),
+               "select_match")
+        export_button.click(cb.retrieval.export_ranking, [ranked, export_format], export_file,
+                            api_name="export_ranking_button", **PRIVATE)
 
         # attention
-        attention_inputs = [att_query, att_match, att_method, att_target, att_direction, att_layer]
+        attention_inputs = [session, att_query, att_match, att_method, att_target, att_direction, att_layer]
         attention_outputs = [att_query_maps, att_match_maps, att_bars, att_summary]
-        att_button.click(cb.attention.attention, attention_inputs, attention_outputs, api_name="attention",
-                         concurrency_id="model", concurrency_limit=1)
-        attention_tab.select(refresh_if_stale("attention", cb.attention.attention, len(attention_outputs), needs_query=True),
+        att_button.click(cb.attention.attention_ui, attention_inputs, attention_outputs, api_name="attention_button",
+                         concurrency_id="model", concurrency_limit=1, **PRIVATE)
+        attention_tab.select(refresh_if_stale("attention", cb.attention.attention_ui, len(attention_outputs)),
                              attention_inputs + [rendered], attention_outputs + [rendered], api_name="attention_tab",
                              concurrency_id="model", concurrency_limit=1, **PRIVATE)
 
         # prompt diffusion
-        diffusion_inputs = [diff_query, diff_k]
+        diffusion_inputs = [session, diff_query, diff_k]
         diffusion_outputs = [diff_summary, diff_similarity, diff_attention, diff_probes, diff_table, diff_json]
-        diff_button.click(cb.diffusion.diffusion, diffusion_inputs, diffusion_outputs, api_name="diffusion")
-        diffusion_tab.select(refresh_if_stale("diffusion", cb.diffusion.diffusion, len(diffusion_outputs), needs_query=True),
+        diff_button.click(cb.diffusion.diffusion_ui, diffusion_inputs, diffusion_outputs, api_name="diffusion_button",
+                          **PRIVATE)
+        diffusion_tab.select(refresh_if_stale("diffusion", cb.diffusion.diffusion_ui, len(diffusion_outputs)),
                              diffusion_inputs + [rendered], diffusion_outputs + [rendered], api_name="diffusion_tab",
                              **PRIVATE)
 
         # modality gap
-        gap_inputs = [gap_stage, gap_query, gap_direction, gap_k]
+        gap_inputs = [session, gap_stage, gap_query, gap_direction, gap_k, gap_colour]
         gap_outputs = [gap_plot, gap_points, gap_table, gap_figure, gap_note]
-        gap_button.click(cb.gap.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap")
-        gap_stage.input(cb.gap.modality_gap, gap_inputs, gap_outputs, api_name="modality_gap_stage", **PRIVATE)
-        gap_tab.select(refresh_if_stale("gap", cb.gap.modality_gap, len(gap_outputs)), gap_inputs + [rendered],
+        gap_button.click(cb.gap.modality_gap_ui, gap_inputs, gap_outputs, api_name="modality_gap_button", **PRIVATE)
+        gap_stage.input(cb.gap.modality_gap_ui, gap_inputs, gap_outputs, api_name="modality_gap_stage", **PRIVATE)
+        gap_colour.input(cb.gap.modality_gap_ui, gap_inputs, gap_outputs, api_name="modality_gap_colour", **PRIVATE)
+        gap_tab.select(refresh_if_stale("gap", cb.gap.modality_gap_ui, len(gap_outputs)), gap_inputs + [rendered],
                        gap_outputs + [rendered], api_name="modality_gap_tab", **PRIVATE)
 
         # failure cases
@@ -287,11 +364,11 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
         failures_tab.select(refresh_if_stale("failures", cb.failures.failures, len(failure_outputs)),
                             failure_inputs + [rendered], failure_outputs + [rendered], api_name="failures_tab",
                             **PRIVATE)
-        chosen = fail_table.select(cb.failures.select_failure, [fail_direction, selection],
-                                   [selection, direction, identity, camera, query, fail_loaded],
+        chosen = fail_table.select(cb.failures.select_failure, [fail_direction, session],
+                                   [session, direction, identity, camera, query, fail_loaded],
                                    api_name="select_failure", **PRIVATE)
         chosen.then(cb.failures.impostors, [query, direction], [impostor_image, impostor_text, impostor_table],
-                    api_name="impostors")
+                    api_name="impostors_after_select", **PRIVATE)
         then_retrieve(chosen, "select_failure")
 
         # model
@@ -303,6 +380,54 @@ def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LI
         model_tab.select(refresh_if_stale("model", cb.model.model_and_compare, len(model_outputs) + len(compare_outputs)),
                          [model_choice, compare_other, compare_direction, rendered],
                          model_outputs + compare_outputs + [rendered], api_name="model_tab", **PRIVATE)
+
+        # ================================================================ the public API
+        # Each public endpoint is an invisible twin of its button with inputs of its own, whose initial values
+        # are working defaults (the "Use via API" page shows them and its snippets run as they are). Errors
+        # there raise gr.Error for the client; the browser events above show titled toasts instead.
+        default_query = resources.default_query()
+        example_clip = examples[0]["path"] if examples else None
+        scene_clip = next((e["path"] for e in examples if e.get("kind") == "scene"), example_clip)
+        with gr.Group(visible=False):
+            api_query = gr.Textbox(value=default_query, label="Query tracklet")
+            api_direction = gr.Radio(directions, value=first_direction, label="Direction")
+            api_top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="Top-k")
+            api_video = gr.Video(value=example_clip, label="Video")
+            api_modality = gr.Radio(["infrared", "visible"], value=examples[0]["modality"] if examples else "infrared",
+                                    label="Declared modality of the video")
+            api_person = gr.Textbox(value="auto", label="Person: auto or a track id from /detect_people")
+            api_scene = gr.Video(value=scene_clip, label="Video (a scene with people)")
+            api_ranked = gr.JSON(value=json.dumps(default_query), label="Ranked list (JSON of /retrieve) or a query id")
+            api_format = gr.Radio(["csv", "json"], value="csv", label="Export format")
+            api_match = gr.Textbox(value="", label="Match tracklet (empty: the query's top-1)")
+            api_method = gr.Radio(list(METHODS), value="gradcam", label="Method")
+            api_target = gr.Radio(list(TARGETS), value="match", label="Target")
+            api_layer = gr.Number(value=-1, precision=0, label="Block (-1 = last)")
+            api_diff_k = gr.Slider(1, 20, value=5, step=1, label="Prompts listed")
+            api_stage = gr.Radio(STAGE_CHOICES, value="embedding", label="Stage")
+            api_gap_k = gr.Slider(1, 20, value=5, step=1, label="Matches ringed")
+            api_colour = gr.Radio(["modality", "identity"], value="modality", label="Colour by")
+            twins = {name: gr.Button(visible=False) for name in ("retrieve", "retrieve_video", "detect_people",
+                                                                  "export_ranking", "attention", "diffusion",
+                                                                  "modality_gap", "impostors")}
+        twins["retrieve"].click(cb.retrieval.retrieve, [api_query, api_direction, api_top_k],
+                                [ranked, summary, query_strip, results, session], api_name="retrieve")
+        twins["detect_people"].click(cb.retrieval.detect_people, [api_scene], [people_json, people_preview, people_thumbs],
+                                     api_name="detect_people", concurrency_id="retrieve_video", concurrency_limit=2)
+        twins["retrieve_video"].click(cb.retrieval.retrieve_video, [api_video, api_modality, api_top_k, api_person],
+                                      [ranked, summary, query_strip, results, session], api_name="retrieve_video",
+                                      concurrency_id="retrieve_video", concurrency_limit=2)
+        twins["export_ranking"].click(cb.retrieval.export_ranking, [api_ranked, api_format], export_file,
+                                      api_name="export_ranking")
+        twins["attention"].click(cb.attention.attention, [api_query, api_match, api_method, api_target, api_direction,
+                                                          api_layer], attention_outputs, api_name="attention",
+                                 concurrency_id="model", concurrency_limit=1)
+        twins["impostors"].click(cb.failures.impostors, [api_query, api_direction],
+                                 [impostor_image, impostor_text, impostor_table], api_name="impostors")
+        twins["diffusion"].click(cb.diffusion.diffusion, [api_query, api_diff_k], diffusion_outputs,
+                                 api_name="diffusion")
+        twins["modality_gap"].click(cb.gap.modality_gap, [api_stage, api_query, api_direction, api_gap_k, api_colour],
+                                    gap_outputs, api_name="modality_gap")
 
     demo.lsmrl_callbacks = cb  # for tests and the benchmark
     return demo

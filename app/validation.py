@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 import os
@@ -105,6 +106,17 @@ def check_modality(value: Any) -> str:
     return text
 
 
+def check_person(value: Any) -> str | int:
+    """"auto" (the default) or a person's track id (a whole number from /detect_people)."""
+    text = str(value if value not in (None, "") else "auto").strip().lower()
+    if text == "auto":
+        return "auto"
+    text = text.removeprefix("person").strip()
+    if not text.isdigit():
+        raise UserInputError(f"the person is 'auto' or a track id from /detect_people such as 1, got {value!r}")
+    return int(text)
+
+
 def upload_path(value: Any) -> Path:
     """The local path of an uploaded file from a ``gr.Video``/``gr.File`` value (str, dict or FileData)."""
     if value is None or value == "":
@@ -179,6 +191,40 @@ def to_gr_error(error: BaseException) -> gr.Error:
                     print_exception=False)
 
 
+def warn(error: BaseException) -> str:
+    """Show ``error`` as one toast titled by its kind (a ``gr.Warning``); returns the message.
+
+    Why not a raised ``gr.Error`` in the browser: Gradio 6.31's front end heads
+    every toast with its level ("Error", "Warning") and ignores the title, and a
+    raised error does not let the handler clear its outputs. So the kind of
+    problem leads the message, in bold, and the toast comes once per event. The
+    API keeps raising ``gr.Error`` (its title reaches ``gradio_client``).
+    """
+    shown = to_gr_error(error)
+    title = shown.title or "Check the input"
+    gr.Warning(f"<strong>{html.escape(title)}</strong>: {html.escape(str(shown.message))}", title=title,
+               duration=12)
+    return shown.message
+
+
+def ui_errors(on_error: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Decorator for a browser-only handler: an exception becomes one titled toast (:func:`warn`), and the
+    handler returns ``on_error(message, *args, **kwargs)`` instead, so what the failed call would have
+    replaced is cleared rather than left showing the previous result."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - every error becomes a message; the server stays up
+                return on_error(warn(error), *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def user_errors(fn: Callable) -> Callable:
     """Decorator: run ``fn`` and turn every exception into a readable ``gr.Error`` (keeps the signature,
     so gradio still sees ``gr.Progress`` and ``gr.SelectData`` parameters)."""
@@ -198,5 +244,5 @@ def user_errors(fn: Callable) -> Callable:
 
 
 __all__ = ["DEFAULT_LIMITS", "MAX_TOP_K", "MODALITIES", "UploadLimits", "UserInputError", "VIDEO_EXTENSIONS",
-           "check_direction", "check_modality", "check_query", "check_top_k", "read_upload", "to_gr_error",
-           "upload_path", "user_errors"]
+           "check_direction", "check_modality", "check_person", "check_query", "check_top_k", "read_upload", "to_gr_error",
+           "ui_errors", "upload_path", "user_errors", "warn"]

@@ -214,9 +214,20 @@ def test_umap_layouts_are_deterministic_aligned_and_cached(tmp_path, monkeypatch
     traces = {trace.name: trace for trace in figure.data}
     assert len(traces["visible"].x) == 30 and len(traces["infrared"].x) == 30
     assert "identity" in traces["visible"].text[0] and "camera" in traces["infrared"].text[0]
-    assert len(set(traces["visible"].marker.symbol)) > 1  # symbols vary by identity
     assert len(traces["query"].x) == 1 and len(traces["top matches"].x) == 2
     assert "after SD" in figure.layout.title.text
+    # coloured by identity: the query's and its matches' identities each have a legend entry, the rest one trace
+    by_id = umap_figure(layouts, meta, "sd", highlight_query=0, highlight_matches=[1, 2, 3],
+                        match_correct=[True, False, False], colour_by="identity")
+    names = [trace.name for trace in by_id.data]
+    highlighted = list(dict.fromkeys(int(pids[i]) for i in (0, 1, 2, 3)))
+    assert names[0] == "other identities" and names[-2:] == ["top matches", "query"]
+    assert names[1:-2] == [f"id {pid}" + (" (query)" if pid == pids[0] else "") for pid in highlighted]
+    assert sum(len(t.x) for t in by_id.data[:-2]) == 60
+    for trace, pid in zip(by_id.data[1:-2], highlighted):
+        assert len(trace.x) == int(np.sum(pids == pid)) and len(set(trace.marker.symbol)) >= 1
+    with pytest.raises(ValueError, match="colour_by"):
+        umap_figure(layouts, meta, "sd", colour_by="camera")
 
 
 # --------------------------------------------------------------------------- failures
@@ -269,6 +280,40 @@ def test_attribute_helpers_and_failure_rate_ratio():
     assert backpack["rate_without"] == pytest.approx(1 / 3) and backpack["rate_ratio"] == pytest.approx(2.0)
     assert "infrared queries with accessories.backpack fail 2.00x" in backpack["summary"]
     assert not any(r["field"] == "lower.kind" and r["value"] == "skirt" for r in rows)  # 1 query < min_support
+
+
+def test_wilson_interval_matches_the_closed_form_and_small_groups():
+    from lsmrl.analysis.failures import wilson_interval
+
+    low, high = wilson_interval(30, 36)
+    assert low == pytest.approx(0.6811, abs=1e-3) and high == pytest.approx(0.9213, abs=1e-3)  # by hand
+    low, high = wilson_interval(2, 2)  # "2/2" is not a certain failure: the interval is wide
+    assert high == 1.0 and low == pytest.approx(0.3424, abs=1e-3)
+    assert wilson_interval(0, 3)[0] == 0.0 and wilson_interval(0, 3)[1] == pytest.approx(0.5615, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_chance_metrics_are_the_expectation_of_random_rankings(explorer):
+    """The closed form of Provenance.chance() against random rankings of the same galleries (camera rule
+    applied as the metric applies it)."""
+    from lsmrl.evaluation.rank import evaluate_rank
+
+    dataset = explorer.dataset
+    chance = explorer.provenance.chance()
+    rng = np.random.default_rng(0)
+    pids = np.array([t.pid for t in dataset.test])
+    cams = np.array([t.camid for t in dataset.test])
+    for direction in (INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED):
+        queries, gallery = (np.asarray(a).reshape(-1) for a in dataset.directions[direction])
+        maps, rank1 = [], []
+        for _ in range(300):
+            distmat = rng.random((len(queries), len(gallery)))
+            result = evaluate_rank(distmat, pids[queries], pids[gallery], cams[queries], cams[gallery],
+                                   remove_same_camera=dataset.camera_filter)
+            maps.append(100 * result["mAP"])
+            rank1.append(100 * result["cmc"][0])
+        assert chance[direction]["mAP"] == pytest.approx(np.mean(maps), rel=0.05)
+        assert chance[direction]["rank1"] == pytest.approx(np.mean(rank1), abs=3.0)
 
 
 # --------------------------------------------------------------------------- the Explorer

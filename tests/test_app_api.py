@@ -144,11 +144,28 @@ def test_ci_serves_the_committed_demo():
 
 def test_every_public_endpoint_is_named(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for name in ("/retrieve", "/retrieve_video", "/attention", "/diffusion", "/modality_gap", "/failures",
-                 "/export_ranking", "/impostors", "/model_card", "/compare"):
+    for name in ("/retrieve", "/retrieve_video", "/detect_people", "/attention", "/diffusion", "/modality_gap",
+                 "/failures", "/export_ranking", "/impostors", "/model_card", "/compare"):
         assert name in api, sorted(api)
     assert [p["parameter_name"] for p in api["/retrieve"]["parameters"]] == ["query", "direction", "top_k"]
-    assert [p["parameter_name"] for p in api["/retrieve_video"]["parameters"]] == ["video", "modality", "top_k"]
+    assert [p["parameter_name"] for p in api["/retrieve_video"]["parameters"]] == ["video", "modality", "top_k",
+                                                                                   "person"]
+    assert [p["parameter_name"] for p in api["/detect_people"]["parameters"]] == ["video"]
+
+
+def test_every_endpoint_runs_with_the_defaults_of_the_api_page(client, explorer):
+    """What the "Use via API" page shows as each parameter's default is a call that works (no None query)."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    first = explorer.queries(explorer.directions[0])[0]["tid"]
+    assert api["/retrieve"]["parameters"][0]["parameter_default"] == first
+    for name in ("/retrieve", "/attention", "/diffusion", "/modality_gap", "/export_ranking", "/failures",
+                 "/model_card", "/compare", "/impostors", "/retrieve_video", "/detect_people"):
+        parameters = api[name]["parameters"]
+        assert all(p["parameter_has_default"] and p["parameter_default"] is not None for p in parameters), \
+            (name, parameters)
+        if name in ("/retrieve_video", "/detect_people"):
+            continue  # a file default: called below with the example clips
+        client.predict(*[p["parameter_default"] for p in parameters], api_name=name)
 
 
 def test_retrieve_top1_of_an_easy_query_is_its_identity(client, explorer):
@@ -220,7 +237,14 @@ def test_export_ranking_writes_csv_and_json(client, explorer):
     assert len(lines) == 2 + 4 and lines[2].split(",")[1] == ranked["items"][0]["tid"]
     data = json.loads(Path(client.predict(ranked, "json", api_name="/export_ranking")).read_text())
     assert [i["tid"] for i in data["items"]] == [i["tid"] for i in ranked["items"]]
-    assert all(Path(i["path"]).exists() for i in data["items"])
+    # tracklet ids and frame folders relative to the data set, never a server path
+    root = explorer.dataset.root
+    assert all(not Path(i["frames"]).is_absolute() and (Path(root) / i["frames"]).exists() for i in data["items"])
+    text = Path(csv_path).read_text() + json.dumps(data)
+    assert str(app_state.REPO_ROOT) not in text and str(Path(root).resolve()) not in text
+    # the API page's default (a query id instead of a ranked list) exports that query's top-10
+    default_csv = client.predict(easy["tid"], "csv", api_name="/export_ranking")
+    assert len(Path(default_csv).read_text().splitlines()) == 2 + 10
 
 
 def test_retrieve_video_ranks_an_uploaded_mp4_and_survives_a_fake_one(client, explorer, tmp_path):
@@ -250,6 +274,50 @@ def test_retrieve_video_ranks_an_uploaded_mp4_and_survives_a_fake_one(client, ex
     # the app keeps serving
     ranked, *_ = client.predict(easy["tid"], easy["direction"], 2, api_name="/retrieve")
     assert len(ranked["items"]) == 2
+
+
+def test_a_scene_with_two_people_both_found_and_the_chosen_one_drives_the_result(client, explorer):
+    """The shipped example scene (two test tracklets of different identities pasted left and right on a
+    cluttered background): /detect_people finds both, and /retrieve_video ranks exactly what the library ranks
+    for the chosen person's crops; the other person gives another ranking."""
+    from gradio_client import handle_file
+
+    from lsmrl.data.people import crop_track, detect_people
+    from lsmrl.data.video import read_video_frames
+
+    scene = next((e for e in app_state.example_videos() if e.get("kind") == "scene"), None)
+    if scene is None:
+        pytest.skip("no example scene in this checkout (python app/main.py --build-cache writes it)")
+    found, preview, thumbnails = client.predict(handle_file(scene["path"]), api_name="/detect_people")
+    people = sorted(found["people"], key=lambda p: -p["num_frames"])[:2]
+    assert len(people) == 2 and len(thumbnails) == len(found["people"]) and Path(preview).is_file()
+    # one track on each side, where the scene put each person
+    centre_x = {p["id"]: np.mean([(b[0] + b[2]) / 2 for b in p["boxes"]]) for p in people}
+    left, right = sorted(centre_x, key=centre_x.get)
+    assert centre_x[left] < 200 < centre_x[right]
+    frames = read_video_frames(scene["path"], found["frames_scanned"])
+    tracks = {t.id: t for t in detect_people(frames)}
+    results = {}
+    for pid_side, track_id in (("left", left), ("right", right)):
+        ranked, summary, strip, strips = client.predict(handle_file(scene["path"]), "visible", 5, str(track_id),
+                                                        api_name="/retrieve_video")
+        assert f"Person {track_id}" in summary and ranked["query"]["person"] == track_id
+        crops = crop_track(frames, tracks[track_id], size=(128, 64), margin=0.1)
+        expected = explorer.uploads.retrieve(crops, "visible", 5)
+        assert [i["tid"] for i in ranked["items"]] == [i["tid"] for i in expected["items"]]
+        results[pid_side] = [i["tid"] for i in ranked["items"]]
+    assert results["left"] != results["right"]
+    auto, summary, *_ = client.predict(handle_file(scene["path"]), "visible", 5, "auto", api_name="/retrieve_video")
+    longest = max(found["people"], key=lambda p: (p["num_frames"], -p["id"]))["id"]
+    assert auto["query"]["person"] == longest
+    # the scene is in colour: declared infrared, it gets a warning, not a silent answer
+    warned, summary, *_ = client.predict(handle_file(scene["path"]), "infrared", 5, "auto",
+                                         api_name="/retrieve_video")
+    assert warned["query"]["modality_warning"] and "Check the modality" in summary
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="person"):
+        client.predict(handle_file(scene["path"]), "visible", 5, "99", api_name="/retrieve_video")
 
 
 def test_attention_returns_overlays_of_the_frame_size(client, explorer):
@@ -377,11 +445,50 @@ def test_model_card_and_compare(client, explorer):
     assert "sha256" in card and config["model_config"]["image_size"]
     headers, rows = table_rows(metrics)
     assert {r[0] for r in rows} >= {"main", "baseline"} and len(rows) >= 4
-    assert "Ablation rows from" in source and table_rows(ablation)[1]
+    assert "ablation.json" in source and table_rows(ablation)[1]
+    # chance next to the models, from the same galleries
+    chance = {r[2]: r for r in rows if r[0] == "chance"}
+    assert len(chance) == 2 and all(0 < r[7] < 100 for r in chance.values())
+    # no path of the machine the model was trained on, nor of this server
+    shown = card + json.dumps(config)
+    assert not re.search(r"(^|[\s`\"'(])/(work|home|root|tmp|usr|data|mnt)/", shown), shown
+    assert str(app_state.REPO_ROOT) not in shown
+    if DEMO:  # the shipped demo's test split is the one its sidecar metrics were measured on
+        assert "other data" not in card, card
     summary, figure, changed = client.predict("baseline", IR2VIS, api_name="/compare")
     assert "mAP" in summary and plotly_data(figure)["data"][0]["type"] == "bar"
     headers, rows = table_rows(changed)
     assert all(r[0] in ("fixed", "broken") for r in rows)
+
+
+def test_ablation_table_reads_checkpoints_ablation_json_with_seeds(tmp_path, monkeypatch):
+    from app.tabs.model import ablation_cells
+
+    rows = [{"row": "1_baseline", "label": "frame-wise CLIP", "seeds": [
+        {"seed": 0, "metrics": {IR2VIS: {"rank1": 6.0, "mAP": 10.0}, VIS2IR: {"rank1": 5.0, "mAP": 11.0}}},
+        {"seed": 1, "metrics": {IR2VIS: {"rank1": 8.0, "mAP": 12.0}, VIS2IR: {"rank1": 7.0, "mAP": 13.0}}}],
+        "wall_time_s": 600}]
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({"synthvvi_version": 2, "rows": rows}))
+    monkeypatch.setattr(app_state, "ABLATION_JSON", path)
+    monkeypatch.setattr(app_state, "REPO_ROOT", tmp_path)
+    read, source = app_state.ablation_rows()
+    assert read == rows and "ablation.json" in source and "SynthVVI version `2`" in source
+    cells = ablation_cells(read[0])
+    assert cells[:3] == ["1_baseline", "frame-wise CLIP", 2]
+    assert cells[3] == "7.0 ± 1.4" and cells[4] == "11.0 ± 1.4" and cells[5] is None and cells[-1] == 10.0
+    path.unlink()
+    read, source = app_state.ablation_rows()
+    assert read == [] and "not in this checkout" in source
+
+
+def test_no_machine_paths_in_what_the_model_tab_shows():
+    from app.tabs.model import without_machine_paths
+
+    sidecar = {"clip_weights": "/work/runs/v2/clip/clip-mini.safetensors", "data": {"root": "C:\\data\\synth"},
+               "steps": 1200, "note": "a/b is not a path", "list": ["/tmp/x.json"]}
+    assert without_machine_paths(sidecar) == {"clip_weights": "clip-mini.safetensors", "data": {"root": "synth"},
+                                              "steps": 1200, "note": "a/b is not a path", "list": ["x.json"]}
 
 
 def test_bad_inputs_give_clear_errors_and_the_app_stays_up(client, explorer):

@@ -7,7 +7,8 @@ import numpy as np
 
 from app.gpu import gpu
 from app.tabs.shared import TabContext
-from app.validation import UserInputError, check_direction, user_errors
+from app import session as sessions
+from app.validation import UserInputError, check_direction, user_errors, warn
 
 METHODS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("occlusion", "occlusion"),
            ("attention rollout", "rollout"))
@@ -20,6 +21,23 @@ class AttentionTab:
 
     def __init__(self, ctx: TabContext):
         self.ctx = ctx
+
+    def attention_ui(self, session: dict | None, query: str, match: str, method: str, target: str, direction: str,
+                     layer: float = -1, progress=gr.Progress()):
+        """The Explain button and opening the tab (browser only): the current query of the session, or why
+        there is nothing to explain; a failure is one titled toast and clears the maps."""
+        session = session or {}
+        if session.get("kind") == "video":
+            return ([], [], None, f"**Attention maps explain a test tracklet.** The current query is "
+                    f"{sessions.describe(session)}: the maps need the query's stored frames and embedding, and an "
+                    "upload's identity is unknown, so there is no true match to explain it against. Pick a test "
+                    "tracklet in the Retrieval tab.")
+        if not str(query or "").strip():
+            return [], [], None, "Pick a query in the Retrieval tab (and click a result to choose the match)."
+        try:
+            return self.attention(query, match, method, target, direction, layer, progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the maps are cleared
+            return [], [], None, f"**Could not explain `{query}`**: {warn(error)}"
 
     @user_errors
     @gpu(duration=60)

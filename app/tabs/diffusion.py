@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app.tabs.shared import TabContext, rounded
-from app.validation import check_top_k, user_errors
+from app import session as sessions
+from app.validation import check_top_k, user_errors, warn
 
 
 class DiffusionTab:
@@ -13,6 +14,23 @@ class DiffusionTab:
 
     def __init__(self, ctx: TabContext):
         self.ctx = ctx
+
+    def diffusion_ui(self, session: dict | None, query: str, top_k: float = 5, progress=gr.Progress()):
+        """The Show button and opening the tab (browser only): the session's current query, or why this view
+        does not apply to it; a failure is one titled toast and clears the view."""
+        session = session or {}
+        empty = (None, None, None, None, None)
+        if session.get("kind") == "video":
+            return (f"**Prompt diffusion is shown for a test tracklet.** The current query is "
+                    f"{sessions.describe(session)}. This view ranks the identity prompts against the tracklet "
+                    "before and after SD and marks its own identity's prompt and attributes; an upload's identity "
+                    "and attributes are unknown. Pick a test tracklet in the Retrieval tab.", *empty)
+        if not str(query or "").strip():
+            return ("Pick a query in the Retrieval tab.", *empty)
+        try:
+            return self.diffusion(query, top_k, progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the view is cleared
+            return (f"**Could not show `{query}`**: {warn(error)}", *empty)
 
     @user_errors
     def diffusion(self, query: str, top_k: float = 5, progress=gr.Progress()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import state as app_state
+from app import session as sessions
 from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, rounded
 from app.validation import UserInputError, check_direction, user_errors
 
@@ -39,8 +39,12 @@ class FailuresTab:
             table.append([position, r["tid"], r["pid"], r["camid"], rounded(r["ap"]), rounded(r["inp"]),
                           r["first_match_rank"], r["num_matches"], bool(records.get(r["tid"], r)["rank1_correct"])])
         stats = ex.failure.statistics(direction)
+        from lsmrl.analysis.failures import wilson_interval
+
+        low, high = wilson_interval(stats.num_failures, stats.num_valid)
         summary = (f"**{DIRECTION_LABELS.get(direction, direction)}**: {stats.num_failures} of {stats.num_valid} "
-                   f"valid queries fail at rank 1 ({100 * stats.failure_rate:.1f}%); "
+                   f"valid queries fail at rank 1 ({100 * stats.failure_rate:.1f}%, 95% Wilson interval "
+                   f"{100 * low:.1f}-{100 * high:.1f}%); "
                    f"{stats.num_queries - stats.num_valid} queries have no true match and are skipped. "
                    f"Sorted by {sort_by.upper()}, worst first. Choose a row to load it into Retrieval and Attention "
                    "and to see its impostor beside the true match.")
@@ -98,8 +102,8 @@ class FailuresTab:
         ex = self.ctx.explorer()
         direction = check_direction(direction, ex.directions)
         rows = ex.queries(direction)
-        selection = dict(selection or app_state.new_selection(direction))
-        selection.update(direction=direction, query=tid, upload=None)
+        # the query box gets the row's tracklet and the retrieval that follows makes it the session's query
+        selection = dict(selection or sessions.new_session(direction), direction=direction)
         return (selection, gr.update(value=direction), gr.update(value=ALL), gr.update(value=ALL),
                 gr.update(choices=[(self.ctx.query_label(r), r["tid"]) for r in rows], value=tid),
                 f"Loaded `{tid}` into the Retrieval and Attention tabs.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from app.tabs.shared import TabContext, rounded
-from app.validation import UserInputError, check_direction, check_top_k, user_errors
+from app import session as sessions
+from app.validation import UserInputError, check_direction, check_top_k, user_errors, warn
 
 
 class GapTab:
@@ -14,11 +15,29 @@ class GapTab:
     def __init__(self, ctx: TabContext):
         self.ctx = ctx
 
+    def modality_gap_ui(self, session: dict | None, stage: str, query: str, direction: str, top_k: float = 5,
+                        colour_by: str = "modality", progress=gr.Progress()):
+        """The Show button, the stage choice and opening the tab (browser only): the UMAP with the session's
+        query highlighted; a video query is not in the layout, and the note says so."""
+        session = session or {}
+        video = session.get("kind") == "video"
+        try:
+            out = self.modality_gap(stage, "" if video else query, direction, top_k, colour_by, progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the view is cleared
+            return None, None, None, None, f"**Could not show the modality gap**: {warn(error)}"
+        if video:
+            out = (*out[:-1], out[-1] + f" The current query, {sessions.describe(session)}, is not highlighted: "
+                   "the layouts are fitted on the test split's features, and an upload is not part of them.")
+        return out
+
     @user_errors
-    def modality_gap(self, stage: str, query: str, direction: str, top_k: float = 5, progress=gr.Progress()):
+    def modality_gap(self, stage: str = "embedding", query: str | None = None, direction: str = "infrared_to_visible",
+                     top_k: float = 5, colour_by: str = "modality", progress=gr.Progress()):
         """/modality_gap: the stage's UMAP with the query and its matches highlighted, and the gap metrics.
-        Returns (UMAP figure, highlighted points table, gap table, gap figure, note)."""
+        ``colour_by``: "modality" or "identity" (the query's and its matches' identities get a legend).
+        Returns (UMAP figure, highlighted points table, gap table, gap figure, note with the column legend)."""
         from lsmrl.analysis import gap_columns, gap_figure
+        from lsmrl.analysis.modality_gap import gap_legend
         from lsmrl.analysis.modality_gap import STAGE_LABELS
 
         ex = self.ctx.explorer(progress)
@@ -27,6 +46,9 @@ class GapTab:
             raise UserInputError(f"no stage {stage!r} here; choose one of {', '.join(ex.stages)}")
         direction = check_direction(direction, ex.directions)
         k = check_top_k(top_k)
+        colour_by = str(colour_by or "modality").lower()
+        if colour_by not in ("modality", "identity"):
+            raise UserInputError(f"colour the UMAP by 'modality' or 'identity', got {colour_by!r}")
         if not ex.umap_cached():
             progress(0.2, desc="fitting UMAP for every stage (first time only; about 30 s on 2 cores)")
         query = str(query or "").strip() or None
@@ -38,7 +60,7 @@ class GapTab:
                 direction = next((d for d in ex.directions if self.ctx.direction_query_modality(ex, d)
                                   == ex.dataset.test[index].modality), direction)
             self.ctx.check_query_direction(ex, index, direction)
-            figure = ex.gap.figure(stage, index, direction, k)
+            figure = ex.gap.figure(stage, index, direction, k, colour_by=colour_by)
             result = ex.retrieve(index, direction, k)
             q = result["query"]
             highlight_rows.append(["query ★", q["tid"], q["pid"], q["camid"], q["modality"], None, None])
@@ -48,7 +70,7 @@ class GapTab:
             note = (f"Star: query `{q['tid']}`; rings: its top-{k} in the final embedding "
                     "(green = same identity, red = another).")
         else:
-            figure = ex.gap.figure(stage)
+            figure = ex.gap.figure(stage, colour_by=colour_by)
         rows = ex.gap.table()
         labels = gap_columns(rows)
         keys = [key for key in labels if key != "stage" and any(key in r for r in rows)]
@@ -56,8 +78,12 @@ class GapTab:
 
         gap_table = pd.DataFrame([[rounded(r.get(key), 4) for key in keys] for r in rows],
                                  columns=[labels[key] for key in keys])
-        note = (f"**{STAGE_LABELS.get(stage, stage)}**: colour = modality, marker = identity; hover a point for its "
-                f"tracklet. {note}")
+        look = ("colour = modality" if colour_by == "modality" else
+                "colour = identity (legend: the query's and its matches' identities), circle = visible, "
+                "diamond = infrared")
+        legend = "; ".join(f"**{label}**: {text}" for label, text in gap_legend(rows))
+        note = (f"**{STAGE_LABELS.get(stage, stage)}**: {look}; hover a point for its tracklet. {note}\n\n"
+                f"Gap table columns: {legend}.")
         return figure, highlight_rows, gap_table, gap_figure(rows), note
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
+from typing import Any
 
 import gradio as gr
 
 from app import state as app_state
-from app.tabs.shared import DIRECTION_LABELS, TabContext, rounded
+from app.tabs.shared import DIRECTION_LABELS, TabContext, num, rounded
 from app.validation import UserInputError, check_direction, user_errors
+
+
+#: Columns of the ablation table (:func:`ablation_cells`).
+ABLATION_HEADERS = ["row", "label", "seeds", "IR→VIS R-1", "IR→VIS mAP", "IR→VIS mINP", "VIS→IR R-1", "VIS→IR mAP",
+                    "VIS→IR mINP", "wall time (min)"]
 
 
 class ModelTab:
@@ -17,14 +24,47 @@ class ModelTab:
     def __init__(self, ctx: TabContext):
         self.ctx = ctx
 
+    # ================================================================== how good is the served model
+    def banner(self):
+        """The line at the top of the page: the served model's own metrics (its sidecar's, else as measured
+        here) next to what chance scores on the same queries."""
+        try:
+            ex = self.ctx.explorer()
+            card = ex.provenance.model_card("main")
+            chance = ex.provenance.chance()
+        except Exception:  # noqa: BLE001 - the status line already says why nothing is served
+            return ""
+        recorded = card.get("metrics_sidecar")
+        metrics = recorded if isinstance(recorded, dict) and all(
+            isinstance(recorded.get(d), dict) for d in ex.directions) else card.get("metrics_now") or {}
+        source = "its sidecar" if metrics is recorded else "measured here"
+        parts, chance_parts = [], []
+        for direction in ex.directions:
+            values, luck = metrics.get(direction) or {}, chance.get(direction) or {}
+            short = DIRECTION_SHORT.get(direction, direction)
+            parts.append(f"{short} mAP **{num(values.get('mAP'), 1)}**, Rank-1 **{num(values.get('rank1'), 1)}**")
+            chance_parts.append(f"mAP {num(luck.get('mAP'), 1)}, Rank-1 {num(luck.get('rank1'), 1)}")
+        if len(set(chance_parts)) == 1:
+            chance_parts = chance_parts[:1] + ["the same both ways"]
+        rank1 = [float((metrics.get(d) or {}).get("rank1") or 0) for d in ex.directions]
+        one_in = round(100 / max(min(rank1), 1e-9)) if min(rank1) > 0 else None
+        kind = "the frame-wise CLIP baseline" if card.get("is_baseline") else "LSMRL"
+        verdict = (f" A weak model: about 1 query in {one_in} finds its identity first." if one_in and one_in >= 4
+                   else "")
+        return (f"**Served model** {kind} `{Path(card['checkpoint']).stem}` on `{card['dataset']}` "
+                f"({source}, percent): {'; '.join(parts)}. **Chance** (a random ranking of the same galleries): "
+                f"{', '.join(chance_parts)}.{verdict}")
+
+    # ================================================================== the model card
     @user_errors
     def model_card(self, model: str = "main", progress=gr.Progress()):
         """/model_card: provenance, config, metrics of every loaded checkpoint and the ablation table.
-        Returns (card, config JSON, metrics table, ablation table, ablation source)."""
+        Returns (card, config JSON, metrics table, ablation table, ablation source). No server path is shown:
+        paths are given relative to the repository, or by their file name."""
         ex = self.ctx.explorer(progress)
         model = str(model or "main")
         card = ex.provenance.model_card(model)
-        lines = [f"**{card['role']}**: `{card['checkpoint']}`",
+        lines = [f"**{card['role']}**: `{app_state.display_path(card['checkpoint'])}`",
                  f"weights sha256 `{card['weights_sha256'][:16]}…`"
                  + (" (matches the sidecar)" if card.get("sha256_matches") else ""),
                  f"data set `{card['dataset']}` (fingerprint `{card['data_fingerprint']}`), T = "
@@ -33,15 +73,15 @@ class ModelTab:
                  f"{'on' if card['reranking'] else 'off'}"]
         if card.get("is_baseline"):
             lines.append("This is the frame-wise CLIP baseline (no grouped/shift blocks, no SD, no CMI).")
-        training = card.get("training") or {}
+        training = without_machine_paths(card.get("training") or {})
         if training:
             keys = ", ".join(f"{k} {v}" for k, v in list(training.items())[:8] if not isinstance(v, (dict, list)))
             if keys:
                 lines.append(f"training: {keys}")
         for warning in card.get("warnings") or []:
-            lines.append(f"⚠️ {warning}")
+            lines.append(f"⚠️ {paths_in_words(warning)}")
         for note in card.get("notes") or []:
-            lines.append(f"- {note}")
+            lines.append(f"- {paths_in_words(note)}")
         metrics_rows = []
         for role in ("main", "compare", "baseline"):
             try:
@@ -53,18 +93,16 @@ class ModelTab:
                 metrics_rows.append([role, Path(role_card["checkpoint"]).stem, label]
                                     + [rounded(values.get(key), 2) for key in ("rank1", "rank5", "rank10", "rank20",
                                                                               "mAP", "mINP")])
+        for direction, luck in ex.provenance.chance().items():
+            metrics_rows.append(["chance", "random ranking", DIRECTION_LABELS.get(direction, direction),
+                                 rounded(luck["rank1"], 2), None, None, None, rounded(luck["mAP"], 2), None])
         ablation, source = app_state.ablation_rows(ex)
-        ablation_table = []
-        for row in ablation:
-            metrics = row.get("metrics") or {}
-            cells = [row.get("row", ""), row.get("label", "")]
-            for direction in ("infrared_to_visible", "visible_to_infrared"):
-                values = metrics.get(direction) or {}
-                cells += [rounded(values.get("rank1"), 2), rounded(values.get("mAP"), 2), rounded(values.get("mINP"), 2)]
-            ablation_table.append(cells)
-        config = {"model_config": card.get("model_config"), "training": training, "data": card.get("data"),
-                  "metrics_sidecar": card.get("metrics_sidecar")}
-        return "\n\n".join(lines), config, metrics_rows, ablation_table, f"Ablation rows from {source}."
+        ablation_table = [ablation_cells(row) for row in ablation]
+        config = without_machine_paths({"model_config": card.get("model_config"), "training": card.get("training"),
+                                        "data": {k: v for k, v in (card.get("data") or {}).items()
+                                                 if k != "train_attributes"},
+                                        "metrics_sidecar": card.get("metrics_sidecar")})
+        return "\n\n".join(lines), config, metrics_rows, ablation_table, source
 
     @user_errors
     def compare(self, other: str, direction: str, progress=gr.Progress()):
@@ -99,4 +137,54 @@ class ModelTab:
         return (*self.model_card(model), *self.compare(other, direction))
 
 
-__all__ = ["ModelTab"]
+def without_machine_paths(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path reduced to its file name: a sidecar records where its
+    run wrote things (``/work/runs/.../clip-mini.safetensors``), which says nothing to a reader here."""
+    if isinstance(value, dict):
+        return {key: without_machine_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_machine_paths(item) for item in value]
+    if isinstance(value, str) and (value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value)) and len(value) > 1:
+        return PurePath(value.replace("\\", "/")).name
+    return value
+
+
+def paths_in_words(text: str) -> str:
+    """``text`` with every absolute path in it shown as :func:`app.state.display_path` shows it."""
+    return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+", lambda m: app_state.display_path(m.group(0)), str(text))
+
+
+def _mean_sd(values: list[float]) -> str | None:
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.1f} ± {sd:.1f}"
+
+
+def ablation_cells(row: dict) -> list:
+    """One row of the ablation table: row, label, seeds, then R-1 / mAP / mINP per direction (mean ± sample sd
+    over the seeds when the row has several), and the wall time."""
+    runs = [run.get("metrics") or {} for run in row.get("seeds") or [] if isinstance(run, dict)]
+    if not runs and isinstance(row.get("metrics_by_seed"), dict):
+        runs = [m or {} for m in row["metrics_by_seed"].values()]
+    if not runs:
+        runs = [row.get("metrics") or {}]
+    cells = [row.get("row", ""), row.get("label", ""), len(runs) if runs != [{}] else 0]
+    for direction in ("infrared_to_visible", "visible_to_infrared"):
+        for key in ("rank1", "mAP", "mINP"):
+            cells.append(_mean_sd([(run.get(direction) or {}).get(key) for run in runs]))
+    wall = row.get("wall_time_s") or row.get("wall_s")
+    if wall is None and isinstance(row.get("timings"), dict):
+        wall = sum(float(v) for v in row["timings"].values() if isinstance(v, (int, float))) or None
+    cells.append(None if wall is None else round(float(wall) / 60, 1))
+    return cells
+
+
+#: Short direction names for one-line figures.
+DIRECTION_SHORT = {"infrared_to_visible": "IR→VIS", "visible_to_infrared": "VIS→IR"}
+
+__all__ = ["ABLATION_HEADERS", "DIRECTION_SHORT", "ModelTab", "ablation_cells", "paths_in_words", "without_machine_paths"]

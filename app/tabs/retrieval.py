@@ -4,6 +4,8 @@ the selected match, the export (``/retrieve``, ``/retrieve_video``, ``/export_ra
 from __future__ import annotations
 
 import csv
+import hashlib
+import html
 import json
 import uuid
 from pathlib import Path
@@ -15,10 +17,15 @@ import numpy as np
 from app import state as app_state
 from app.gpu import gpu
 from app.tabs.shared import (ALL, DIRECTION_LABELS, TabContext, direction_choices, num, other_modality)
-from app.validation import UserInputError, check_direction, check_modality, check_top_k, read_upload, upload_path, user_errors
+from app import session as sessions
+from app.validation import (UserInputError, check_direction, check_modality, check_person, check_top_k, read_upload,
+                            upload_path, user_errors, warn)
 
 ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"), ("easiest first", "easiest"))
 MAX_THUMBNAILS = 30
+#: Frames of an uploaded video searched for people (evenly spaced); the query then samples the model's T of them.
+DETECTION_FRAMES = 48
+AUTO_LABEL = "auto (the longest track; a person crop is used whole)"
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 
 
@@ -28,14 +35,15 @@ class RetrievalTab:
     def __init__(self, ctx: TabContext):
         self.ctx = ctx
 
+    # ================================================================== start-up and the query list
     @user_errors
-    def init(self, selection: dict | None, progress=gr.Progress()):
+    def init(self, session: dict | None, progress=gr.Progress()):
         """demo.load: wait for the model, then fill the filters, the query list and the stage choices."""
         ex = self.ctx.explorer(progress)
-        selection = dict(selection or app_state.new_selection())
-        direction = selection.get("direction") if selection.get("direction") in ex.directions else ex.directions[0]
-        selection["direction"] = direction
-        identity, camera, query, thumbs, selection = self.list_queries(direction, ALL, ALL, "identity", selection)
+        session = dict(session or sessions.new_session())
+        direction = session.get("direction") if session.get("direction") in ex.directions else ex.directions[0]
+        session["direction"] = direction
+        identity, camera, query, thumbs, session = self.list_queries(direction, ALL, ALL, "identity", session)
         from lsmrl.analysis.modality_gap import STAGE_LABELS
 
         stages = [(STAGE_LABELS.get(s, s), s) for s in ex.stages]
@@ -45,7 +53,7 @@ class RetrievalTab:
         models = [("main", "main")] + [(o[1], o[1]) for o in reversed(others)]
         return (self.ctx.resources.status_markdown(),
                 gr.update(choices=direction_choices(ex.directions), value=direction),
-                identity, camera, query, thumbs, selection,
+                identity, camera, query, thumbs, session,
                 gr.update(choices=stages, value="embedding" if "embedding" in ex.stages else ex.stages[-1]),
                 gr.update(choices=others or [("no other checkpoint loaded", "")], value=others[0][1] if others else ""),
                 gr.update(choices=models, value="main"))
@@ -54,11 +62,15 @@ class RetrievalTab:
     def status(self):
         return self.ctx.resources.status_markdown()
 
+    @staticmethod
+    def _chosen(value: Any) -> str | None:
+        return None if value in (None, "", ALL) else str(value)
+
     def _query_rows(self, ex, direction: str, identity: Any, camera: Any, order: str) -> list[dict]:
         rows = ex.queries(direction)
-        if identity not in (None, "", ALL):
+        if self._chosen(identity) is not None:
             rows = [r for r in rows if str(r["pid"]) == str(identity)]
-        if camera not in (None, "", ALL):
+        if self._chosen(camera) is not None:
             rows = [r for r in rows if str(r["camid"]) == str(camera)]
         if order == "hardest":
             rows = sorted(rows, key=lambda r: (r["ap"] is None, r["ap"] if r["ap"] is not None else 0, r["test_index"]))
@@ -67,41 +79,56 @@ class RetrievalTab:
         return rows
 
     @user_errors
-    def list_queries(self, direction: str, identity: Any, camera: Any, order: str, selection: dict | None,
-                     progress=gr.Progress()):
-        """Filter the queries of ``direction``: identity and camera dropdowns, the query dropdown, thumbnails."""
+    def list_queries(self, direction: str, identity: Any, camera: Any, order: str, session: dict | None,
+                     progress=gr.Progress(), keep_video: bool = False):
+        """Filter the queries of ``direction``: identity and camera dropdowns, the query dropdown, thumbnails.
+
+        The two filters offer only combinations that exist: the cameras listed are those of the chosen
+        identity and the identities those seen by the chosen camera. With ``keep_video`` (after a video
+        query) no tracklet is chosen: the video stays the query."""
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)
         all_rows = ex.queries(direction)
-        pids = sorted({r["pid"] for r in all_rows})
-        cams = sorted({r["camid"] for r in all_rows})
-        identity = identity if identity in (None, "", ALL) or str(identity) in {str(p) for p in pids} else ALL
-        camera = camera if camera in (None, "", ALL) or str(camera) in {str(c) for c in cams} else ALL
+        pids = {str(r["pid"]) for r in all_rows}
+        identity = str(identity) if str(identity) in pids else ALL
+        cams = {str(r["camid"]) for r in all_rows if identity == ALL or str(r["pid"]) == identity}
+        camera = str(camera) if str(camera) in cams else ALL
+        pids_here = {str(r["pid"]) for r in all_rows if camera == ALL or str(r["camid"]) == camera}
         rows = self._query_rows(ex, direction, identity, camera, order or "identity")
-        selection = dict(selection or app_state.new_selection(direction))
-        current = selection.get("query")
+        session = dict(session or sessions.new_session(direction))
         tids = [r["tid"] for r in rows]
-        value = current if current in tids else (tids[0] if tids else None)
+        current = session.get("query")
+        if current in tids:
+            value = current
+        elif keep_video and session.get("kind") == "video":
+            value = None
+        else:
+            value = tids[0] if tids else None
         shown = rows[:MAX_THUMBNAILS]
         thumbs = []
         for r in shown:
             frames = self.ctx.frames(ex, r["test_index"])
             ap = "—" if r["ap"] is None else f"{r['ap']:.2f}"
-            thumbs.append((frames[len(frames) // 2], f"{r['tid']} · id {r['pid']} · cam {r['camid']} · AP {ap}"))
-        selection.update(direction=direction, thumbnails=[r["tid"] for r in shown])
-        return (gr.update(choices=[(ALL, ALL)] + [(str(p), str(p)) for p in pids], value=str(identity or ALL)),
-                gr.update(choices=[(ALL, ALL)] + [(str(c), str(c)) for c in cams], value=str(camera or ALL)),
+            thumbs.append((frames[len(frames) // 2], f"{r['tid']}\nid {r['pid']} · AP {ap}"))
+        session.update(direction=direction, thumbnails=[r["tid"] for r in shown])
+
+        def by_number(values):
+            return sorted(values, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+
+        return (gr.update(choices=[(ALL, ALL)] + [(p, p) for p in by_number(pids_here)], value=identity),
+                gr.update(choices=[(ALL, ALL)] + [(c, c) for c in by_number(cams)], value=camera),
                 gr.update(choices=[(self.ctx.query_label(r), r["tid"]) for r in rows], value=value),
-                thumbs, selection)
+                thumbs, session)
 
     @user_errors
-    def pick_thumbnail(self, selection: dict | None, evt: gr.SelectData):
+    def pick_thumbnail(self, session: dict | None, evt: gr.SelectData):
         """A thumbnail was clicked: make it the query (the retrieval runs next)."""
-        shown = (selection or {}).get("thumbnails") or []
+        shown = (session or {}).get("thumbnails") or []
         if evt.index is None or not 0 <= int(evt.index) < len(shown):
             return gr.skip()
         return gr.update(value=shown[int(evt.index)])
 
+    # ================================================================== a test tracklet as the query
     def _ranked_summary(self, result: dict) -> str:
         q = result["query"]
         head = (f"**Query** `{q['tid']}`: identity {q['pid']}, camera {q['camid']}, {q['modality']}, "
@@ -117,24 +144,47 @@ class RetrievalTab:
                 f"**first true match at rank {result['first_match_rank']}** of "
                 f"{result['num_matches']} true matches; {verdict}.")
 
+    def _default_query(self, ex, direction: str) -> str:
+        """The query used when none is given (the API page's default call): the first query of ``direction``."""
+        rows = ex.queries(direction)
+        if not rows:
+            raise UserInputError(f"this data set has no queries for {DIRECTION_LABELS.get(direction, direction)}")
+        return rows[0]["tid"]
+
     @user_errors
-    def retrieve(self, query: str, direction: str, top_k: float, selection: dict | None = None,
-                 progress=gr.Progress()):
-        """/retrieve: the ranked gallery of a test tracklet. Returns (ranked list JSON, summary, query strip,
-        result strips, selection)."""
+    def retrieve(self, query: str | None = None, direction: str = "infrared_to_visible", top_k: float = 10,
+                 session: dict | None = None, progress=gr.Progress()):
+        """/retrieve: the ranked gallery of a test tracklet (none given: the first query of ``direction``).
+        Returns (ranked list JSON, summary, query strip, result strips, session)."""
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)
         k = check_top_k(top_k)
+        if not str(query or "").strip() and session is None:  # an API call with the defaults
+            query = self._default_query(ex, direction)
         index = self.ctx.query_index(ex, query)
         self.ctx.check_query_direction(ex, index, direction)
         result = ex.retrieve(index, direction, k)
-        selection = dict(selection or app_state.new_selection(direction))
-        selection.update(direction=direction, query=result["query"]["tid"], top_k=k, upload=None,
-                         items=[item["tid"] for item in result["items"]],
-                         match=result["items"][0]["tid"] if result["items"] else None)
         return (result, self._ranked_summary(result), self.ctx.query_strip_file(ex, index),
-                self.ctx.result_gallery(ex, result["items"]), selection)
+                self.ctx.result_gallery(ex, result["items"]), sessions.with_tracklet(session, result, k))
 
+    @staticmethod
+    def _failed(summary: str, session: dict | None, direction: str | None = None) -> tuple:
+        """Retrieval outputs after a failure: nothing of the previous query is left on show."""
+        return None, summary, None, [], sessions.cleared(session, direction)
+
+    def retrieve_ui(self, query: str | None, direction: str, top_k: float, session: dict | None,
+                    progress=gr.Progress()):
+        """The Retrieve button, the query box and the filters (browser only): as :meth:`retrieve`, but a
+        failure is one titled toast and clears the results; an empty query list says so."""
+        if not str(query or "").strip():
+            return self._failed("**No tracklets match** these filters. Set the identity or the camera back to "
+                                "*all*.", session, direction)
+        try:
+            return self.retrieve(query, direction, top_k, session or sessions.new_session(direction), progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the results are cleared
+            return self._failed(f"**Could not retrieve `{query}`**: {warn(error)}", session, direction)
+
+    # ================================================================== an uploaded video as the query
     def _resize_for_display(self, frames: np.ndarray) -> np.ndarray:
         from PIL import Image
 
@@ -145,68 +195,181 @@ class RetrievalTab:
         return np.stack([np.asarray(Image.fromarray(f).resize((new_w, DISPLAY_HEIGHT), Image.BILINEAR))
                          for f in frames])
 
+    @staticmethod
+    def _content_key(video: Any) -> str:
+        """A digest of the uploaded file's bytes: the same clip uploaded twice (the browser and the API
+        upload it again for every call) is one entry of the track cache."""
+        digest = hashlib.sha256()
+        with open(upload_path(video), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def _tracks(self, video: Any, frames: np.ndarray):
+        """The people found in an uploaded clip, once per clip content (``/detect_people`` then
+        ``/retrieve_video`` with a person detect once)."""
+        from lsmrl.data.people import detect_people
+
+        return self.ctx.track_cache.get((self._content_key(video), len(frames)), lambda: detect_people(frames))
+
+    @user_errors
+    def detect_people(self, video: Any, progress=gr.Progress()):
+        """/detect_people: the people in an uploaded video (a scene with several people, say). Returns (the
+        tracks as JSON: id, number of frames, first and last scanned frame, boxes, detector score; a preview
+        frame with every track's box and label; the tracks' thumbnails)."""
+        from lsmrl.data.people import preview_frame_index, preview_image
+
+        upload_path(video)
+        progress(0.1, desc="decoding the video (in a separate process)")
+        frames, info = read_upload(video, DETECTION_FRAMES, self.ctx.limits)
+        progress(0.4, desc="finding people (HOG detector and background subtraction)")
+        tracks = self._tracks(video, frames)
+        index = preview_frame_index(tracks, len(frames)) if tracks else len(frames) // 2
+        preview = preview_image(frames[index], tracks, frame_index=index)
+        rows = [{"id": t.id, "num_frames": t.length, "first_frame": int(t.frame_indices[0]),
+                 "last_frame": int(t.frame_indices[-1]), "score": round(float(t.score), 3),
+                 "boxes": [[round(float(v), 1) for v in box] for box in t.boxes]} for t in tracks]
+        thumbnails = [(np.ascontiguousarray(t.thumbnail), f"person {t.id} · {t.length} of {len(frames)} frames")
+                      for t in tracks]
+        return {"file": Path(upload_path(video)).name, "frames_scanned": int(len(frames)), "people": rows}, \
+            preview, thumbnails
+
+    def detect_people_ui(self, video: Any, progress=gr.Progress()):
+        """The "Find people" button (browser only): also fills the person choice; a failure is one toast."""
+        try:
+            found, preview, thumbnails = self.detect_people(video, progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the preview is cleared
+            warn(error)
+            return None, None, [], gr.update(choices=[(AUTO_LABEL, "auto")], value="auto")
+        people = found["people"]
+        choices = [(AUTO_LABEL, "auto")] + [(f"person {p['id']} ({p['num_frames']} frames)", str(p["id"]))
+                                            for p in people]
+        if not people:
+            gr.Warning("<strong>No person found</strong>: no track in this video; a clip that is already a "
+                       "person crop is used whole.", title="No person found")
+        return found, preview, thumbnails, gr.update(choices=choices, value="auto")
+
     @user_errors
     @gpu(duration=60)
-    def retrieve_video(self, video: Any, modality: str, top_k: float, selection: dict | None = None,
-                       progress=gr.Progress()):
-        """/retrieve_video: rank the gallery for an uploaded clip of the declared modality. Returns (ranked list
-        JSON, summary, the sampled frames as a strip, result strips, selection)."""
+    def retrieve_video(self, video: Any, modality: str = "infrared", top_k: float = 10, person: Any = "auto",
+                       session: dict | None = None, progress=gr.Progress()):
+        """/retrieve_video: rank the gallery for an uploaded clip of the declared modality. ``person``: "auto"
+        (a clip that is already a person crop is used whole, else the longest track) or a track id from
+        /detect_people. Returns (ranked list JSON, summary, the query frames as a strip, result strips,
+        session)."""
         from lsmrl.analysis.render import tracklet_strip
+        from lsmrl.data.people import person_query
+        from lsmrl.data.sampling import sample_frame_indices
 
         modality = check_modality(modality)
         k = check_top_k(top_k)
+        choice = check_person(person)
         upload_path(video)  # "upload a video first" before waiting for the model
         ex = self.ctx.explorer(progress)
         progress(0.2, desc="decoding the video (in a separate process)")
-        frames, info = read_upload(video, ex.num_frames, self.ctx.limits)
+        frames, info = read_upload(video, DETECTION_FRAMES, self.ctx.limits)
+        progress(0.4, desc="finding the person")
+        tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(self._content_key(video)) \
+            else self._tracks(video, frames)
+        chosen = person_query(frames, person=choice, declared=modality, size=(DISPLAY_HEIGHT, DISPLAY_HEIGHT // 2),
+                              tracks=tracks)
         progress(0.6, desc="embedding and ranking")
-        result = ex.uploads.retrieve(frames, modality, k)
+        result = ex.uploads.retrieve(chosen.frames, modality, k)
         name = Path(upload_path(video)).name
+        person_id = chosen.person.id if chosen.person is not None else None
         result["query"].update(file=name, width=info.width, height=info.height, fps=info.fps,
-                               duration_s=info.duration_s, num_frames_in_file=info.num_frames)
-        strip = tracklet_strip(self._resize_for_display(frames), border="query",
-                               label_lines=[f"upload {name}", f"{modality}, {len(frames)} frames sampled evenly"])
-        summary = (f"**Uploaded** `{name}`: {info.num_frames} frames, {info.width}x{info.height}, "
-                   f"{info.duration_s:.1f} s; {len(frames)} frames sampled evenly; declared **{modality}**, ranked "
-                   f"against the {other_modality(modality)} gallery. The identity of an upload is unknown, so the "
-                   "strips have no green/red verdict and there is no AP.")
-        selection = dict(selection or app_state.new_selection(result["direction"]))
-        selection.update(upload=name, items=[item["tid"] for item in result["items"]], top_k=k,
-                         match=result["items"][0]["tid"] if result["items"] else None)
-        return result, summary, strip, self.ctx.result_gallery(ex, result["items"], verdict=False), selection
-
-    @user_errors
-    def select_match(self, selection: dict | None, evt: gr.SelectData):
-        """A result strip was clicked: it becomes the match of the Attention tab."""
-        selection = dict(selection or app_state.new_selection())
-        items = selection.get("items") or []
-        if evt.index is None or not 0 <= int(evt.index) < len(items):
-            return gr.skip(), gr.skip()
-        selection["match"] = items[int(evt.index)]
-        note = f"Selected match: `{selection['match']}` (rank {int(evt.index) + 1})"
-        if selection.get("upload"):
-            note += ". Attention maps need a test tracklet as the query, not an upload."
+                               duration_s=info.duration_s, num_frames_in_file=info.num_frames, person=person_id,
+                               people_found=len(chosen.tracks), modality_warning=chosen.modality_warning)
+        used = chosen.frames[sample_frame_indices(len(chosen.frames), ex.num_frames, "evenly")]
+        shown = self._resize_for_display(used)
+        what = f"person {person_id}" if person_id is not None else "the whole clip (a person crop)"
+        # a wide strip is shown smaller than its pixels: larger caption text keeps it readable
+        strip = tracklet_strip(shown, border="query",
+                               label_lines=[f"upload {name}: {what}", f"{modality}, {len(used)} frames sampled evenly"],
+                               text_scale=2 if shown.shape[2] * len(shown) > 900 else 1)
+        if person_id is not None:
+            track = chosen.person
+            who = (f"**Person {person_id}** of {len(chosen.tracks)} found (tracked in {track.length} of "
+                   f"{len(frames)} scanned frames); the strip shows the crops used, with a 10% margin.")
         else:
-            note += f" for query `{selection.get('query')}`; the Attention tab explains this pair."
-        return selection, note
+            who = "The clip is already a person crop: used whole."
+        summary = (f"**Uploaded** `{name}`: {info.num_frames} frames, {info.width}x{info.height}, "
+                   f"{info.duration_s:.1f} s. {who} {len(used)} frames sampled evenly; declared **{modality}**, "
+                   f"ranked against the {other_modality(modality)} gallery. The identity of an upload is unknown, "
+                   "so the strips have no green/red verdict and there is no AP.")
+        if chosen.modality_warning:
+            summary = f"⚠️ **Check the modality**: {chosen.modality_warning}\n\n" + summary
+        return (result, summary, strip, self.ctx.result_gallery(ex, result["items"], verdict=False),
+                sessions.with_video(session, result, k, name, modality, person_id))
+
+    def retrieve_video_ui(self, video: Any, modality: str, top_k: float, person: Any, session: dict | None,
+                          progress=gr.Progress()):
+        """The "Retrieve with the video" button (browser only): a failure is one titled toast and clears the
+        results; a modality that looks wrong is a toast too."""
+        try:
+            out = self.retrieve_video(video, modality, top_k, person, session or sessions.new_session(), progress)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the results are cleared
+            return self._failed(f"**Could not use the video**: {warn(error)}", session)
+        warning = out[0]["query"].get("modality_warning")
+        if warning:
+            gr.Warning(f"<strong>Check the modality</strong>: {html.escape(warning)}", title="Check the modality",
+                       duration=15)
+        return out
+
+    # ================================================================== the match and the other tabs
+    @user_errors
+    def select_match(self, session: dict | None, evt: gr.SelectData):
+        """A result strip was clicked: it becomes the match of the Attention tab."""
+        items = (session or {}).get("items") or []
+        if evt.index is None or not 0 <= int(evt.index) < len(items):
+            return gr.skip()
+        return sessions.with_match(session, int(evt.index) + 1)
 
     @staticmethod
-    def sync_tabs(selection: dict | None):
-        """Copy the selection into the other tabs' inputs (query, match, direction)."""
-        selection = selection or {}
-        query = selection.get("query") if not selection.get("upload") else None
-        direction = selection.get("direction") or "infrared_to_visible"
+    def sync_tabs(session: dict | None):
+        """Make every control follow the session's current query: the direction, the query box, the
+        selected-match line, and the query, match and direction of the Attention, Prompt diffusion and
+        Modality gap tabs (cleared for a video query or after a failure)."""
+        session = session or sessions.new_session()
+        tracklet = session.get("query") if session.get("kind") == "tracklet" else None
+        direction = session.get("direction") or "infrared_to_visible"
+        match = session.get("match") if tracklet else None
+        # a fresh update dict for each output: gradio consumes them in place
+        return (gr.update(value=direction),
+                gr.update(value=tracklet) if tracklet or session.get("kind") == "video" else gr.skip(),
+                sessions.selected_match_note(session),
+                gr.update(value=tracklet or ""), gr.update(value=match or ""), gr.update(value=direction),
+                gr.update(value=tracklet or ""), gr.update(value=tracklet or ""), gr.update(value=direction))
 
-        def query_update():  # a fresh dict each time: gradio consumes update dicts in place
-            return gr.update(value=query) if query else gr.skip()
+    def relist_after_video(self, direction: str, order: str, session: dict | None):
+        """After a video query: the query list of the video's direction, with no tracklet chosen."""
+        if (session or {}).get("kind") != "video":
+            return (gr.skip(),) * 5
+        try:
+            return self.list_queries(direction, ALL, ALL, order, session, keep_video=True)
+        except Exception as error:  # noqa: BLE001
+            warn(error)
+            return (gr.skip(),) * 5
 
-        return (query_update(), gr.update(value=selection.get("match") or ""), gr.update(value=direction),
-                query_update(), query_update(), gr.update(value=direction))
+    # ================================================================== export
+    def _ranking_of(self, query: str, top_k: int = 10) -> dict:
+        """The /retrieve result of test tracklet ``query`` in the direction whose queries are of its modality."""
+        ex = self.ctx.explorer()
+        index = self.ctx.query_index(ex, query)
+        modality = ex.dataset.test[index].modality
+        direction = next((d for d in ex.directions if self.ctx.direction_query_modality(ex, d) == modality), None)
+        if direction is None:
+            raise UserInputError(f"{query} is not a query of any direction")
+        self.ctx.check_query_direction(ex, index, direction)
+        return ex.retrieve(index, direction, top_k)
 
     @user_errors
-    def export_ranking(self, ranked: Any, fmt: str):
-        """/export_ranking: the ranked list (the JSON of /retrieve or /retrieve_video) as a CSV or JSON file."""
-        if isinstance(ranked, str):
+    def export_ranking(self, ranked: Any, fmt: str = "csv"):
+        """/export_ranking: the ranked list (the JSON of /retrieve or /retrieve_video) as a CSV or JSON file.
+        Rows hold tracklet ids and frame paths relative to the data set's folder, never server paths."""
+        if isinstance(ranked, str) and ranked.strip() and not ranked.strip().startswith(("{", "[")):
+            ranked = self._ranking_of(ranked.strip())  # a tracklet id: its top-10 (the API page's default)
+        elif isinstance(ranked, str):
             try:
                 ranked = json.loads(ranked)
             except ValueError:
@@ -217,23 +380,25 @@ class RetrievalTab:
         if fmt not in ("csv", "json"):
             raise UserInputError(f"export format must be csv or json, got {fmt!r}")
         ex = self.ctx.resources.explorer() if self.ctx.resources.ready else None
-        query = ranked.get("query") or {}
+        query = dict(ranked.get("query") or {})
         rows = []
         for item in ranked["items"]:
             row = {key: item.get(key) for key in ("rank", "tid", "pid", "camid", "modality", "similarity", "distance",
-                                                  "is_match", "test_index")}
+                                                  "is_match")}
             if ex is not None and item.get("test_index") is not None:
-                t = ex.dataset.test[int(item["test_index"])]
-                source = t.video or (str(Path(t.frames[0]).parent) if t.frames else "")
-                row["path"] = str(source)
+                row["frames"] = relative_source(ex.dataset, ex.dataset.test[int(item["test_index"])])
             rows.append(row)
+        if ex is not None and query.get("test_index") is not None:
+            query["frames"] = relative_source(ex.dataset, ex.dataset.test[int(query["test_index"])])
+        query.pop("test_index", None)
         out_dir = app_state.app_temp_dir() / "exports" / uuid.uuid4().hex[:12]
         out_dir.mkdir(parents=True, exist_ok=True)
         label = str(query.get("tid") or query.get("file") or "upload").replace("/", "-")
         path = out_dir / f"ranking-{label}-{ranked.get('direction', '')}.{fmt}"
         if fmt == "json":
-            payload = {key: ranked.get(key) for key in ("direction", "metric", "model", "query", "ap", "inp",
+            payload = {key: ranked.get(key) for key in ("direction", "metric", "model", "ap", "inp",
                                                         "first_match_rank", "num_matches", "note") if key in ranked}
+            payload["query"] = query
             payload["items"] = rows
             path.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
         else:
@@ -246,4 +411,20 @@ class RetrievalTab:
         return str(path)
 
 
-__all__ = ["ORDERS", "RetrievalTab"]
+def relative_source(dataset, tracklet) -> str:
+    """Where a tracklet's frames are, relative to the data set's folder (its frame folder, or its video); a
+    path outside that folder is reduced to its last two parts, so no server path leaves the app."""
+    source = tracklet.video or (str(Path(tracklet.frames[0]).parent) if tracklet.frames else "")
+    if not source:
+        return ""
+    path = Path(source)
+    root = getattr(dataset, "root", None)
+    if root is not None:
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except (ValueError, OSError):
+            pass
+    return Path(*path.parts[-2:]).as_posix() if len(path.parts) >= 2 else path.name
+
+
+__all__ = ["ORDERS", "RetrievalTab", "relative_source"]

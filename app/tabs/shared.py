@@ -31,7 +31,7 @@ ALL = "all"
 STRIP_SCALE = 1
 QUERY_SCALE = 2
 #: Bump when the look of a strip changes, so that stale strip files are not reused.
-STRIP_VERSION = 2
+STRIP_VERSION = 3
 STRIP_FILES = 1536  # strip images kept on disk (least recently used are deleted)
 
 
@@ -93,6 +93,11 @@ class LRU:
         with self._lock:
             self._data.pop(key, None)
 
+    def has_prefix(self, first: Any) -> bool:
+        """Whether a tuple key starting with ``first`` is held."""
+        with self._lock:
+            return any(isinstance(key, tuple) and key and key[0] == first for key in self._data)
+
 
 class TabContext:
     """See the module docstring."""
@@ -106,6 +111,8 @@ class TabContext:
         # bounded (STRIP_FILES files of about 100 kB) by deleting the files the LRU drops
         self._strip_files = LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
         self._directions: dict[str, tuple[str | None, frozenset]] = {}
+        # people found in recent uploads, so that choosing a person after "Find people" detects nothing again
+        self.track_cache = LRU(size=16)
 
     def explorer(self, progress=None):
         return self.resources.explorer(progress)
@@ -116,7 +123,8 @@ class TabContext:
     def strip(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> np.ndarray:
         from lsmrl.analysis.render import tracklet_strip
 
-        return tracklet_strip(self.frames(ex, index), border=border, label_lines=lines, scale=scale)
+        return tracklet_strip(self.frames(ex, index), border=border, label_lines=lines, scale=scale,
+                              text_scale=scale)
 
     def _strip_namespace(self, ex) -> str:
         """What, besides the tracklet and the label, decides a strip's pixels (data set, frames, renderer)."""
@@ -222,15 +230,23 @@ class TabContext:
 
 
 
-def refresh_if_stale(name: str, handler, n_outputs: int, needs_query: bool = False):
-    """A tab-select handler: run ``handler`` only if its inputs changed since this session last saw the tab
-    (and, with ``needs_query``, only once a query is chosen)."""
+def _refresh_key(value: Any) -> Any:
+    """What of an input decides a tab's content (of a session: the current query and match, not the
+    thumbnails on show)."""
+    if isinstance(value, dict) and "kind" in value:
+        return [value.get(k) for k in ("kind", "query", "video", "match", "direction")]
+    return value
+
+
+def refresh_if_stale(name: str, handler, n_outputs: int):
+    """A tab-select handler: run ``handler(*inputs)`` only if its inputs changed since this session last saw
+    the tab (the last input is the per-session record of what each tab shows)."""
 
     def run(*args):
         *inputs, rendered = args
         rendered = dict(rendered or {})
-        key = json.dumps(inputs, default=str)
-        if rendered.get(name) == key or (needs_query and not str(inputs[0] or "").strip()):
+        key = json.dumps([_refresh_key(v) for v in inputs], default=str)
+        if rendered.get(name) == key:
             return (*([gr.skip()] * n_outputs), rendered)
         outputs = handler(*inputs)
         rendered[name] = key

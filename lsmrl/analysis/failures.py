@@ -383,6 +383,30 @@ def _rate(failures: int, total: int) -> float | None:
     return failures / total if total else None
 
 
+#: Groups with fewer queries than this are greyed in the figures: their rate says almost nothing.
+MIN_GROUP = 5
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``successes / total`` (95% for ``z = 1.96``).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0/n or n/n, which is
+    what small groups (2 of 2, 0 of 3) need; ``(0, 1)`` when ``total`` is 0."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _with_interval(row: dict, failures: str, total: str, prefix: str = "") -> dict:
+    low, high = wilson_interval(row[failures], row[total])
+    row[f"{prefix}ci_low"], row[f"{prefix}ci_high"] = low, high
+    return row
+
+
 def failure_by_camera_pair(outcomes: Sequence[QueryOutcome], dataset) -> tuple[list[dict], list[dict]]:
     """Rank-1 failure rate by (query camera, top-1 camera) and by query camera alone."""
     pairs: dict[tuple[int, int], list[int]] = {}
@@ -396,9 +420,11 @@ def failure_by_camera_pair(outcomes: Sequence[QueryOutcome], dataset) -> tuple[l
             counts = table.setdefault(key, [0, 0])
             counts[0] += 1
             counts[1] += failed
-    by_pair = [{"query_camid": q, "top1_camid": t, "num_queries": n, "num_failures": f, "failure_rate": f / n}
+    by_pair = [_with_interval({"query_camid": q, "top1_camid": t, "num_queries": n, "num_failures": f,
+                               "failure_rate": f / n}, "num_failures", "num_queries")
                for (q, t), (n, f) in sorted(pairs.items())]
-    by_cam = [{"query_camid": q, "num_queries": n, "num_failures": f, "failure_rate": f / n}
+    by_cam = [_with_interval({"query_camid": q, "num_queries": n, "num_failures": f, "failure_rate": f / n},
+                             "num_failures", "num_queries")
               for q, (n, f) in sorted(cams.items())]
     return by_pair, by_cam
 
@@ -444,9 +470,12 @@ def failure_by_attribute(outcomes: Sequence[QueryOutcome], attributes: Mapping[i
                 summary = f"{who} with {label} fail {ratio:.2f}x as often ({fail_with}/{len(with_)} vs {fail_without}/{len(without)})"
             else:
                 summary = (f"{who} with {label}: {fail_with}/{len(with_)} fail; none of the {len(without)} without it fail")
-            rows.append({"field": name, "value": value, "num_with": len(with_), "failures_with": fail_with,
-                         "rate_with": rate_with, "num_without": len(without), "failures_without": fail_without,
-                         "rate_without": rate_without, "rate_ratio": ratio, "summary": summary})
+            row = {"field": name, "value": value, "num_with": len(with_), "failures_with": fail_with,
+                   "rate_with": rate_with, "num_without": len(without), "failures_without": fail_without,
+                   "rate_without": rate_without, "rate_ratio": ratio, "summary": summary}
+            _with_interval(row, "failures_with", "num_with", "with_")
+            _with_interval(row, "failures_without", "num_without", "without_")
+            rows.append(row)
 
     def order(row: dict) -> tuple:
         if row["rate_ratio"] is None:
@@ -534,44 +563,78 @@ def similarity_histogram_figure(histogram: Mapping[str, Any], title: str = "Posi
     return figure
 
 
-def camera_pair_figure(statistics: FailureStatistics):
-    """Heatmap of the Rank-1 failure rate by (query camera, top-1 camera); hover shows counts."""
+def camera_pair_figure(statistics: FailureStatistics, min_group: int = MIN_GROUP):
+    """Heatmap of the Rank-1 failure rate by (query camera, top-1 camera); every cell shows its counts
+    ("failures/queries"), hover adds the Wilson 95% interval; cells with fewer than ``min_group`` queries
+    are grey (their rate is too uncertain to colour)."""
     import plotly.graph_objects as go
 
     rows = statistics.by_camera_pair
     q_cams = sorted({r["query_camid"] for r in rows})
     t_cams = sorted({r["top1_camid"] for r in rows})
     z = [[None] * len(t_cams) for _ in q_cams]
+    small = [[None] * len(t_cams) for _ in q_cams]
     text = [[""] * len(t_cams) for _ in q_cams]
+    hover = [[""] * len(t_cams) for _ in q_cams]
     for r in rows:
         i, j = q_cams.index(r["query_camid"]), t_cams.index(r["top1_camid"])
-        z[i][j] = r["failure_rate"]
-        text[i][j] = f"{r['num_failures']}/{r['num_queries']} fail"
-    figure = go.Figure(go.Heatmap(z=z, x=[f"cam {c}" for c in t_cams], y=[f"cam {c}" for c in q_cams], text=text,
-                                  colorscale="Reds", zmin=0, zmax=1, colorbar=dict(title="failure rate"),
-                                  hovertemplate="query %{y}, top-1 %{x}<br>%{text}<br>rate %{z:.2f}<extra></extra>"))
-    figure.update_layout(title=f"Rank-1 failures by camera pair ({statistics.direction})",
+        low, high = wilson_interval(r["num_failures"], r["num_queries"])
+        text[i][j] = f"{r['num_failures']}/{r['num_queries']}"
+        hover[i][j] = (f"{r['num_failures']} of {r['num_queries']} fail: {100 * r['failure_rate']:.0f}% "
+                       f"(95% CI {100 * low:.0f}-{100 * high:.0f}%)")
+        if r["num_queries"] >= min_group:
+            z[i][j] = r["failure_rate"]
+        else:
+            small[i][j] = 0.5
+    x = [f"cam {c}" for c in t_cams]
+    y = [f"cam {c}" for c in q_cams]
+    figure = go.Figure([
+        go.Heatmap(z=z, x=x, y=y, text=text, customdata=hover, texttemplate="%{text}", colorscale="Reds", zmin=0,
+                   zmax=1, colorbar=dict(title="failure rate"), name=f">= {min_group} queries",
+                   hovertemplate="query %{y}, top-1 %{x}<br>%{customdata}<extra></extra>"),
+        go.Heatmap(z=small, x=x, y=y, text=text, customdata=hover, texttemplate="%{text}", showscale=False,
+                   colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], zmin=0, zmax=1, name=f"< {min_group} queries",
+                   hovertemplate="query %{y}, top-1 %{x}<br>%{customdata}<br>(too few queries to colour)"
+                                 "<extra></extra>")])
+    figure.update_layout(title=f"Rank-1 failures by camera pair ({statistics.direction}); "
+                               f"cells: failures/queries, grey: under {min_group} queries",
                          xaxis_title="top-1 camera", yaxis_title="query camera", template="plotly_white")
     return figure
 
 
-def attribute_failure_figure(statistics: FailureStatistics, top: int = 15):
-    """Bars of the failure-rate ratio (with vs without) for the attributes that matter most."""
+def attribute_failure_figure(statistics: FailureStatistics, top: int = 15, min_group: int = MIN_GROUP):
+    """For the attributes that matter most: the Rank-1 failure rate of queries with the attribute and without
+    it, each with its Wilson 95% interval; attributes with fewer than ``min_group`` queries on either side
+    are left out (the caption says how many)."""
     import plotly.graph_objects as go
 
-    rows = [r for r in statistics.by_attribute if r["rate_ratio"] is not None][:top]
+    rows = [r for r in statistics.by_attribute if r["num_with"] >= min_group and r["num_without"] >= min_group]
+    hidden = len(statistics.by_attribute) - len(rows)
+    rows = [r for r in rows if r["rate_ratio"] is not None][:top]
     labels = [r["field"] if r["value"] is True else f"{r['field']}={r['value']}" for r in rows]
-    figure = go.Figure(go.Bar(x=[r["rate_ratio"] for r in rows], y=labels, orientation="h",
-                              text=[r["summary"] for r in rows], hovertemplate="%{text}<extra></extra>",
-                              marker_color=["#d62828" if r["rate_ratio"] > 1 else "#2a9d3f" for r in rows]))
-    figure.add_vline(x=1.0, line_dash="dash", line_color="grey")
-    figure.update_layout(title=f"Rank-1 failure rate ratio by attribute ({statistics.query_modality} queries)",
-                         xaxis_title="failure rate with / without", yaxis=dict(autorange="reversed"),
-                         template="plotly_white")
+    figure = go.Figure()
+    for side, colour, name in (("with", "#d62828", "with the attribute"), ("without", "#6c757d", "without it")):
+        rates = [r[f"rate_{side}"] for r in rows]
+        lows = [r[f"{side}_ci_low"] for r in rows]
+        highs = [r[f"{side}_ci_high"] for r in rows]
+        counts = [f"{r[f'failures_{side}']}/{r[f'num_{side}']}" for r in rows]
+        figure.add_trace(go.Scatter(
+            x=rates, y=labels, mode="markers", name=name, marker=dict(color=colour, size=9),
+            error_x=dict(type="data", symmetric=False, array=[h - v for h, v in zip(highs, rates)],
+                         arrayminus=[v - lo for v, lo in zip(rates, lows)], color=colour, thickness=1.5),
+            customdata=[[c, 100 * lo, 100 * h] for c, lo, h in zip(counts, lows, highs)],
+            hovertemplate="%{y} " + side + ": %{customdata[0]} fail = %{x:.0%} (95% CI %{customdata[1]:.0f}-"
+                          "%{customdata[2]:.0f}%)<extra></extra>"))
+    title = f"Rank-1 failure rate with vs without each attribute ({statistics.query_modality} queries; 95% Wilson)"
+    if hidden:
+        title += f"<br><sup>{hidden} attribute values with under {min_group} queries on a side are not shown</sup>"
+    figure.update_layout(title=title, xaxis=dict(title="Rank-1 failure rate", tickformat=".0%", range=[0, 1.02]),
+                         yaxis=dict(autorange="reversed"), template="plotly_white", legend=dict(orientation="h"),
+                         height=max(360, 28 * len(rows) + 160))
     return figure
 
 
-__all__ = ["FailureStatistics", "ImpostorReport", "QueryOutcome", "RankedItem", "attribute_differences",
+__all__ = ["MIN_GROUP", "wilson_interval", "FailureStatistics", "ImpostorReport", "QueryOutcome", "RankedItem", "attribute_differences",
            "attribute_failure_figure", "camera_pair_figure", "describe_attributes", "distance_to_similarity",
            "failure_by_attribute", "failure_by_camera_pair", "failure_statistics", "find_impostors",
            "flatten_attributes", "normalise_records", "rank_gallery", "similarity_histogram",

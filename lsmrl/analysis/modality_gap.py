@@ -59,6 +59,23 @@ GAP_COLUMNS = {
     "probe_chance": "probe chance",
 }
 
+#: One sentence per column of the gap table, for the legend under it (the module docstring has the detail).
+GAP_DEFINITIONS = {
+    "centroid_distance": "distance between the visible and the infrared centre of the L2-normalised features "
+                         "(0 = same centre, at most 2)",
+    "same_id_cross_sim": "mean cosine between a visible and an infrared tracklet of the same identity",
+    "diff_id_cross_sim": "the same for different identities",
+    "cross_sim_gap": "same-ID minus diff-ID cross-modal cosine: how well identities separate across modalities "
+                     "(retrieval needs it large)",
+    "same_id_intra_sim": "mean cosine between two tracklets of one identity in one modality (much higher than "
+                         "the cross-modal one: identities cluster by modality)",
+    "probe_accuracy": "5-fold accuracy of a linear probe that predicts the modality from the feature "
+                      "(1 = fully readable, probe chance = the larger modality's share)",
+    "probe_chance": "what the probe scores by always guessing the larger modality",
+    "rank1": "Rank-1 (%) if this stage's feature did the retrieval, with the data set's protocol",
+    "mAP": "mAP (%) if this stage's feature did the retrieval",
+}
+
 _CHUNK = 1024
 
 
@@ -194,6 +211,16 @@ def gap_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return labels
 
 
+def gap_legend(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """``[(column label, definition)]`` for the columns of ``rows`` (see :func:`gap_columns`)."""
+    out = []
+    for key, label in gap_columns(rows).items():
+        if key in ("stage", "label") or not any(key in r for r in rows):
+            continue
+        out.append((label, GAP_DEFINITIONS.get(key) or GAP_DEFINITIONS.get(key.split("_", 1)[0], "")))
+    return out
+
+
 def gap_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
         "centroid_distance", "cross_sim_gap", "probe_accuracy")):
     """Grouped bars: one group per metric, one bar per stage (hover shows the exact values)."""
@@ -210,5 +237,5 @@ def gap_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
     return figure
 
 
-__all__ = ["GAP_COLUMNS", "STAGE_LABELS", "gap_columns", "gap_figure", "gap_metrics", "l2_normalise",
+__all__ = ["GAP_COLUMNS", "GAP_DEFINITIONS", "STAGE_LABELS", "gap_columns", "gap_legend", "gap_figure", "gap_metrics", "l2_normalise",
            "modality_mask", "pair_similarity_means", "probe_accuracy", "stage_gap"]

@@ -29,28 +29,33 @@ TEXT_COLOUR = (0x21, 0x21, 0x21)
 QUERY_BAR = "#1565c0"
 MATCH_BAR = "#2e7d32"
 LINE_PADDING = 2
+#: Caption text size in pixels: readable (at least 11 px) where the app shows a strip at about its own size.
+LABEL_PX = 15
 
 
-@lru_cache(maxsize=1)
-def _font() -> ImageFont.ImageFont:
-    return ImageFont.load_default()
+@lru_cache(maxsize=4)
+def _font(scale: int = 1) -> ImageFont.ImageFont:
+    try:  # Pillow >= 10.1: a scalable font that ships inside Pillow
+        return ImageFont.load_default(size=LABEL_PX * int(scale))
+    except (TypeError, OSError):  # no FreeType: the 11-px bitmap font
+        return ImageFont.load_default()
 
 
-def line_height() -> int:
-    """Pixel height of one caption line (the PIL default font plus padding)."""
-    left, top, right, bottom = _font().getbbox("Ag|")
+def line_height(scale: int = 1) -> int:
+    """Pixel height of one caption line (:data:`LABEL_PX` text times ``scale``, plus padding)."""
+    left, top, right, bottom = _font(scale).getbbox("Ag|")
     return int(bottom) + 2 * LINE_PADDING
 
 
-def _text_width(text: str) -> int:
-    return int(_font().getbbox(text)[2]) if text else 0
+def _text_width(text: str, scale: int = 1) -> int:
+    return int(_font(scale).getbbox(text)[2]) if text else 0
 
 
-def _fit(text: str, width: int) -> str:
+def _fit(text: str, width: int, scale: int = 1) -> str:
     """Cut ``text`` so that it fits ``width`` pixels (ending in ".." when cut)."""
-    if _text_width(text) <= width:
+    if _text_width(text, scale) <= width:
         return text
-    while text and _text_width(text + "..") > width:
+    while text and _text_width(text + "..", scale) > width:
         text = text[:-1]
     return text + ".."
 
@@ -72,13 +77,15 @@ def _as_image(image) -> np.ndarray:
 
 
 def tracklet_strip(frames_uint8, border: str | None = None, label_lines: Sequence[str] = (),
-                   scale: int = 1) -> np.ndarray:
+                   scale: int = 1, text_scale: int = 1) -> np.ndarray:
     """Frames side by side inside a 3-px border, caption lines underneath: (H', W', 3) uint8.
 
     ``border``: None (white), ``"match"`` (green #2e7d32), ``"wrong"`` (red
     #c62828) or ``"query"`` (blue #1565c0). ``scale``: integer nearest-neighbour
-    enlargement of the frames. Size: ``W' = T*W*scale + 6``,
-    ``H' = H*scale + 6 + len(label_lines) * line_height()``.
+    enlargement of the frames; ``text_scale`` the same for the caption text (give
+    both when the strip is shown smaller than its pixels, so that the caption stays
+    as readable as the frames). Size: ``W' = T*W*scale + 6``,
+    ``H' = H*scale + 6 + len(label_lines) * line_height(text_scale)``.
     """
     if border not in BORDER_COLOURS:
         raise ValueError(f"border must be one of None, 'match', 'wrong', 'query', got {border!r}")
@@ -91,7 +98,8 @@ def tracklet_strip(frames_uint8, border: str | None = None, label_lines: Sequenc
         row = row.repeat(scale, axis=0).repeat(scale, axis=1)
     height, width = row.shape[:2]
     lines = [str(line) for line in label_lines]
-    text_height = len(lines) * line_height()
+    text_scale = max(1, int(text_scale))
+    text_height = len(lines) * line_height(text_scale)
     canvas = np.empty((height + 2 * BORDER + text_height, width + 2 * BORDER, 3), np.uint8)
     canvas[:] = BACKGROUND
     canvas[: height + 2 * BORDER] = BORDER_COLOURS[border]
@@ -101,10 +109,36 @@ def tracklet_strip(frames_uint8, border: str | None = None, label_lines: Sequenc
         draw = ImageDraw.Draw(image)
         top = height + 2 * BORDER
         for number, line in enumerate(lines):
-            draw.text((BORDER, top + number * line_height() + LINE_PADDING),
-                      _fit(line, width), fill=TEXT_COLOUR, font=_font())
+            draw.text((BORDER, top + number * line_height(text_scale) + LINE_PADDING),
+                      _fit(line, width, text_scale), fill=TEXT_COLOUR, font=_font(text_scale))
         canvas = np.asarray(image, dtype=np.uint8).copy()
     return canvas
+
+
+def colour_bar(colours, width: int = 420, height: int = 16, left: str = "0", right: str = "1",
+               title: str = "") -> np.ndarray:
+    """A horizontal colour bar with its end labels under it: (H, W, 3) uint8.
+
+    ``colours(values in [0, 1]) -> float RGB in [0, 1]`` is the colormap the maps
+    are drawn with (e.g. :func:`lsmrl.analysis.attention.jet_colormap`), so the
+    bar is exactly the overlay's scale. ``title`` goes above the bar.
+    """
+    ramp = np.asarray(colours(np.linspace(0.0, 1.0, width, dtype=np.float32)), dtype=np.float32)
+    ramp = np.clip(np.rint(ramp * 255.0), 0, 255).astype(np.uint8)
+    bar = np.repeat(ramp[None], height, axis=0)
+    lines = 2 if title else 1
+    canvas = np.empty((height + lines * line_height() + 2, width + 2 * BORDER, 3), np.uint8)
+    canvas[:] = BACKGROUND
+    top = line_height() if title else 0
+    canvas[top: top + height, BORDER: BORDER + width] = bar
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    if title:
+        draw.text((BORDER, LINE_PADDING), _fit(title, width), fill=TEXT_COLOUR, font=_font())
+    y = top + height + LINE_PADDING
+    draw.text((BORDER, y), left, fill=TEXT_COLOUR, font=_font())
+    draw.text((BORDER + width - _text_width(right), y), right, fill=TEXT_COLOUR, font=_font())
+    return np.asarray(image, dtype=np.uint8).copy()
 
 
 def _arrange(images: Sequence[np.ndarray], gap: int, background, axis: int) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lsmrl.analysis.compare import Comparison, compare_all
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,10 +40,20 @@ class Provenance:
             warnings_.append(f"the weights' sha256 ({bundle.sha256[:12]}) differs from the one in the sidecar "
                              f"({recorded[:12]}): the two files may come from different runs")
         data = meta.get("data") or {}
-        recorded_fp = data.get("fingerprint")
+        notes = []
+        recorded_fp = data.get("metrics_fingerprint") or data.get("fingerprint")
         if recorded_fp and recorded_fp != ex.fingerprint:
-            warnings_.append(f"the sidecar metrics were computed on other data (fingerprint {recorded_fp} vs "
-                             f"{ex.fingerprint} now); the metrics below are recomputed on the current data")
+            # The sidecar's fingerprint hashes the train and the test tracklet lists of the data the model was
+            # trained on; the app often serves a test-only copy (assets/synthvvi), whose fingerprint differs
+            # although its test split is the same. So: the same test split if the sidecar's test fingerprint
+            # matches, or (older sidecars) if every metric recomputed here equals the recorded one.
+            same = self._same_test_split(data, meta.get("metrics"), bundle.metrics)
+            if same is None or not same[0]:
+                warnings_.append(f"the sidecar metrics were computed on other data (fingerprint {recorded_fp} vs "
+                                 f"{ex.fingerprint} now{same[1] if same else ''}); the metrics below are "
+                                 "recomputed on the current data")
+            else:
+                notes.append(f"same test split as the sidecar's metrics: {same[1]}")
         config = meta.get("model_config") or {}
         if config.get("num_frames") and int(config["num_frames"]) != ex.num_frames:
             warnings_.append(f"tested with T={ex.num_frames} frames (the protocol's); the model config says "
@@ -69,9 +81,81 @@ class Provenance:
             "camera_filter": ex.dataset.camera_filter,
             "metric": ex.dataset.metric,
             "reranking": False,
-            "notes": list(ex.dataset.notes),
+            "notes": list(ex.dataset.notes) + notes,
             "warnings": warnings_,
         }
 
 
-__all__ = ["Provenance"]
+    def test_fingerprint(self) -> str:
+        """The fingerprint of the current data's test split alone (what a sidecar's ``test_fingerprint`` is
+        compared with)."""
+        from dataclasses import replace
+
+        from lsmrl.engine.extract import data_fingerprint
+
+        ex = self.explorer
+        return ex.lazy("test_fingerprint", lambda: data_fingerprint(replace(ex.dataset, train=[])))
+
+    def _same_test_split(self, data: dict, recorded: dict | None, now: dict) -> tuple[bool, str] | None:
+        """(same test split?, why) from the sidecar's ``data`` and metrics; None if nothing to compare."""
+        test_fp = data.get("test_fingerprint")
+        if test_fp:
+            mine = self.test_fingerprint()
+            return test_fp == mine, f"test-split fingerprint {test_fp} vs {mine}"
+        if not isinstance(recorded, dict) or not now:
+            return None
+        compared = 0
+        for direction, values in now.items():
+            old = recorded.get(direction)
+            if not isinstance(old, dict):
+                return False, f"; the sidecar has no {direction} metrics"
+            for key in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP"):
+                if key in old and key in values:
+                    if abs(float(old[key]) - float(values[key])) > METRIC_TOLERANCE:
+                        return False, f"; {direction} {key} {float(old[key]):.2f} recorded vs {float(values[key]):.2f} now"
+                    compared += 1
+        if not compared:
+            return None
+        return True, (f"its fingerprint {data.get('metrics_fingerprint') or data.get('fingerprint')} also covers "
+                      "the training split, which this copy does not hold, and all "
+                      f"{compared} metrics recomputed here equal the recorded ones")
+
+    def chance(self) -> dict[str, dict[str, float]]:
+        """What a random ranking scores, per direction (percent): ``{"mAP", "rank1", "num_queries"}``.
+
+        Exact expectations over random orders of each valid query's gallery after the protocol's camera
+        rule (N items, n of them true matches): E[Rank-1] = n/N and E[AP] = H_N/N + (n-1)(N-H_N)/(N(N-1)),
+        with H_N the N-th harmonic number (AP averages precision at each true match; precision at rank k
+        of a true match is 1/k + (k-1)/k (n-1)/(N-1) in expectation)."""
+        ex = self.explorer
+        return ex.lazy("chance", self._chance)
+
+    def _chance(self) -> dict[str, dict[str, float]]:
+        ex = self.explorer
+        pids = np.array([t.pid for t in ex.dataset.test])
+        cams = np.array([t.camid for t in ex.dataset.test])
+        out = {}
+        for direction in ex.directions:
+            queries, gallery = (np.asarray(a).reshape(-1) for a in ex.dataset.directions[direction])
+            aps, r1s = [], []
+            for q in queries:
+                keep = np.ones(len(gallery), dtype=bool)
+                if ex.dataset.camera_filter:
+                    keep = ~((pids[gallery] == pids[q]) & (cams[gallery] == cams[q]))
+                big_n = int(keep.sum())
+                n = int((pids[gallery][keep] == pids[q]).sum())
+                if n == 0 or big_n == 0:
+                    continue  # skipped by the metric too
+                harmonic = float(np.sum(1.0 / np.arange(1, big_n + 1)))
+                ap = harmonic / big_n + ((n - 1) * (big_n - harmonic) / (big_n * (big_n - 1)) if big_n > 1 else 0.0)
+                aps.append(ap)
+                r1s.append(n / big_n)
+            out[direction] = {"mAP": 100 * float(np.mean(aps)) if aps else float("nan"),
+                              "rank1": 100 * float(np.mean(r1s)) if r1s else float("nan"), "num_queries": len(aps)}
+        return out
+
+
+#: Two metrics (percent) closer than this are the same measurement (sidecars round nothing; float noise only).
+METRIC_TOLERANCE = 0.05
+
+__all__ = ["METRIC_TOLERANCE", "Provenance"]
