@@ -224,3 +224,10 @@ def test_cli_report_and_missing_json(tmp_path, capsys):
     assert cli_main(["bench", "report", "--json", str(tmp_path / "nope.json"), "--readme", str(readme)]) == 1
     assert "bench all --json" in capsys.readouterr().err
     assert cli_main(["bench", "all"]) == 1
+
+
+def test_cli_bench_model_counts_without_timing(capsys):
+    assert cli_main(["bench", "model", "--clip-model", "lsmrl-mini", "--image-size", "128", "64", "--frames", "4",
+                     "--no-timing"]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 | stfl |" in out and "| nan |" in out  # counted, not timed
