@@ -289,11 +289,21 @@ def test_gradients_flow_through_every_loss():
 
 def test_loss_weights():
     weights = LossWeights()
-    assert weights.as_dict() == {"id": 1.0, "triplet": 1.0, "i2t": 1.0, "modality_center": 1.0,
-                                 "modality_contrastive": 1.0}
+    assert weights.as_dict() == {"id": 1.0, "triplet": 1.0, "i2t": 1.0, "sd_prompt": 1.0, "sd_modality": 1.0,
+                                 "modality_center": 1.0, "modality_contrastive": 1.0}
     total = LossWeights(id=0.25, triplet=2.0).total({"id": torch.tensor(4.0), "triplet": torch.tensor(1.0)})
     assert total.item() == pytest.approx(0.25 * 4 + 2 * 1)
     with pytest.raises(KeyError):
         weights.total({"center": torch.tensor(1.0)})
     with pytest.raises(ValueError):
         LossWeights(id=-1.0)
+
+
+def test_cross_modal_prompt_consistency_hand_value():
+    from lsmrl.losses import cross_modal_prompt_consistency
+
+    prompts = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [3.0, 3.0]])
+    labels, modalities = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 1, 0, 1, 0])
+    # identity 0: orthogonal visible/infrared prompts -> 1; identity 1: identical -> 0; identity 2: one modality only
+    assert cross_modal_prompt_consistency(prompts, labels, modalities).item() == pytest.approx(0.5)
+    assert cross_modal_prompt_consistency(prompts[4:], labels[4:], modalities[4:]).item() == 0.0
