@@ -69,3 +69,16 @@ def test_running_the_committed_checkpoint_reproduces_its_sidecar(checkpoint):
     for direction, values in meta["metrics"].items():
         assert metrics[direction]["mAP"] == pytest.approx(values["mAP"], abs=0.05)
         assert metrics[direction]["rank1"] == pytest.approx(values["rank1"], abs=0.01)
+
+
+def test_model_card_says_when_the_checkpoint_was_trained_on_another_synthvvi_version(explorer):
+    card = explorer.provenance.model_card("main")
+    assert not any("SynthVVI v" in w for w in card["warnings"])  # the shipped pair: v2 model on v2 data
+    data = explorer.bundle("main").meta["data"]
+    saved = data.get("synthvvi_version")
+    try:
+        data["synthvvi_version"] = 1
+        warnings = explorer.provenance.model_card("main")["warnings"]
+    finally:
+        data["synthvvi_version"] = saved
+    assert any("trained on SynthVVI v1, the data shown is SynthVVI v2" in w for w in warnings)

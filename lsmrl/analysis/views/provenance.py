@@ -54,6 +54,13 @@ class Provenance:
                                  "recomputed on the current data")
             else:
                 notes.append(f"same test split as the sidecar's metrics: {same[1]}")
+        served_version = getattr(ex.dataset, "synthvvi_version", None)
+        if served_version is not None and data.get("dataset") == "synthvvi":
+            trained_version = int(data.get("synthvvi_version") or 1)  # sidecars before versions existed: v1
+            if trained_version != served_version:
+                warnings_.append(f"this checkpoint was trained on SynthVVI v{trained_version}, the data shown is "
+                                 f"SynthVVI v{served_version}: its figures here are not the ones it was trained "
+                                 "for; retrain it, or serve data of its own version")
         config = meta.get("model_config") or {}
         if config.get("num_frames") and int(config["num_frames"]) != ex.num_frames:
             warnings_.append(f"tested with T={ex.num_frames} frames (the protocol's); the model config says "
