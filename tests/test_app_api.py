@@ -551,4 +551,7 @@ def test_shipped_cache_files_are_small_and_serve_the_demo(explorer):
     assert not (app_state.SHIPPED_CACHE / "numba").exists()
     examples = app_state.example_videos()
     assert {e["modality"] for e in examples} == {"visible", "infrared"}
-    assert all(np.isfinite(e["pid"]) for e in examples)
+    tracklets = [e for e in examples if e.get("kind") != "scene"]
+    scenes = [e for e in examples if e.get("kind") == "scene"]
+    assert tracklets and all(np.isfinite(e["pid"]) for e in tracklets)
+    assert all(len(e["people"]) >= 2 and all(np.isfinite(p["pid"]) for p in e["people"]) for e in scenes)
