@@ -64,7 +64,7 @@ def queue_settings() -> dict:
     """The queue the app launches with: default concurrency, max size, and per public event its limit.
 
     Builds the Blocks exactly as ``app/main.py`` does (no model is loaded) and
-    runs :func:`app.main.launch_app` with ``launch`` replaced by a stub, so
+    runs :func:`app.main.launch_app` with ``launch`` replaced by a no-op that records its arguments, so
     ``demo.queue(...)`` is the app's own call.
     """
     from app import state as app_state
