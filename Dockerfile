@@ -5,10 +5,11 @@
 # quick start (`pip install -r requirements.txt`, `python app/main.py`);
 # tests/test_space.py checks that they stay the same.
 #
-# As a Docker Space: set `sdk: docker` and `app_port: 7860` in the README front
-# matter (it says `sdk: gradio` for a Gradio Space, which installs
-# requirements.txt itself and runs app_file). Locally:
-#   docker build -t lsmrl-explorer . && docker run --rm -p 7860:7860 lsmrl-explorer
+# Build it from the Space bundle, whose requirements.txt resolves torch's
+# CPU-only build (about 4.5 GB smaller) and whose README says `sdk: docker`:
+#   python -m lsmrl space export --sdk docker --out build/space
+#   docker build -t lsmrl-explorer build/space && docker run --rm -p 7860:7860 lsmrl-explorer
+# Built from this repository's root (`docker build .`) it installs the CUDA build.
 FROM python:3.11-slim
 
 # Spaces run the container as uid 1000: own the app folder and home as that user.

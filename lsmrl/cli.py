@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "eval": ("lsmrl.engine.extract", "evaluate a checkpoint in both directions (metrics + per-query JSON)"),
     "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",
                 "add_extract_arguments", "run_extract"),
+    "space": ("lsmrl.space.cli", "`space export`: the Hugging Face Space bundle (write, --dry-run, --push)"),
     "bench": ("lsmrl.benchmark", "benchmarks: `bench model` (FLOPs and CPU time of STFL vs frame-wise vs joint)"),
 }
 

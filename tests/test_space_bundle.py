@@ -1,0 +1,516 @@
+"""The Hugging Face Space bundle (``python -m lsmrl space export``), offline.
+
+The bundle is exported once from this checkout; the tests check it the way the Hub
+would: Git's own attribute matching (``git check-attr``) on every binary, the
+front matter against the pins, nothing outside what the app needs, the app
+started *inside* the bundle folder answering ``/retrieve``, and the push against a
+mocked ``HfApi`` (the network push cannot run here). A small synthetic checkout
+covers the rules the real one does not exercise (stale caches, large text
+files, binaries without an extension, a foreign ``--out``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lsmrl.cli import main as lsmrl_main
+from lsmrl.errors import SpaceBundleError
+from lsmrl.space import bundle as space_bundle
+from lsmrl.space.bundle import BundleLayout, plan_bundle, write_bundle
+from lsmrl.space.hub import IGNORE_PATTERNS, push_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_DEMO = all((ROOT / p).is_file() for p in BundleLayout().checkpoints)
+needs_demo = pytest.mark.skipif(not HAS_DEMO, reason="the demo checkpoints are not in this checkout")
+
+
+def git_is_binary(path: Path) -> bool:
+    """Git's rule, written out here independently of the module: a NUL byte in the first 8,000 bytes."""
+    return b"\0" in path.read_bytes()[:8000]
+
+
+def bundle_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def requirement_pin(text: str, name: str) -> str:
+    match = re.search(rf"^\s*{re.escape(name)}\s*==\s*([^\s#;]+)", text, re.IGNORECASE | re.MULTILINE)
+    assert match, f"{name} is not pinned"
+    return match.group(1)
+
+
+def front_matter(readme: Path) -> dict:
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text[4:].split("\n---\n", 1)[0])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``(plan, folder)``: the gradio bundle of this checkout, written once."""
+    if not HAS_DEMO:
+        pytest.skip("the demo checkpoints are not in this checkout")
+    plan = plan_bundle(ROOT)
+    folder = write_bundle(plan, tmp_path_factory.mktemp("space") / "bundle")
+    return plan, folder
+
+
+# ----------------------------------------------------------------------------- what the Hub checks
+def test_every_binary_is_in_large_file_storage_by_git_check_attr(exported, tmp_path):
+    plan, folder = exported
+    files = bundle_files(folder)
+    binaries = [f for f in files if git_is_binary(folder / f)]
+    assert len(binaries) > 9000  # the split's frames, checkpoints, caches, clips, the README figure
+    # Git itself reads the bundle's .gitattributes (an empty repository with the bundle as its work tree).
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "g.git")], check=True)
+    answer = subprocess.run(
+        ["git", "--git-dir", str(tmp_path / "g.git"), "--work-tree", str(folder), "check-attr", "--stdin", "-z",
+         "filter"], input="\0".join(files) + "\0", capture_output=True, text=True, check=True, cwd=folder).stdout
+    fields = answer.split("\0")[:-1]
+    lfs = {fields[i] for i in range(0, len(fields), 3) if fields[i + 2] == "lfs"}
+    assert not set(binaries) - lfs, sorted(set(binaries) - lfs)[:5]
+    assert lfs == {f for f in files if plan.storage(f) == "lfs"}  # the module's matcher agrees with Git
+    large = [f for f in files if (folder / f).stat().st_size >= 10 * 2**20]
+    assert not set(large) - lfs
+
+
+def test_front_matter_is_a_valid_gradio_space(exported):
+    _, folder = exported
+    meta = front_matter(folder / "README.md")
+    requirements = (folder / "requirements.txt").read_text()
+    assert meta["sdk"] == "gradio"
+    assert str(meta["sdk_version"]) == requirement_pin(requirements, "gradio")
+    assert (folder / meta["app_file"]).is_file() and meta["app_file"] == "app/main.py"
+    assert meta["python_version"] == "3.11"
+    assert (folder / "README.md").read_bytes() == (ROOT / "README.md").read_bytes()
+
+
+def test_nothing_outside_what_the_app_needs(exported):
+    plan, folder = exported
+    files = bundle_files(folder)
+    assert files == [f.path for f in plan.files]
+    tops = {f.split("/", 1)[0] for f in files}
+    assert tops == {".gitattributes", "LICENSE", "README.md", "requirements.txt", "app", "lsmrl", "assets",
+                    "checkpoints", "docs"}
+    for f in files:
+        assert not f.startswith(("tests/", ".git/", ".ci/", "runs/", "data/", "cache/", "tmp/")), f
+        assert "__pycache__" not in f and not f.endswith(".pyc"), f
+    assert not {"app/bench.py", "app/loadtest.py", "app/perf.py"} & set(files)  # developer tools
+    assert {f for f in files if f.startswith("docs/")} == {"docs/design.md", "docs/synthvvi.png",
+                                                           "docs/space_install.json"}  # the README's links
+    assert not any(f.startswith("checkpoints/evidence/") for f in files)
+    # every cache entry belongs to the shipped checkpoints (a cache of another checkpoint is never read)
+    shipped = {hashlib.sha256((folder / c).read_bytes()).hexdigest() for c in BundleLayout().checkpoints}
+    cache = [f for f in files if f.startswith("checkpoints/cache/")]
+    assert any(f.endswith(".npz") for f in cache)
+    for f in cache:
+        key = space_bundle.cache_key_of(folder / f)
+        assert key is not None and space_bundle.cache_checkpoints(key) <= shipped, f
+    # the split is the committed one, byte for byte
+    from lsmrl.data.synth.export import verify_export
+
+    assert verify_export(folder / "assets" / "synthvvi") == []
+
+
+def test_the_layout_names_the_apps_files():
+    from app import state as app_state
+
+    layout = BundleLayout()
+    relative = {p.relative_to(app_state.REPO_ROOT).as_posix()
+                for p in (app_state.DEFAULT_CHECKPOINT, app_state.DEFAULT_BASELINE)}
+    assert set(layout.checkpoints) == relative
+    assert app_state.SHIPPED_CACHE.relative_to(app_state.REPO_ROOT).as_posix() == layout.shipped_cache
+    assert app_state.ABLATION_JSON.relative_to(app_state.REPO_ROOT).as_posix() in layout.files
+    trees = set(layout.trees)
+    for folder in (app_state.DEFAULT_DATA_ROOT, app_state.EXAMPLES_DIR):
+        assert folder.relative_to(app_state.REPO_ROOT).as_posix() in trees
+    # the developer tools left out are not imported by the app
+    for path in (ROOT / "app").rglob("*.py"):
+        if path.relative_to(ROOT).as_posix() in layout.dev_only:
+            continue
+        text = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+app\.(bench|loadtest|perf)\b", text, re.MULTILINE), path
+        assert not re.search(r"^\s*from\s+app\s+import\s+.*\b(bench|loadtest|perf)\b", text, re.MULTILINE), path
+
+
+def test_requirements_add_the_cpu_index_and_keep_the_pins(exported):
+    _, folder = exported
+    bundle = (folder / "requirements.txt").read_text()
+    repo = (ROOT / "requirements.txt").read_text()
+    assert f"--extra-index-url {space_bundle.TORCH_CPU_INDEX}" in bundle.splitlines()
+    assert bundle.endswith(repo)  # every line and pin of the repository's requirements, unchanged
+    for name in ("torch", "torchvision", "gradio"):
+        assert requirement_pin(bundle, name) == requirement_pin(repo, name)
+
+
+# ----------------------------------------------------------------------------- pip picks the CPU build
+def _fake_wheel(index: Path, version: str) -> None:
+    """A one-file index serving a metadata-only ``torch`` wheel of ``version`` (PEP 503 layout)."""
+    project = index / "torch"
+    project.mkdir(parents=True)
+    name = f"torch-{version}-py3-none-any.whl"
+    info = f"torch-{version}.dist-info"
+    members = {f"{info}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n",
+               f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    def digest(text: str) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode().rstrip("=")
+
+    record = "".join(f"{path},sha256={digest(text)},{len(text)}\n" for path, text in members.items())
+    members[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(project / name, "w") as archive:
+        for path, text in members.items():
+            archive.writestr(path, text)
+    (project / "index.html").write_text(f'<html><body><a href="{name}">{name}</a></body></html>\n')
+
+
+def _resolve_torch(tmp_path: Path, cpu_index: str) -> str:
+    """The torch version pip picks for the bundle's pin, PyPI faked by ``pypi/`` and the CPU index by ``cpu_index``."""
+    pin = requirement_pin((ROOT / "requirements.txt").read_text(), "torch")
+    requirements = space_bundle.space_requirements(f"torch=={pin}\n").replace(space_bundle.TORCH_CPU_INDEX,
+                                                                               cpu_index)
+    (tmp_path / "requirements.txt").write_text(requirements)
+    report = tmp_path / "report.json"
+    # no configuration file and no PIP_* variable: only the two stand-in indexes are consulted
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+                    "--ignore-installed", "--quiet", "--retries", "0", "--timeout", "5", "--report", str(report),
+                    "--index-url", (tmp_path / "pypi").as_uri(), "-r", str(tmp_path / "requirements.txt")],
+                   check=True, capture_output=True, text=True, env=env)
+    return json.loads(report.read_text())["install"][0]["metadata"]["version"]
+
+
+def test_pip_resolves_the_cpu_build_where_its_index_is_reachable_and_falls_back_where_not(tmp_path):
+    pin = requirement_pin((ROOT / "requirements.txt").read_text(), "torch")
+    _fake_wheel(tmp_path / "pypi", pin)
+    _fake_wheel(tmp_path / "cpu", f"{pin}+cpu")
+    assert _resolve_torch(tmp_path, (tmp_path / "cpu").as_uri()) == f"{pin}+cpu"
+    assert _resolve_torch(tmp_path, "http://127.0.0.1:9/whl/cpu") == pin  # nothing listens on port 9
+
+
+# ----------------------------------------------------------------------------- the command
+def test_dry_run_lists_every_binary_as_large_file_storage_and_writes_nothing(tmp_path, capsys):
+    if not HAS_DEMO:
+        pytest.skip("the demo checkpoints are not in this checkout")
+    out = tmp_path / "bundle"
+    assert lsmrl_main(["space", "export", "--out", str(out), "--dry-run"]) == 0
+    assert not out.exists()
+    lines = capsys.readouterr().out.splitlines()
+    listed = {}
+    for line in lines[1:]:
+        parts = line.split()
+        if parts and parts[0] in ("LFS", "GIT"):
+            listed[parts[-1]] = parts[0]
+    plan = plan_bundle(ROOT)
+    assert set(listed) == {f.path for f in plan.files}
+    for f in plan.files:
+        expected = "LFS" if (f.source and git_is_binary(f.source)) or f.size >= 10 * 2**20 else "GIT"
+        assert listed[f.path] == expected, f.path
+    assert any("app/loadtest.py" in line and "skipped" in line for line in lines)
+    assert re.search(r"^\d+ files, .*: \d+ in large-file storage", lines[-2])
+
+
+def test_docker_bundle_has_the_dockerfile_and_a_docker_front_matter(tmp_path):
+    if not HAS_DEMO:
+        pytest.skip("the demo checkpoints are not in this checkout")
+    plan = plan_bundle(ROOT, sdk="docker")
+    paths = {f.path for f in plan.files}
+    assert {"Dockerfile", ".dockerignore"} <= paths and "Dockerfile" not in {f.path for f in plan_bundle(ROOT).files}
+    readme = next(f for f in plan.files if f.path == "README.md").content.decode()
+    (tmp_path / "README.md").write_text(readme)
+    meta = front_matter(tmp_path / "README.md")
+    assert meta["sdk"] == "docker" and meta["app_port"] == 7860 and "sdk_version" not in meta
+    assert meta["title"] == front_matter(ROOT / "README.md")["title"]
+    # the Dockerfile installs the bundle's requirements.txt and starts the front matter's app_file
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "RUN pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert 'CMD ["python", "app/main.py"]' in dockerfile and meta["app_file"] == "app/main.py"
+    assert "EXPOSE 7860" in dockerfile
+
+
+# ----------------------------------------------------------------------------- rules on a small checkout
+def _small_checkout(root: Path) -> BundleLayout:
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "main.py").write_text("print('app')\n")
+    (root / "app" / "tool.py").write_text("print('dev')\n")
+    (root / "app" / "__pycache__").mkdir()
+    (root / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0compiled")
+    (root / "app" / "logo").write_bytes(b"\x89PNG\0no extension")
+    (root / "app" / "notes.dat").write_text("text data\n")
+    (root / "app" / "blob.dat").write_bytes(b"\0\1binary data")
+    (root / "app" / "big.txt").write_bytes(b"a" * (10 * 2**20))  # text, but over the Hub's plain-file limit
+    (root / "ckpt").mkdir()
+    (root / "ckpt" / "m.safetensors").write_bytes(b"\0weights")
+    (root / "ckpt" / "m.json").write_text("{}\n")
+    sha = hashlib.sha256(b"\0weights").hexdigest()
+    (root / "ckpt" / "cache").mkdir()
+    for name, owner in (("features-mine", sha), ("features-other", "f" * 64)):
+        np.savez(root / "ckpt" / "cache" / f"{name}.npz", x=np.zeros(2),
+                 __cache_key__=np.array(json.dumps({"checkpoint_sha256": owner, "extra": []})))
+    (root / "ckpt" / "cache" / "table-mine.json").write_text(json.dumps(
+        {"key": json.dumps({"checkpoint_sha256": sha, "extra": [["baseline_sha256", sha]]}), "value": 1}))
+    (root / "ckpt" / "cache" / "table-baseline-gone.json").write_text(json.dumps(
+        {"key": json.dumps({"checkpoint_sha256": sha, "extra": [["baseline_sha256", "e" * 64]]}), "value": 1}))
+    (root / "ckpt" / "cache" / "notes.txt").write_text("not a cache entry\n")
+    (root / "LICENSE").write_text("license\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "fig.png").write_bytes(b"\x89PNG\0figure")
+    (root / "docs" / "unlinked.md").write_text("not linked\n")
+    (root / "README.md").write_text("---\ntitle: T\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/main.py\n"
+                                    "---\n\n# T\n![figure](docs/fig.png) [site](https://example.org/x.png)\n")
+    (root / "requirements.txt").write_text("gradio==6.31.0\n")
+    return BundleLayout(trees=("app",), dev_only=("app/tool.py",), checkpoints=("ckpt/m.safetensors",),
+                        files=("LICENSE",), shipped_cache="ckpt/cache")
+
+
+def test_small_checkout_rules(tmp_path):
+    layout = _small_checkout(tmp_path / "src")
+    plan = plan_bundle(tmp_path / "src", layout=layout)
+    paths = {f.path for f in plan.files}
+    assert paths == {".gitattributes", "LICENSE", "README.md", "requirements.txt", "app/main.py", "app/logo",
+                     "app/notes.dat", "app/blob.dat", "app/big.txt", "ckpt/m.safetensors", "ckpt/m.json",
+                     "ckpt/cache/features-mine.npz", "ckpt/cache/table-mine.json", "docs/fig.png"}
+    skipped = dict(plan.skipped)
+    assert skipped["ckpt/cache/features-other.npz"] == "cache of a checkpoint that is not shipped"
+    assert skipped["ckpt/cache/table-baseline-gone.json"] == "cache of a checkpoint that is not shipped"
+    assert "not an analysis-cache file" in skipped["ckpt/cache/notes.txt"]
+    assert "developer tool" in skipped["app/tool.py"]
+    # a binary sharing its extension with a text file, and one without an extension, are named by path
+    assert "/app/blob.dat" in plan.lfs_patterns and "/app/logo" in plan.lfs_patterns
+    assert "*.dat" not in plan.lfs_patterns and "/app/big.txt" in plan.lfs_patterns
+    assert {p for p in plan.lfs_patterns if p.startswith("*.")} == {"*.npz", "*.png", "*.safetensors"}
+    assert {plan.storage(p) for p in ("app/blob.dat", "app/logo", "app/big.txt", "docs/fig.png")} == {"lfs"}
+    assert plan.storage("app/notes.dat") == plan.storage("app/main.py") == "git"
+    assert plan.uncovered_binaries() == []
+
+
+def test_write_refuses_a_foreign_folder_and_replaces_its_own(tmp_path):
+    layout = _small_checkout(tmp_path / "src")
+    plan = plan_bundle(tmp_path / "src", layout=layout)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(SpaceBundleError, match="not a Space bundle written by this command"):
+        write_bundle(plan, foreign)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+    out = write_bundle(plan, tmp_path / "out")
+    (out / "stale.txt").write_text("from an earlier export")
+    write_bundle(plan, out)
+    assert not (out / "stale.txt").exists() and (out / "app" / "main.py").is_file()
+    with pytest.raises(SpaceBundleError, match="inside what it would copy"):
+        write_bundle(plan_bundle(out, layout=layout), out)  # exporting a bundle into itself
+
+
+def test_missing_front_matter_and_unknown_sdk_are_errors_in_words(tmp_path):
+    layout = _small_checkout(tmp_path / "src")
+    with pytest.raises(SpaceBundleError, match="unknown Space SDK"):
+        plan_bundle(tmp_path / "src", layout=layout, sdk="streamlit")
+    (tmp_path / "src" / "README.md").write_text("# no front matter\n")
+    with pytest.raises(SpaceBundleError, match="YAML front matter"):
+        plan_bundle(tmp_path / "src", layout=layout)
+    (tmp_path / "src" / "ckpt" / "m.safetensors").unlink()
+    with pytest.raises(SpaceBundleError, match="m.safetensors is missing"):
+        plan_bundle(tmp_path / "src", layout=layout)
+
+
+# ----------------------------------------------------------------------------- the push, against a mocked HfApi
+class RecordingHfApi:
+    """Stands in for ``huggingface_hub.HfApi``: records the calls, uploads nothing."""
+
+    instances: list["RecordingHfApi"] = []
+
+    def __init__(self, token=None, **_):
+        self.token, self.calls = token, []
+        RecordingHfApi.instances.append(self)
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+
+    def upload_folder(self, **kwargs):
+        self.calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+
+
+def test_push_uploads_the_folder_as_a_space_with_its_allow_list(tmp_path, monkeypatch):
+    from huggingface_hub.utils import filter_repo_objects
+
+    layout = _small_checkout(tmp_path / "src")
+    plan = plan_bundle(tmp_path / "src", layout=layout)
+    out = write_bundle(plan, tmp_path / "out")
+    # what running the app inside the bundle leaves behind is never uploaded
+    for junk in ("app/__pycache__/main.cpython-311.pyc", "cache/strips/a.png", "tmp/gradio/upload.mp4"):
+        (out / junk).parent.mkdir(parents=True, exist_ok=True)
+        (out / junk).write_bytes(b"junk")
+    api = RecordingHfApi()
+    url = push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=api)
+    assert url == "https://huggingface.co/spaces/someone/lsmrl-explorer"
+    (create, repo, create_kwargs), (upload, repo2, upload_kwargs) = api.calls
+    assert (create, repo, repo2, upload) == ("create_repo", "someone/lsmrl-explorer", "someone/lsmrl-explorer",
+                                             "upload_folder")
+    assert create_kwargs["repo_type"] == "space" and create_kwargs["space_sdk"] == "gradio"
+    assert create_kwargs["exist_ok"] is True
+    assert upload_kwargs["repo_type"] == "space" and Path(upload_kwargs["folder_path"]) == out
+    assert upload_kwargs["allow_patterns"] == plan.allow_patterns()
+    assert upload_kwargs["ignore_patterns"] == list(IGNORE_PATTERNS) and upload_kwargs["delete_patterns"] is None
+    # huggingface_hub's own filter, applied to the folder as it is now, selects exactly the bundle
+    selected = filter_repo_objects(bundle_files(out), allow_patterns=upload_kwargs["allow_patterns"],
+                                   ignore_patterns=upload_kwargs["ignore_patterns"])
+    assert sorted(selected) == sorted(f.path for f in plan.files)
+    pruned = RecordingHfApi()
+    push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=pruned, prune=True)
+    assert pruned.calls[1][2]["delete_patterns"] == ["*"]
+
+
+def test_push_refuses_without_a_token_or_a_repo_name_and_calls_nothing(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    layout = _small_checkout(tmp_path / "src")
+    plan = plan_bundle(tmp_path / "src", layout=layout)
+    out = write_bundle(plan, tmp_path / "out")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    api = RecordingHfApi()
+    with pytest.raises(SpaceBundleError, match="no Hugging Face token: set HF_TOKEN"):
+        push_bundle(out, "someone/space", plan, api=api)
+    with pytest.raises(SpaceBundleError, match="OWNER/NAME"):
+        push_bundle(out, "just-a-name", plan, token="hf_x", api=api)
+    assert api.calls == []
+    # the app's HF_HUB_OFFLINE=1 would make the real client refuse: said before anything is sent
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SpaceBundleError, match="HF_HUB_OFFLINE=0"):
+        push_bundle(out, "someone/space", plan, token="hf_x")
+
+
+@needs_demo
+def test_the_command_pushes_with_the_token_from_hf_token(tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    RecordingHfApi.instances.clear()
+    out = tmp_path / "bundle"
+    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "someone/lsmrl-explorer"]) == 0
+    (api,) = RecordingHfApi.instances
+    assert api.token == "hf_from_env"
+    upload = api.calls[-1][2]
+    assert upload["repo_type"] == "space" and Path(upload["folder_path"]) == out.resolve()
+    assert upload["token"] == "hf_from_env"
+    assert "pushed: https://huggingface.co/spaces/someone/lsmrl-explorer" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the app, inside the bundle
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_app_runs_from_the_bundle_folder_and_answers_retrieve(exported, tmp_path):
+    import urllib.request
+
+    _, folder = exported
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LSMRL_CACHE_DIR", "GRADIO_TEMP_DIR")}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", LSMRL_CACHE_DIR=str(tmp_path / "cache"),
+               GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
+    where = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import lsmrl, app; "
+                            "print(lsmrl.__file__); print(app.__file__)"],
+                           cwd=folder, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert all(Path(p).resolve().is_relative_to(folder) for p in where), where  # the bundle's code, not ours
+    port = _free_port()
+    log = open(tmp_path / "app.log", "w")
+    process = subprocess.Popen([sys.executable, "app/main.py", "--port", str(port)], cwd=folder, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert process.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert response.status == 200 and b"gradio" in response.read().lower()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "app.log").read_text()[-3000:]
+                time.sleep(1)
+        from gradio_client import Client
+
+        examples = json.loads((folder / "assets/cache/examples/examples.json").read_text())
+        query = next(e for e in examples if e["modality"] == "infrared" and "tid" in e)
+        ranked, summary, _, strips = Client(url, verbose=False).predict(
+            query["tid"], "infrared_to_visible", 5, api_name="/retrieve")
+        assert ranked["query"]["pid"] == query["pid"] and ranked["query"]["modality"] == "infrared"
+        assert [item["rank"] for item in ranked["items"]] == [1, 2, 3, 4, 5]
+        assert {item["modality"] for item in ranked["items"]} == {"visible"}
+        similarities = [item["similarity"] for item in ranked["items"]]
+        assert similarities == sorted(similarities, reverse=True) and len(strips) == 5
+        assert query["tid"] in summary
+        # the bundle's shipped cache served the features: nothing was extracted beyond what it holds
+        # (an extraction would write files of the same names but other bytes: np.savez stamps the time)
+        def digests(paths):
+            return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+        shipped = digests((folder / "checkpoints" / "cache").glob("features-*.npz"))
+        used = digests((tmp_path / "cache").rglob("features-*.npz"))
+        assert used == shipped
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+# ----------------------------------------------------------------------------- this repository
+def _tracked_files() -> list[str]:
+    try:
+        listing = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [f for f in listing.stdout.split("\0") if f and (ROOT / f).is_file()]
+
+
+def test_the_repository_keeps_plain_git_objects_under_10_mib():
+    files = _tracked_files()
+    attributes = subprocess.run(["git", "check-attr", "--stdin", "-z", "filter", "diff"], cwd=ROOT,
+                                input="\0".join(files) + "\0", capture_output=True, text=True, check=True).stdout
+    fields = attributes.split("\0")[:-1]
+    values = {(fields[i], fields[i + 1]): fields[i + 2] for i in range(0, len(fields), 3)}
+    assert not [f for f in files if values[(f, "filter")] == "lfs"]  # a clone with git-lfs sees no stray pointers
+    binaries = [f for f in files if git_is_binary(ROOT / f)]
+    assert binaries and all(values[(f, "diff")] == "unset" for f in binaries), \
+        [f for f in binaries if values[(f, "diff")] != "unset"][:5]
+    too_big = [f for f in files if (ROOT / f).stat().st_size >= 10 * 2**20]
+    assert not too_big
+
+
+def test_the_command_checks_the_push_before_writing(tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    out = tmp_path / "bundle"
+    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "no-owner"]) == 1
+    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "someone/space"]) == 1
+    errors = capsys.readouterr().err
+    assert "give the Space as OWNER/NAME" in errors and "no Hugging Face token" in errors
+    assert not out.exists()
