@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lsmrl.space.bundle import HUB_PLAIN_FILE_LIMIT
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "lsmrl-mini-synthvvi.safetensors"
@@ -45,7 +47,7 @@ EXAMPLES_DIR = REPO_ROOT / "assets" / "cache" / "examples"
 ABLATION_JSON = CHECKPOINT_DIR / "ablation.json"
 DATASETS = ("synthvvi", "hitsz-vcm", "buptcampus")
 #: Every committed file stays under this size (Hugging Face Hub pushes refuse larger files outside LFS).
-MAX_COMMITTED_BYTES = 10 * 1024 * 1024
+MAX_COMMITTED_BYTES = HUB_PLAIN_FILE_LIMIT
 #: Frames of the example upload videos (16, the size the latency target is stated for).
 EXAMPLE_FRAMES = 16
 
@@ -421,20 +423,6 @@ def new_selection(direction: str = "infrared_to_visible") -> dict:
 
 
 # =========================================================================== cache building
-def _stored_key(path: Path) -> dict | None:
-    """The key a cache file stores (see :mod:`lsmrl.analysis.cache`); None if unreadable."""
-    try:
-        if path.suffix == ".npz":
-            import numpy as np
-
-            with np.load(path, allow_pickle=False) as data:
-                return json.loads(str(data["__cache_key__"]))
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        return json.loads(stored["key"]) if isinstance(stored, dict) else None
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def build_cache(config: AppConfig | None = None, out_dir: Path = SHIPPED_CACHE, examples_dir: Path = EXAMPLES_DIR,
                 progress: Callable[[float, str], None] | None = None) -> dict:
     """(Re)build the shipped cache for ``config`` (default: the demo) and the example videos.
@@ -445,7 +433,7 @@ def build_cache(config: AppConfig | None = None, out_dir: Path = SHIPPED_CACHE, 
     the probes and the UMAP layouts, drops every file that belongs to other
     weights or data, and swaps the folder in. Returns a summary with file sizes.
     """
-    from lsmrl.analysis import ANALYSIS_VERSION, Explorer
+    from lsmrl.analysis import ANALYSIS_VERSION, Explorer, key_belongs, stored_key
     from lsmrl.errors import LSMRLError
 
     report = progress or (lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True))
@@ -470,9 +458,8 @@ def build_cache(config: AppConfig | None = None, out_dir: Path = SHIPPED_CACHE, 
         data_key = explorer.main.key.data_fingerprint
         removed = []
         for path in sorted(work.iterdir()):
-            key = _stored_key(path) if path.is_file() else None
-            if (key is None or key.get("checkpoint_sha256") not in keep_sha or key.get("data_fingerprint") != data_key
-                    or key.get("version") != ANALYSIS_VERSION):
+            key = stored_key(path) if path.is_file() else None
+            if not key_belongs(key, keep_sha, data_key, ANALYSIS_VERSION):
                 removed.append(path.name)
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         work.chmod(0o755)  # mkdtemp makes it private; the cache is shipped and read by any user

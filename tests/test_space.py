@@ -15,26 +15,19 @@ import types
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests import space_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------- helpers
 def front_matter() -> dict:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert text.startswith("---\n"), "README.md must start with the Space's YAML front matter"
-    block, rest = text[4:].split("\n---\n", 1)
-    assert rest.lstrip().startswith("# LSMRL Explorer")
-    return yaml.safe_load(block)
+    return space_helpers.front_matter(ROOT / "README.md")
 
 
 def requirement_pin(name: str) -> str:
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(rf"^\s*{re.escape(name)}\s*==\s*([^\s#;]+)", line, re.IGNORECASE)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"{name} is not pinned with == in requirements.txt")
+    return space_helpers.requirement_pin(ROOT / "requirements.txt", name)
 
 
 def readme_quick_start() -> tuple[list[str], list[str]]:
@@ -48,23 +41,7 @@ def readme_quick_start() -> tuple[list[str], list[str]]:
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    lines, current = [], ""
-    for raw in (ROOT / "Dockerfile").read_text().splitlines():
-        stripped = raw.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        current += stripped
-        lines.append(current)
-        current = ""
-    out = []
-    for line in lines:
-        instruction, _, args = line.partition(" ")
-        out.append((instruction.upper(), args.strip()))
-    return out
+    return space_helpers.dockerfile_instructions(ROOT / "Dockerfile")
 
 
 def docker_env() -> dict[str, str]:
@@ -78,23 +55,7 @@ def docker_env() -> dict[str, str]:
 
 
 def dockerignore_excludes(path: str) -> bool:
-    """Docker's rule, simplified: a path is excluded when a pattern matches it or one of its parent folders
-    (``*`` stays inside one path segment, ``**`` spans any number; no ``!`` patterns are used)."""
-    patterns = [line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.strip().startswith("#")]
-    assert not any(p.startswith("!") for p in patterns), "update this helper for exceptions"
-
-    def match(pattern: list[str], parts: list[str]) -> bool:
-        if not pattern:
-            return not parts
-        if pattern[0] == "**":
-            return any(match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
-        import fnmatch
-
-        return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and match(pattern[1:], parts[1:])
-
-    parts = path.split("/")
-    return any(match(p.split("/"), parts[:n]) for p in patterns for n in range(1, len(parts) + 1))
+    return space_helpers.dockerignore_excludes(path, ROOT / ".dockerignore")
 
 
 # ----------------------------------------------------------------------------- front matter

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from lsmrl.cli import main as lsmrl_main
 from lsmrl.errors import SpaceBundleError
 from lsmrl.space import bundle as space_bundle
-from lsmrl.space.bundle import BundleLayout, plan_bundle, write_bundle
+from lsmrl.space.bundle import HUB_PLAIN_FILE_LIMIT, BundleLayout, plan_bundle, write_bundle
 from lsmrl.space.hub import IGNORE_PATTERNS, push_bundle
+from tests.space_helpers import dockerfile_instructions, dockerignore_excludes, front_matter, requirement_pin
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_DEMO = all((ROOT / p).is_file() for p in BundleLayout().checkpoints)
@@ -46,16 +46,13 @@ def bundle_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def requirement_pin(text: str, name: str) -> str:
-    match = re.search(rf"^\s*{re.escape(name)}\s*==\s*([^\s#;]+)", text, re.IGNORECASE | re.MULTILINE)
-    assert match, f"{name} is not pinned"
-    return match.group(1)
-
-
-def front_matter(readme: Path) -> dict:
-    text = readme.read_text(encoding="utf-8")
-    assert text.startswith("---\n")
-    return yaml.safe_load(text[4:].split("\n---\n", 1)[0])
+def read_cache_key(path: Path) -> dict:
+    """A shipped cache file's key, read here without the library (the two stored forms of lsmrl.analysis.cache)."""
+    if path.suffix == ".npz":
+        with zipfile.ZipFile(path) as archive:
+            assert "__cache_key__.npy" in archive.namelist(), path
+        return json.loads(str(np.load(path, allow_pickle=False)["__cache_key__"]))
+    return json.loads(json.loads(path.read_text())["key"])
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +80,15 @@ def test_every_binary_is_in_large_file_storage_by_git_check_attr(exported, tmp_p
     lfs = {fields[i] for i in range(0, len(fields), 3) if fields[i + 2] == "lfs"}
     assert not set(binaries) - lfs, sorted(set(binaries) - lfs)[:5]
     assert lfs == {f for f in files if plan.storage(f) == "lfs"}  # the module's matcher agrees with Git
-    large = [f for f in files if (folder / f).stat().st_size >= 10 * 2**20]
+    large = [f for f in files if (folder / f).stat().st_size >= HUB_PLAIN_FILE_LIMIT]
     assert not set(large) - lfs
 
 
 def test_front_matter_is_a_valid_gradio_space(exported):
     _, folder = exported
     meta = front_matter(folder / "README.md")
-    requirements = (folder / "requirements.txt").read_text()
     assert meta["sdk"] == "gradio"
-    assert str(meta["sdk_version"]) == requirement_pin(requirements, "gradio")
+    assert str(meta["sdk_version"]) == requirement_pin(folder / "requirements.txt", "gradio")
     assert (folder / meta["app_file"]).is_file() and meta["app_file"] == "app/main.py"
     assert meta["python_version"] == "3.11"
     assert (folder / "README.md").read_bytes() == (ROOT / "README.md").read_bytes()
@@ -112,13 +108,18 @@ def test_nothing_outside_what_the_app_needs(exported):
     assert {f for f in files if f.startswith("docs/")} == {"docs/design.md", "docs/synthvvi.png",
                                                            "docs/space_install.json"}  # the README's links
     assert not any(f.startswith("checkpoints/evidence/") for f in files)
-    # every cache entry belongs to the shipped checkpoints (a cache of another checkpoint is never read)
+    # every cache entry is for the shipped checkpoints and the shipped split (a cache of another checkpoint or
+    # data is never read), and each shipped checkpoint has its features there
+    from lsmrl.analysis.explorer import data_cache_key
+    from lsmrl.data.registry import build_dataset
+
     shipped = {hashlib.sha256((folder / c).read_bytes()).hexdigest() for c in BundleLayout().checkpoints}
-    cache = [f for f in files if f.startswith("checkpoints/cache/")]
-    assert any(f.endswith(".npz") for f in cache)
-    for f in cache:
-        key = space_bundle.cache_key_of(folder / f)
-        assert key is not None and space_bundle.cache_checkpoints(key) <= shipped, f
+    data_key = data_cache_key(build_dataset("synthvvi", folder / "assets" / "synthvvi"))
+    keys = [read_cache_key(folder / f) for f in files if f.startswith("checkpoints/cache/")]
+    assert {k["checkpoint_sha256"] for k in keys if k["item"] == "features"} == shipped
+    for key in keys:
+        assert key["checkpoint_sha256"] in shipped and key["data_fingerprint"] == data_key, key
+        assert all(value in shipped for name, value in key["extra"] if name.endswith("_sha256")), key
     # the split is the committed one, byte for byte
     from lsmrl.data.synth.export import verify_export
 
@@ -153,7 +154,7 @@ def test_requirements_add_the_cpu_index_and_keep_the_pins(exported):
     assert f"--extra-index-url {space_bundle.TORCH_CPU_INDEX}" in bundle.splitlines()
     assert bundle.endswith(repo)  # every line and pin of the repository's requirements, unchanged
     for name in ("torch", "torchvision", "gradio"):
-        assert requirement_pin(bundle, name) == requirement_pin(repo, name)
+        assert requirement_pin(folder / "requirements.txt", name) == requirement_pin(ROOT / "requirements.txt", name)
 
 
 # ----------------------------------------------------------------------------- pip picks the CPU build
@@ -178,7 +179,7 @@ def _fake_wheel(index: Path, version: str) -> None:
 
 def _resolve_torch(tmp_path: Path, cpu_index: str) -> str:
     """The torch version pip picks for the bundle's pin, PyPI faked by ``pypi/`` and the CPU index by ``cpu_index``."""
-    pin = requirement_pin((ROOT / "requirements.txt").read_text(), "torch")
+    pin = requirement_pin(ROOT / "requirements.txt", "torch")
     requirements = space_bundle.space_requirements(f"torch=={pin}\n").replace(space_bundle.TORCH_CPU_INDEX,
                                                                                cpu_index)
     (tmp_path / "requirements.txt").write_text(requirements)
@@ -194,7 +195,7 @@ def _resolve_torch(tmp_path: Path, cpu_index: str) -> str:
 
 
 def test_pip_resolves_the_cpu_build_where_its_index_is_reachable_and_falls_back_where_not(tmp_path):
-    pin = requirement_pin((ROOT / "requirements.txt").read_text(), "torch")
+    pin = requirement_pin(ROOT / "requirements.txt", "torch")
     _fake_wheel(tmp_path / "pypi", pin)
     _fake_wheel(tmp_path / "cpu", f"{pin}+cpu")
     assert _resolve_torch(tmp_path, (tmp_path / "cpu").as_uri()) == f"{pin}+cpu"
@@ -217,32 +218,56 @@ def test_dry_run_lists_every_binary_as_large_file_storage_and_writes_nothing(tmp
     plan = plan_bundle(ROOT)
     assert set(listed) == {f.path for f in plan.files}
     for f in plan.files:
-        expected = "LFS" if (f.source and git_is_binary(f.source)) or f.size >= 10 * 2**20 else "GIT"
+        expected = "LFS" if (f.source and git_is_binary(f.source)) or f.size >= HUB_PLAIN_FILE_LIMIT else "GIT"
         assert listed[f.path] == expected, f.path
     assert any("app/loadtest.py" in line and "skipped" in line for line in lines)
     assert re.search(r"^\d+ files, .*: \d+ in large-file storage", lines[-2])
 
 
-def test_docker_bundle_has_the_dockerfile_and_a_docker_front_matter(tmp_path):
+def test_docker_bundle_builds_from_its_own_requirements_and_starts_its_app_file(tmp_path):
     if not HAS_DEMO:
         pytest.skip("the demo checkpoints are not in this checkout")
-    plan = plan_bundle(ROOT, sdk="docker")
-    paths = {f.path for f in plan.files}
-    assert {"Dockerfile", ".dockerignore"} <= paths and "Dockerfile" not in {f.path for f in plan_bundle(ROOT).files}
-    readme = next(f for f in plan.files if f.path == "README.md").content.decode()
-    (tmp_path / "README.md").write_text(readme)
-    meta = front_matter(tmp_path / "README.md")
+    assert "Dockerfile" not in {f.path for f in plan_bundle(ROOT).files}  # only with --sdk docker
+    folder = write_bundle(plan_bundle(ROOT, sdk="docker"), tmp_path / "docker")
+    files = bundle_files(folder)
+    assert {"Dockerfile", ".dockerignore"} <= set(files)
+    meta = front_matter(folder / "README.md")
     assert meta["sdk"] == "docker" and meta["app_port"] == 7860 and "sdk_version" not in meta
     assert meta["title"] == front_matter(ROOT / "README.md")["title"]
-    # the Dockerfile installs the bundle's requirements.txt and starts the front matter's app_file
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "RUN pip install --no-cache-dir -r requirements.txt" in dockerfile
-    assert 'CMD ["python", "app/main.py"]' in dockerfile and meta["app_file"] == "app/main.py"
-    assert "EXPOSE 7860" in dockerfile
+    steps = dockerfile_instructions(folder / "Dockerfile")
+    runs = [args for instruction, args in steps if instruction == "RUN" and "pip install" in args]
+    assert runs == ["pip install --no-cache-dir -r requirements.txt"]  # the bundle's CPU-sized requirements
+    assert "--extra-index-url" in (folder / "requirements.txt").read_text()
+    copied = [args for instruction, args in steps if instruction == "COPY"]
+    assert copied[0].split()[-2:] == ["requirements.txt", "requirements.txt"] and copied[-1].split()[-2] == "."
+    assert json.loads([args for instruction, args in steps if instruction == "CMD"][0]) == ["python", meta["app_file"]]
+    assert ("EXPOSE", str(meta["app_port"])) in steps
+    # the build context keeps every file the app needs
+    needed = [f for f in files if f not in ("Dockerfile", ".dockerignore")]
+    assert not [f for f in needed if dockerignore_excludes(f, folder / ".dockerignore")]
 
 
 # ----------------------------------------------------------------------------- rules on a small checkout
-def _small_checkout(root: Path) -> BundleLayout:
+@pytest.fixture(scope="module")
+def split_key():
+    """The analysis-cache data key of the committed split (the small checkouts below serve it)."""
+    from lsmrl.analysis.explorer import data_cache_key
+    from lsmrl.data.registry import build_dataset
+
+    return data_cache_key(build_dataset("synthvvi", ROOT / "assets" / "synthvvi"))
+
+
+def _cache_entry(folder: Path, name: str, checkpoint: str | None, data: str, *, item: str = "features",
+                 version: str = "analysis-1", extra: list | None = None) -> None:
+    key = {"data_fingerprint": data, "extra": extra or [], "item": item, "version": version,
+           **({"checkpoint_sha256": checkpoint} if checkpoint else {})}
+    if name.endswith(".npz"):
+        np.savez(folder / name, x=np.zeros(2), __cache_key__=np.array(json.dumps(key)))
+    else:
+        (folder / name).write_text(json.dumps({"key": json.dumps(key), "value": 1}))
+
+
+def _small_checkout(root: Path, split_key: str) -> BundleLayout:
     (root / "app").mkdir(parents=True)
     (root / "app" / "main.py").write_text("print('app')\n")
     (root / "app" / "tool.py").write_text("print('dev')\n")
@@ -251,54 +276,61 @@ def _small_checkout(root: Path) -> BundleLayout:
     (root / "app" / "logo").write_bytes(b"\x89PNG\0no extension")
     (root / "app" / "notes.dat").write_text("text data\n")
     (root / "app" / "blob.dat").write_bytes(b"\0\1binary data")
-    (root / "app" / "big.txt").write_bytes(b"a" * (10 * 2**20))  # text, but over the Hub's plain-file limit
+    (root / "app" / "big.txt").write_bytes(b"a" * HUB_PLAIN_FILE_LIMIT)  # text, but at the Hub's plain-file limit
     (root / "ckpt").mkdir()
     (root / "ckpt" / "m.safetensors").write_bytes(b"\0weights")
     (root / "ckpt" / "m.json").write_text("{}\n")
     sha = hashlib.sha256(b"\0weights").hexdigest()
-    (root / "ckpt" / "cache").mkdir()
-    for name, owner in (("features-mine", sha), ("features-other", "f" * 64)):
-        np.savez(root / "ckpt" / "cache" / f"{name}.npz", x=np.zeros(2),
-                 __cache_key__=np.array(json.dumps({"checkpoint_sha256": owner, "extra": []})))
-    (root / "ckpt" / "cache" / "table-mine.json").write_text(json.dumps(
-        {"key": json.dumps({"checkpoint_sha256": sha, "extra": [["baseline_sha256", sha]]}), "value": 1}))
-    (root / "ckpt" / "cache" / "table-baseline-gone.json").write_text(json.dumps(
-        {"key": json.dumps({"checkpoint_sha256": sha, "extra": [["baseline_sha256", "e" * 64]]}), "value": 1}))
-    (root / "ckpt" / "cache" / "notes.txt").write_text("not a cache entry\n")
+    cache = root / "ckpt" / "cache"
+    cache.mkdir()
+    _cache_entry(cache, "features-mine.npz", sha, split_key)
+    _cache_entry(cache, "features-other-checkpoint.npz", "f" * 64, split_key)
+    _cache_entry(cache, "features-other-data.npz", sha, "0" * 16 + "-" + "0" * 16)
+    _cache_entry(cache, "features-old-version.npz", sha, split_key, version="analysis-0")
+    _cache_entry(cache, "features-no-checkpoint.npz", None, split_key)
+    _cache_entry(cache, "table-mine.json", sha, split_key, item="gap_table", extra=[["baseline_sha256", sha]])
+    _cache_entry(cache, "table-baseline-gone.json", sha, split_key, item="gap_table",
+                 extra=[["baseline_sha256", "e" * 64]])
+    (cache / "notes.txt").write_text("not a cache entry\n")
     (root / "LICENSE").write_text("license\n")
     (root / "docs").mkdir()
-    (root / "docs" / "fig.png").write_bytes(b"\x89PNG\0figure")
+    (root / "docs" / "fig one.png").write_bytes(b"\x89PNG\0figure")
     (root / "docs" / "unlinked.md").write_text("not linked\n")
-    (root / "README.md").write_text("---\ntitle: T\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/main.py\n"
-                                    "---\n\n# T\n![figure](docs/fig.png) [site](https://example.org/x.png)\n")
+    (root / "README.md").write_text(
+        "---\ntitle: T\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/main.py\n---\n\n# T\n"
+        '![figure](docs/fig%20one.png "the figure") [site](https://example.org/x.png) [out](docs/../../secret.txt)\n')
+    (root.parent / "secret.txt").write_text("outside the checkout\n")
     (root / "requirements.txt").write_text("gradio==6.31.0\n")
     return BundleLayout(trees=("app",), dev_only=("app/tool.py",), checkpoints=("ckpt/m.safetensors",),
-                        files=("LICENSE",), shipped_cache="ckpt/cache")
+                        files=("LICENSE",), shipped_cache="ckpt/cache", data_root=str(ROOT / "assets" / "synthvvi"))
 
 
-def test_small_checkout_rules(tmp_path):
-    layout = _small_checkout(tmp_path / "src")
+def test_small_checkout_rules(tmp_path, split_key):
+    layout = _small_checkout(tmp_path / "src", split_key)
     plan = plan_bundle(tmp_path / "src", layout=layout)
     paths = {f.path for f in plan.files}
     assert paths == {".gitattributes", "LICENSE", "README.md", "requirements.txt", "app/main.py", "app/logo",
                      "app/notes.dat", "app/blob.dat", "app/big.txt", "ckpt/m.safetensors", "ckpt/m.json",
-                     "ckpt/cache/features-mine.npz", "ckpt/cache/table-mine.json", "docs/fig.png"}
+                     "ckpt/cache/features-mine.npz", "ckpt/cache/table-mine.json", "docs/fig one.png"}
     skipped = dict(plan.skipped)
-    assert skipped["ckpt/cache/features-other.npz"] == "cache of a checkpoint that is not shipped"
-    assert skipped["ckpt/cache/table-baseline-gone.json"] == "cache of a checkpoint that is not shipped"
+    for stale in ("features-other-checkpoint.npz", "features-other-data.npz", "features-old-version.npz",
+                  "features-no-checkpoint.npz", "table-baseline-gone.json"):
+        assert skipped[f"ckpt/cache/{stale}"].startswith("cache of other checkpoints, data or analysis version")
     assert "not an analysis-cache file" in skipped["ckpt/cache/notes.txt"]
     assert "developer tool" in skipped["app/tool.py"]
+    assert "outside the checkout" in skipped["docs/../../secret.txt"]
+    # a README link's title and %20 escape; a binary whose name has a space is named by extension, not path
     # a binary sharing its extension with a text file, and one without an extension, are named by path
     assert "/app/blob.dat" in plan.lfs_patterns and "/app/logo" in plan.lfs_patterns
     assert "*.dat" not in plan.lfs_patterns and "/app/big.txt" in plan.lfs_patterns
     assert {p for p in plan.lfs_patterns if p.startswith("*.")} == {"*.npz", "*.png", "*.safetensors"}
-    assert {plan.storage(p) for p in ("app/blob.dat", "app/logo", "app/big.txt", "docs/fig.png")} == {"lfs"}
+    assert {plan.storage(p) for p in ("app/blob.dat", "app/logo", "app/big.txt", "docs/fig one.png")} == {"lfs"}
     assert plan.storage("app/notes.dat") == plan.storage("app/main.py") == "git"
     assert plan.uncovered_binaries() == []
 
 
-def test_write_refuses_a_foreign_folder_and_replaces_its_own(tmp_path):
-    layout = _small_checkout(tmp_path / "src")
+def test_write_refuses_a_foreign_folder_and_replaces_its_own(tmp_path, split_key):
+    layout = _small_checkout(tmp_path / "src", split_key)
     plan = plan_bundle(tmp_path / "src", layout=layout)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
@@ -310,12 +342,25 @@ def test_write_refuses_a_foreign_folder_and_replaces_its_own(tmp_path):
     (out / "stale.txt").write_text("from an earlier export")
     write_bundle(plan, out)
     assert not (out / "stale.txt").exists() and (out / "app" / "main.py").is_file()
-    with pytest.raises(SpaceBundleError, match="inside what it would copy"):
+    with pytest.raises(SpaceBundleError, match="holds the files it would copy"):
         write_bundle(plan_bundle(out, layout=layout), out)  # exporting a bundle into itself
+    clone = tmp_path / "space-clone"  # a clone of a pushed Space carries the bundle's .gitattributes
+    write_bundle(plan, clone)
+    (clone / ".git").mkdir()
+    with pytest.raises(SpaceBundleError, match="is a git clone"):
+        write_bundle(plan, clone)
+    assert (clone / ".git").is_dir()
 
 
-def test_missing_front_matter_and_unknown_sdk_are_errors_in_words(tmp_path):
-    layout = _small_checkout(tmp_path / "src")
+def test_a_shipped_checkpoint_without_its_features_in_the_cache_is_refused(tmp_path, split_key):
+    layout = _small_checkout(tmp_path / "src", split_key)
+    (tmp_path / "src" / "ckpt" / "cache" / "features-mine.npz").unlink()
+    with pytest.raises(SpaceBundleError, match="--build-cache"):
+        plan_bundle(tmp_path / "src", layout=layout)
+
+
+def test_missing_front_matter_and_unknown_sdk_are_errors_in_words(tmp_path, split_key):
+    layout = _small_checkout(tmp_path / "src", split_key)
     with pytest.raises(SpaceBundleError, match="unknown Space SDK"):
         plan_bundle(tmp_path / "src", layout=layout, sdk="streamlit")
     (tmp_path / "src" / "README.md").write_text("# no front matter\n")
@@ -339,14 +384,17 @@ class RecordingHfApi:
     def create_repo(self, repo_id, **kwargs):
         self.calls.append(("create_repo", repo_id, kwargs))
 
+    def upload_file(self, **kwargs):
+        self.calls.append(("upload_file", kwargs["repo_id"], kwargs))
+
     def upload_folder(self, **kwargs):
         self.calls.append(("upload_folder", kwargs["repo_id"], kwargs))
 
 
-def test_push_uploads_the_folder_as_a_space_with_its_allow_list(tmp_path, monkeypatch):
+def test_push_uploads_the_folder_as_a_space_with_its_allow_list(tmp_path, split_key):
     from huggingface_hub.utils import filter_repo_objects
 
-    layout = _small_checkout(tmp_path / "src")
+    layout = _small_checkout(tmp_path / "src", split_key)
     plan = plan_bundle(tmp_path / "src", layout=layout)
     out = write_bundle(plan, tmp_path / "out")
     # what running the app inside the bundle leaves behind is never uploaded
@@ -356,9 +404,13 @@ def test_push_uploads_the_folder_as_a_space_with_its_allow_list(tmp_path, monkey
     api = RecordingHfApi()
     url = push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=api)
     assert url == "https://huggingface.co/spaces/someone/lsmrl-explorer"
-    (create, repo, create_kwargs), (upload, repo2, upload_kwargs) = api.calls
-    assert (create, repo, repo2, upload) == ("create_repo", "someone/lsmrl-explorer", "someone/lsmrl-explorer",
-                                             "upload_folder")
+    assert [(name, repo) for name, repo, _ in api.calls] == [
+        ("create_repo", "someone/lsmrl-explorer"), ("upload_file", "someone/lsmrl-explorer"),
+        ("upload_folder", "someone/lsmrl-explorer")]
+    (_, _, create_kwargs), (_, _, attributes_kwargs), (_, _, upload_kwargs) = api.calls
+    # the bundle's .gitattributes lands first, so the Space routes every binary to LFS when the folder arrives
+    assert Path(attributes_kwargs["path_or_fileobj"]) == out / ".gitattributes"
+    assert attributes_kwargs["path_in_repo"] == ".gitattributes" and attributes_kwargs["repo_type"] == "space"
     assert create_kwargs["repo_type"] == "space" and create_kwargs["space_sdk"] == "gradio"
     assert create_kwargs["exist_ok"] is True
     assert upload_kwargs["repo_type"] == "space" and Path(upload_kwargs["folder_path"]) == out
@@ -370,13 +422,24 @@ def test_push_uploads_the_folder_as_a_space_with_its_allow_list(tmp_path, monkey
     assert sorted(selected) == sorted(f.path for f in plan.files)
     pruned = RecordingHfApi()
     push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=pruned, prune=True)
-    assert pruned.calls[1][2]["delete_patterns"] == ["*"]
+    assert pruned.calls[-1][2]["delete_patterns"] == ["*"]
+    # a file added to a shipped folder after the export (it could be an uncovered binary) stops the push
+    for added in ("ckpt/cache/features-extra.npz", "app/extra.bin"):
+        (out / added).write_bytes(b"\0added")
+        refused = RecordingHfApi()
+        with pytest.raises(SpaceBundleError, match=f"not the bundle as exported \\(added: {added}\\)"):
+            push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=refused)
+        assert refused.calls == []
+        (out / added).unlink()
+    (out / "app" / "main.py").write_text("print('edited after the export')\n")
+    with pytest.raises(SpaceBundleError, match="changed: app/main.py"):
+        push_bundle(out, "someone/lsmrl-explorer", plan, token="hf_test", api=RecordingHfApi())
 
 
-def test_push_refuses_without_a_token_or_a_repo_name_and_calls_nothing(tmp_path, monkeypatch):
+def test_push_refuses_without_a_token_or_a_repo_name_and_calls_nothing(tmp_path, monkeypatch, split_key):
     import huggingface_hub.constants
 
-    layout = _small_checkout(tmp_path / "src")
+    layout = _small_checkout(tmp_path / "src", split_key)
     plan = plan_bundle(tmp_path / "src", layout=layout)
     out = write_bundle(plan, tmp_path / "out")
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -427,13 +490,15 @@ def test_the_app_runs_from_the_bundle_folder_and_answers_retrieve(exported, tmp_
     import urllib.request
 
     _, folder = exported
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LSMRL_CACHE_DIR", "GRADIO_TEMP_DIR")}
+    # (bytecode on: the bundle's __pycache__ folders show which code the app process imported)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "LSMRL_CACHE_DIR", "GRADIO_TEMP_DIR", "PYTHONDONTWRITEBYTECODE")}
     env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", LSMRL_CACHE_DIR=str(tmp_path / "cache"),
                GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
-    where = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); import lsmrl, app; "
-                            "print(lsmrl.__file__); print(app.__file__)"],
-                           cwd=folder, env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert all(Path(p).resolve().is_relative_to(folder) for p in where), where  # the bundle's code, not ours
+    # lsmrl is not installed anywhere else on this interpreter's path: the app can only run the bundle's code
+    elsewhere = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('lsmrl'))"],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert elsewhere == "None", elsewhere
     port = _free_port()
     log = open(tmp_path / "app.log", "w")
     process = subprocess.Popen([sys.executable, "app/main.py", "--port", str(port)], cwd=folder, env=env,
@@ -462,6 +527,7 @@ def test_the_app_runs_from_the_bundle_folder_and_answers_retrieve(exported, tmp_
         similarities = [item["similarity"] for item in ranked["items"]]
         assert similarities == sorted(similarities, reverse=True) and len(strips) == 5
         assert query["tid"] in summary
+        assert (folder / "lsmrl" / "analysis" / "__pycache__").is_dir()  # the app process imported the bundle's
         # the bundle's shipped cache served the features: nothing was extracted beyond what it holds
         # (an extraction would write files of the same names but other bytes: np.savez stamps the time)
         def digests(paths):
@@ -511,6 +577,9 @@ def test_the_command_checks_the_push_before_writing(tmp_path, monkeypatch, capsy
     out = tmp_path / "bundle"
     assert lsmrl_main(["space", "export", "--out", str(out), "--push", "no-owner"]) == 1
     assert lsmrl_main(["space", "export", "--out", str(out), "--push", "someone/space"]) == 1
+    assert lsmrl_main(["space", "export", "--out", str(out), "--dry-run", "--push", "someone/space"]) == 1
+    assert lsmrl_main(["space", "export", "--out", str(out), "--prune"]) == 1
     errors = capsys.readouterr().err
-    assert "give the Space as OWNER/NAME" in errors and "no Hugging Face token" in errors
+    assert "give the Space as OWNER/NAME" in errors and errors.count("no Hugging Face token") == 2
+    assert "--prune and --private apply to a push" in errors
     assert not out.exists()

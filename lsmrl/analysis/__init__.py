@@ -32,10 +32,13 @@ _EXPORTS: dict[str, str] = {
     "Explorer": "explorer",
     "ModelBundle": "explorer",
     "ANALYSIS_VERSION": "explorer",
+    "data_cache_key": "explorer",
     # cache
     "AnalysisCache": "cache",
     "CacheKey": "cache",
     "configure_numba_cache": "cache",
+    "key_belongs": "cache",
+    "stored_key": "cache",
     # modality gap
     "gap_metrics": "modality_gap",
     "gap_columns": "modality_gap",
@@ -115,7 +118,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lsmrl.analysis.attention import (AttentionMaps, EmbeddingSimilarityTarget, PromptTarget,
                                           attention_rollout, gradcam_maps, overlay)
-    from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
+    from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache, key_belongs, stored_key
     from lsmrl.analysis.compare import Comparison, QueryChange, ap_change_figure, compare_all, compare_records
     from lsmrl.analysis.diffusion import (DiffusionResult, ProbeRow, TrackletDiffusion, attribute_probe_table,
                                           cross_modal_shift, probe_figure, probe_summary, probe_text_features,
@@ -123,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                                           tracklet_diffusion)
     from lsmrl.analysis.embedding import (UMAPParams, align_procrustes, fit_umap, point_meta, umap_figure,
                                           umap_layouts)
-    from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer, ModelBundle
+    from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer, ModelBundle, data_cache_key
     from lsmrl.analysis.failures import (FailureStatistics, ImpostorReport, QueryOutcome, RankedItem,
                                          attribute_differences, attribute_failure_figure, camera_pair_figure,
                                          describe_attributes, failure_statistics, find_impostors,

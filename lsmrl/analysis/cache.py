@@ -253,4 +253,38 @@ def configure_numba_cache(directory: str | os.PathLike, *, environ: MutableMappi
     return path
 
 
-__all__ = ["AnalysisCache", "CacheKey", "configure_numba_cache"]
+def stored_key(path: str | os.PathLike) -> dict | None:
+    """The key a cache file stores (``.npz``: its ``__cache_key__`` member; ``.json``: ``key``); None if unreadable."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:  # reads only the key member
+                return json.loads(str(data[_KEY_FIELD]))
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(stored["key"]) if isinstance(stored, dict) else None
+    except Exception:  # noqa: BLE001 - whatever cannot be read is not a cache entry
+        return None
+
+
+#: Names in a key's ``extra`` that hold the sha256 of another checkpoint the item depends on.
+DEPENDENT_CHECKPOINT_FIELDS = ("baseline_sha256",)
+
+
+def key_belongs(key: Mapping[str, Any] | None, checkpoint_sha256s: set[str] | frozenset[str], data_fingerprint: str,
+                version: str) -> bool:
+    """Whether a stored key can be read by an Explorer of these checkpoints, data and analysis version.
+
+    Every checkpoint the key names (its own and, e.g., the baseline an item was compared with) must be
+    among ``checkpoint_sha256s``; a key naming none, another data set or another version does not belong.
+    """
+    if not isinstance(key, Mapping) or key.get("checkpoint_sha256") not in checkpoint_sha256s:
+        return False
+    if key.get("data_fingerprint") != data_fingerprint or key.get("version") != version:
+        return False
+    extra = key.get("extra") or []
+    pairs = extra.items() if isinstance(extra, Mapping) else [tuple(pair) for pair in extra if len(pair) == 2]
+    return all(value in checkpoint_sha256s for name, value in pairs if name in DEPENDENT_CHECKPOINT_FIELDS)
+
+
+__all__ = ["AnalysisCache", "CacheKey", "DEPENDENT_CHECKPOINT_FIELDS", "configure_numba_cache", "key_belongs",
+           "stored_key"]

@@ -101,6 +101,15 @@ def content_digest(dataset: VVIDataset, samples: int = 16) -> str:
     return digest.hexdigest()[:16]
 
 
+def data_cache_key(dataset: VVIDataset, fingerprint: str | None = None) -> str:
+    """The data part of every analysis-cache key: the tracklet lists' fingerprint, then the content digest."""
+    if fingerprint is None:
+        from lsmrl.engine.extract import data_fingerprint
+
+        fingerprint = data_fingerprint(dataset)
+    return f"{fingerprint}-{content_digest(dataset)}"
+
+
 class Explorer:
     """See the module docstring. Build with :meth:`open`."""
 
@@ -172,7 +181,7 @@ class Explorer:
             data = build_dataset(dataset, data_root, **dict(dataset_options or {}))
         frames = int(num_frames or data.test_num_frames)
         fingerprint = data_fingerprint(data)
-        data_key = f"{fingerprint}-{content_digest(data)}"
+        data_key = data_cache_key(data, fingerprint)
         cache = AnalysisCache(cache_dir)
         roles = [("main", checkpoint)] + [(role, path) for role, path in (
             ("compare", compare_checkpoint), ("baseline", baseline_checkpoint)) if path is not None]

@@ -9,8 +9,9 @@ from this repository but from a folder assembled here:
   ``bench.py``, ``loadtest.py``, ``perf.py``), ``lsmrl/``, the committed
   SynthVVI test split, the example clips, the two demo checkpoints with their
   sidecars, ``checkpoints/ablation.json`` and those entries of the shipped
-  analysis cache whose key names the shipped checkpoints (a cache of another
-  checkpoint would never be read);
+  analysis cache that an Explorer of these checkpoints on this split reads (the
+  app's own rule, :func:`lsmrl.analysis.cache.key_belongs`; other entries would
+  never be read);
 * the Space's page: ``README.md`` (its YAML front matter configures the
   Space) and the files it links to, ``LICENSE``;
 * ``requirements.txt`` rewritten for a CPU machine (:func:`space_requirements`);
@@ -24,13 +25,12 @@ space export`` is the command (``lsmrl/space/cli.py``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from lsmrl.errors import SpaceBundleError
 
@@ -38,7 +38,8 @@ from lsmrl.errors import SpaceBundleError
 BINARY_SNIFF_BYTES = 8000
 #: The Hub refuses larger files outside large-file storage, text or not.
 HUB_PLAIN_FILE_LIMIT = 10 * 1024 * 1024
-#: PyTorch's index of CPU-only wheels (``torch==X`` resolves to ``X+cpu`` there: no CUDA libraries).
+#: PyTorch's index of CPU-only wheels (``torch==X`` resolves to ``X+cpu`` there: no CUDA libraries, about 4.5 GB
+#: less to install, docs/space_install.json).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: The first line of every ``.gitattributes`` this module writes (how :func:`write_bundle` recognises its own folder).
 GITATTRIBUTES_HEADER = "# Written by `python -m lsmrl space export`"
@@ -49,7 +50,8 @@ DOCKER_APP_PORT = 7860
 
 _NEVER_SHIPPED = ("__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".DS_Store")
 _CLEAN_EXTENSION = re.compile(r"^[A-Za-z0-9_-]+$")
-_MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)|src=\"([^\"]+)\"")
+# [text](target) or [text](target "title"), and src="target"
+_MARKDOWN_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)|src=\"([^\"]+)\"")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class BundleLayout:
     """
 
     trees: tuple[str, ...] = ("app", "lsmrl", "assets/synthvvi", "assets/cache/examples")
+    #: The data set the app serves by default (its analysis-cache entries must be for this data).
+    dataset: str = "synthvvi"
+    data_root: str = "assets/synthvvi"
     #: Developer tools under ``app/`` that the running app never imports (benchmarks, the load test).
     dev_only: tuple[str, ...] = ("app/bench.py", "app/loadtest.py", "app/perf.py")
     checkpoints: tuple[str, ...] = ("checkpoints/lsmrl-mini-synthvvi.safetensors",
@@ -141,44 +146,18 @@ def gitattributes_pattern_matches(pattern: str, path: str) -> bool:
     return fnmatchcase(PurePosixPath(path).name, pattern)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_key_of(path: Path) -> dict | None:
-    """The analysis-cache key stored in a shipped cache file (``.npz``: ``__cache_key__``; ``.json``: ``key``)."""
-    try:
-        if path.suffix == ".npz":
-            import numpy as np
-
-            with np.load(path, allow_pickle=False) as archive:  # reads only the key member
-                return json.loads(str(archive["__cache_key__"]))
-        if path.suffix == ".json":
-            return json.loads(json.loads(path.read_text(encoding="utf-8"))["key"])
-    except Exception:  # noqa: BLE001 - whatever cannot be read is not a cache entry (and is not shipped)
-        return None
-    return None
-
-
-def cache_checkpoints(key: dict) -> set[str]:
-    """Every checkpoint sha256 a cache key depends on (its own, and e.g. ``baseline_sha256`` in ``extra``)."""
-    shas = {key.get("checkpoint_sha256")}
-    shas |= {value for name, value in key.get("extra", []) if str(name).endswith("_sha256")}
-    return {sha for sha in shas if sha}
-
-
 # ----------------------------------------------------------------------------- rewritten files
 def readme_links(readme_text: str) -> list[str]:
-    """Relative link targets of a README (Markdown links and ``src=""``), without anchors; no URLs."""
+    """Relative link targets of a README (Markdown links, with or without a title, and ``src=""``).
+
+    Anchors and query strings are dropped and ``%20`` escapes decoded; URLs and absolute paths are left out
+    (whether a target lies inside the checkout is :func:`plan_bundle`'s check).
+    """
     targets = []
     for match in _MARKDOWN_LINK.finditer(readme_text):
-        target = (match.group(1) or match.group(2)).split("#", 1)[0]
+        target = unquote((match.group(1) or match.group(2)).split("#", 1)[0].split("?", 1)[0])
         if target and "://" not in target and not target.startswith(("mailto:", "/")):
-            targets.append(target[2:] if target.startswith("./") else target)
+            targets.append(target)
     return list(dict.fromkeys(targets))
 
 
@@ -212,17 +191,17 @@ def space_readme(readme_text: str, sdk: str) -> str:
 
 
 def space_requirements(requirements_text: str) -> str:
-    """The repository's requirements with PyTorch's CPU-only index added.
+    """The repository's requirements with PyTorch's CPU-only index added (the same pins, a smaller install).
 
     pip picks the highest version that matches a pin, and ``2.14.1+cpu`` sorts
     above ``2.14.1``, so ``torch==2.14.1`` resolves to the CPU build on that
-    index (no ``nvidia-*`` or ``triton``: about 4 GB less). Where the index
+    index (no ``nvidia-*`` or ``triton``). Where the index
     cannot be reached, pip warns and installs the default build from PyPI: the
     same version, only larger.
     """
     header = ("# The Space's install, written by `python -m lsmrl space export` from the repository's\n"
               "# requirements.txt: PyTorch's CPU-only index is consulted too, so torch and torchvision resolve to\n"
-              "# their +cpu builds of the same versions (no CUDA libraries, about 4 GB less).\n"
+              "# their +cpu builds of the same versions (no CUDA libraries, about 4.5 GB less).\n"
               f"--extra-index-url {TORCH_CPU_INDEX}\n")
     return header + requirements_text
 
@@ -277,6 +256,8 @@ def _written_file(relative: str, text: str) -> BundleFile:
 
 def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleLayout | None = None) -> BundlePlan:
     """Decide the bundle's files from a source checkout; nothing is written."""
+    from lsmrl.model.checkpoint import file_sha256  # imports torch: not at module import (app/state.py reads this)
+
     root = Path(source_root).resolve()
     layout = layout or BundleLayout()
     if sdk not in SDKS:
@@ -304,28 +285,19 @@ def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleL
         sidecar = str(PurePosixPath(checkpoint).with_suffix(".json"))
         if (root / sidecar).is_file():
             add(sidecar)
-        shipped_shas.add(sha256_of(root / checkpoint))
+        shipped_shas.add(file_sha256(root / checkpoint))
     for relative in layout.files:
         add(relative)
-    cache_root = root / layout.shipped_cache
-    for path in sorted(cache_root.iterdir()) if cache_root.is_dir() else []:
-        relative = path.relative_to(root).as_posix()
-        if not path.is_file():
-            skipped.append((relative + "/", "not a cache entry"))
-            continue
-        key = cache_key_of(path)
-        if key is None:
-            skipped.append((relative, "not an analysis-cache file (no readable key)"))
-        elif not cache_checkpoints(key) <= shipped_shas:
-            skipped.append((relative, "cache of a checkpoint that is not shipped"))
-        else:
-            add(relative)
+    _add_shipped_cache(root, layout, shipped_shas, add, skipped)
 
     readme_text = (root / layout.readme).read_text(encoding="utf-8")
     for target in readme_links(readme_text):
-        if (root / target).is_file() and not target.startswith(".."):
-            add(target)
-        elif (root / target).exists():
+        path = (root / target).resolve()
+        if not path.is_relative_to(root):
+            skipped.append((target, "README link outside the checkout (not shipped)"))
+        elif path.is_file():
+            add(path.relative_to(root).as_posix())
+        elif path.exists():
             skipped.append((target, "README link to a folder (not shipped)"))
     chosen[layout.readme] = _written_file(layout.readme, space_readme(readme_text, sdk))
     chosen[layout.requirements] = _written_file(
@@ -344,6 +316,35 @@ def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleL
     return plan
 
 
+def _add_shipped_cache(root: Path, layout: BundleLayout, shipped_shas: set[str], add, skipped: list) -> None:
+    """Add the shipped cache entries an Explorer of the shipped checkpoints on the shipped data reads.
+
+    The rule is the app's own (:func:`lsmrl.analysis.cache.key_belongs`, which ``--build-cache`` applies
+    too). Refuses when a shipped checkpoint has no features entry: the Space would extract them at start.
+    """
+    from lsmrl.analysis.cache import key_belongs, stored_key
+    from lsmrl.analysis.explorer import ANALYSIS_VERSION, data_cache_key
+    from lsmrl.data.registry import build_dataset
+
+    data_key = data_cache_key(build_dataset(layout.dataset, root / layout.data_root))
+    featured = set()
+    cache_root = root / layout.shipped_cache
+    for path in sorted(cache_root.iterdir()) if cache_root.is_dir() else []:
+        relative = path.relative_to(root).as_posix()
+        key = stored_key(path) if path.is_file() else None
+        if key is None:
+            skipped.append((relative, "not an analysis-cache file (no readable key)"))
+        elif not key_belongs(key, shipped_shas, data_key, ANALYSIS_VERSION):
+            skipped.append((relative, "cache of other checkpoints, data or analysis version (never read)"))
+        else:
+            add(relative)
+            featured |= {key["checkpoint_sha256"]} if key.get("item") == "features" else set()
+    if featured != shipped_shas:
+        raise SpaceBundleError(f"{cache_root} does not hold the features of every shipped checkpoint for "
+                               f"{layout.data_root}, so the Space would extract them at every start: run "
+                               "`python app/main.py --build-cache`, then export again")
+
+
 # ----------------------------------------------------------------------------- writing
 def write_bundle(plan: BundlePlan, out_dir: str | Path) -> Path:
     """Write ``plan`` into ``out_dir``, which must be empty, absent, or a bundle this module wrote before."""
@@ -354,11 +355,15 @@ def write_bundle(plan: BundlePlan, out_dir: str | Path) -> Path:
         marker = out / ".gitattributes"
         ours = marker.is_file() and marker.read_text(encoding="utf-8", errors="replace").startswith(
             GITATTRIBUTES_HEADER)
+        if (out / ".git").exists():
+            raise SpaceBundleError(f"--out {out} is a git clone (of a Space?): the export replaces the whole "
+                                   "folder, so give a new folder instead (nothing was changed)")
         if any(out.iterdir()) and not ours:
             raise SpaceBundleError(f"--out {out} is not empty and is not a Space bundle written by this command; "
                                    "choose a new folder (nothing was changed)")
         if any(p.source is not None and _inside(p.source, out) for p in plan.files):
-            raise SpaceBundleError(f"--out {out} lies inside what it would copy; choose a folder outside it")
+            raise SpaceBundleError(f"--out {out} holds the files it would copy (it is the checkout, or a folder "
+                                   "around it); choose a folder outside the checkout")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for f in plan.files:
@@ -395,8 +400,8 @@ def format_plan(plan: BundlePlan) -> str:
 
 def _human(size: int) -> str:
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} GB"
+    return f"{value:.1f} GiB"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lsmrl.errors import SpaceBundleError
 from lsmrl.space.bundle import SDKS, format_plan, plan_bundle, write_bundle
 
 #: The checkout this package lies in (``lsmrl/`` sits at its root).
@@ -32,21 +33,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the bundle's Dockerfile builds the image)")
     export.add_argument("--prune", action="store_true",
                         help="with --push: delete the Space's files that are not in the bundle")
-    export.add_argument("--private", action="store_true", help="with --push: create the Space as private")
+    export.add_argument("--private", action="store_true",
+                        help="with --push: create the Space as private (an existing Space keeps its visibility)")
     export.add_argument("--source", default=str(SOURCE_ROOT), help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.prune or args.private) and not args.push:
+        raise SpaceBundleError("--prune and --private apply to a push: add --push OWNER/NAME")
+    if args.push:  # a bad Space name, no token or offline mode: said before anything is written
+        from lsmrl.space.hub import check_push
+
+        check_push(args.push)
     plan = plan_bundle(args.source, sdk=args.sdk)
     if args.dry_run:
         print(format_plan(plan))
         target = f"to the Space {args.push}" if args.push else f"into {args.out}"
         print(f"dry run: nothing written, nothing uploaded (would write {target})")
         return 0
-    if args.push:  # a bad Space name, no token or offline mode: said before anything is written
-        from lsmrl.space.hub import check_push
-
-        check_push(args.push)
     out = write_bundle(plan, args.out)
     summary = plan.summary()
     print(f"wrote {summary['files']} files ({summary['bytes'] / 2**20:.1f} MiB) to {out}; "

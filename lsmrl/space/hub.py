@@ -52,6 +52,23 @@ def check_push(repo_id: str, token: str | None = None, *, online: bool = True) -
     return token
 
 
+def _check_folder_is_the_plan(folder: Path, plan: BundlePlan) -> None:
+    """Refuses when the folder no longer holds exactly the exported files (apart from what running the app
+    leaves): an added file could be a binary that the bundle's .gitattributes does not cover."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    present = {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    kept = set(filter_repo_objects(present, ignore_patterns=list(IGNORE_PATTERNS)))
+    expected = {f.path: f.size for f in plan.files}
+    extra, missing = sorted(kept - set(expected)), sorted(set(expected) - kept)
+    changed = sorted(p for p in kept & set(expected) if present[p] != expected[p])
+    if extra or missing or changed:
+        detail = "; ".join(f"{what}: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}"
+                           for what, paths in (("added", extra), ("missing", missing), ("changed", changed)) if paths)
+        raise SpaceBundleError(f"{folder} is not the bundle as exported ({detail}); export it again, then push; "
+                               "nothing was pushed")
+
+
 def push_bundle(folder: str | Path, repo_id: str, plan: BundlePlan, *, token: str | None = None,
                 api: Any | None = None, prune: bool = False, private: bool | None = None) -> str:
     """Create the Space ``repo_id`` if needed and upload ``folder`` (written from ``plan``).
@@ -69,8 +86,14 @@ def push_bundle(folder: str | Path, repo_id: str, plan: BundlePlan, *, token: st
         from huggingface_hub import HfApi
 
         api = HfApi(token=token)
+    _check_folder_is_the_plan(folder, plan)
     api.create_repo(repo_id, repo_type="space", space_sdk=plan.sdk, exist_ok=True, private=private, token=token)
     summary = plan.summary()
+    # The bundle's .gitattributes first, in a commit of its own, so that the Space's rules already route
+    # every binary of the folder to large-file storage when the Hub sorts the folder's files.
+    api.upload_file(path_or_fileobj=str(folder / ".gitattributes"), path_in_repo=".gitattributes",
+                    repo_id=repo_id, repo_type="space", token=token,
+                    commit_message="Large-file storage for every binary of the bundle (.gitattributes)")
     api.upload_folder(
         repo_id=repo_id, repo_type="space", folder_path=str(folder), token=token,
         allow_patterns=plan.allow_patterns(), ignore_patterns=list(IGNORE_PATTERNS),
