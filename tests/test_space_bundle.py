@@ -297,7 +297,7 @@ def _small_checkout(root: Path, split_key: str) -> BundleLayout:
     (root / "docs" / "fig one.png").write_bytes(b"\x89PNG\0figure")
     (root / "docs" / "unlinked.md").write_text("not linked\n")
     (root / "README.md").write_text(
-        "---\ntitle: T\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/main.py\n---\n\n# T\n"
+        "---\ntitle: T\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/main.py\npython_version: \"3.11\"\n---\n\n# T\n"
         '![figure](docs/fig%20one.png "the figure") [site](https://example.org/x.png) [out](docs/../../secret.txt)\n')
     (root.parent / "secret.txt").write_text("outside the checkout\n")
     (root / "requirements.txt").write_text("gradio==6.31.0\n")
@@ -363,9 +363,14 @@ def test_missing_front_matter_and_unknown_sdk_are_errors_in_words(tmp_path, spli
     layout = _small_checkout(tmp_path / "src", split_key)
     with pytest.raises(SpaceBundleError, match="unknown Space SDK"):
         plan_bundle(tmp_path / "src", layout=layout, sdk="streamlit")
-    (tmp_path / "src" / "README.md").write_text("# no front matter\n")
-    with pytest.raises(SpaceBundleError, match="YAML front matter"):
-        plan_bundle(tmp_path / "src", layout=layout)
+    readme = (tmp_path / "src" / "README.md").read_text()
+    for broken, message in ((readme.replace("6.31.0", "6.0.0"), "must equal the gradio pin"),
+                            (readme.replace("app/main.py", "app/missing.py"), "is not a file of the bundle"),
+                            (readme.replace("sdk: gradio", "sdk: streamlit"), "it must say gradio"),
+                            ("# no front matter\n", "YAML front matter")):
+        (tmp_path / "src" / "README.md").write_text(broken)
+        with pytest.raises(SpaceBundleError, match=message):
+            plan_bundle(tmp_path / "src", layout=layout)
     (tmp_path / "src" / "ckpt" / "m.safetensors").unlink()
     with pytest.raises(SpaceBundleError, match="m.safetensors is missing"):
         plan_bundle(tmp_path / "src", layout=layout)

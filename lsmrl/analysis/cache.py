@@ -282,7 +282,8 @@ def key_belongs(key: Mapping[str, Any] | None, checkpoint_sha256s: set[str] | fr
     if key.get("data_fingerprint") != data_fingerprint or key.get("version") != version:
         return False
     extra = key.get("extra") or []
-    pairs = extra.items() if isinstance(extra, Mapping) else [tuple(pair) for pair in extra if len(pair) == 2]
+    pairs = extra.items() if isinstance(extra, Mapping) else [
+        tuple(pair) for pair in extra if isinstance(pair, (list, tuple)) and len(pair) == 2]
     return all(value in checkpoint_sha256s for name, value in pairs if name in DEPENDENT_CHECKPOINT_FIELDS)
 
 

@@ -190,6 +190,30 @@ def space_readme(readme_text: str, sdk: str) -> str:
     return "---\n" + "\n".join(lines) + "\n---\n" + rest
 
 
+def check_front_matter(readme_text: str, requirements_text: str, shipped: set[str]) -> None:
+    """Refuses a Gradio Space configuration the Hub would build wrongly: ``sdk_version`` other than the pinned
+    gradio, an ``app_file`` that is not shipped, no ``python_version``."""
+    import yaml
+
+    block, _ = split_front_matter(readme_text)
+    try:
+        meta = yaml.safe_load(block) or {}
+    except yaml.YAMLError as error:
+        raise SpaceBundleError(f"README.md's front matter is not valid YAML: {error}") from error
+    if meta.get("sdk") != "gradio":
+        raise SpaceBundleError(f"README.md's front matter says sdk: {meta.get('sdk')!r}; it must say gradio "
+                               "(`--sdk docker` writes the Docker Space's front matter itself)")
+    pin = re.search(r"^\s*gradio\s*==\s*([^\s#;]+)", requirements_text, re.IGNORECASE | re.MULTILINE)
+    if pin is None or str(meta.get("sdk_version")) != pin.group(1):
+        raise SpaceBundleError(f"README.md's sdk_version ({meta.get('sdk_version')}) must equal the gradio pin in "
+                               f"requirements.txt ({pin.group(1) if pin else 'none'}): the Hub installs that gradio")
+    if meta.get("app_file") not in shipped:
+        raise SpaceBundleError(f"README.md's app_file ({meta.get('app_file')}) is not a file of the bundle")
+    if not isinstance(meta.get("python_version"), str):
+        raise SpaceBundleError("README.md's front matter needs python_version as a quoted string, e.g. \"3.11\" "
+                               "(unquoted 3.10 reads as 3.1)")
+
+
 def space_requirements(requirements_text: str) -> str:
     """The repository's requirements with PyTorch's CPU-only index added (the same pins, a smaller install).
 
@@ -299,9 +323,10 @@ def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleL
             add(path.relative_to(root).as_posix())
         elif path.exists():
             skipped.append((target, "README link to a folder (not shipped)"))
+    requirements_text = (root / layout.requirements).read_text(encoding="utf-8")
+    check_front_matter(readme_text, requirements_text, set(chosen))
     chosen[layout.readme] = _written_file(layout.readme, space_readme(readme_text, sdk))
-    chosen[layout.requirements] = _written_file(
-        layout.requirements, space_requirements((root / layout.requirements).read_text(encoding="utf-8")))
+    chosen[layout.requirements] = _written_file(layout.requirements, space_requirements(requirements_text))
     if sdk == "docker":
         for relative in layout.docker_files:
             add(relative)

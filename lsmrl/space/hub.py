@@ -1,10 +1,11 @@
 """Push a Space bundle to the Hugging Face Hub with the Hub's own client.
 
-``HfApi.upload_folder`` sends the folder over HTTP: the Hub decides from the
-bundle's ``.gitattributes`` which files go to large-file storage (every binary),
-no git history and no local git-lfs are involved, and with ``hf_xet`` a folder
-this large is committed in several batches (re-running the call resumes it). ``huggingface_hub`` comes
-with gradio (``requirements.txt``); it is imported only when pushing.
+Over HTTP, with no git history and no local git-lfs: the bundle's
+``.gitattributes`` goes first, in a commit of its own, so that the Space's
+rules send every binary to large-file storage; then ``HfApi.upload_folder``
+sends the folder (with ``hf_xet``, a folder this large is committed in several
+batches, and re-running the call resumes it). ``huggingface_hub`` comes with
+gradio (``requirements.txt``); it is imported only when pushing.
 """
 
 from __future__ import annotations
