@@ -10,7 +10,40 @@ import torch  # noqa: E402
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    """Every temporary file of the run goes into one folder that is removed when the run ends.
+
+    gradio_client stages each file it downloads in a new ``<temp dir>/<40 hex digits>`` folder and never
+    removes it (client.py ``_download_file``): about 1,000 empty folders per run of this suite. pytest's own
+    ``tmp_path`` folders stay where they always are (its usual temp root, the last three runs kept).
+    """
+    previous = (tempfile.gettempdir(), os.environ.get("TMPDIR"))
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", previous[0])
+    run_tmp = tempfile.mkdtemp(prefix="lsmrl-tests-")
+    tempfile.tempdir = run_tmp
+    os.environ["TMPDIR"] = run_tmp  # and in the app and browser processes the tests start
+    config.stash[_RUN_TMP] = (run_tmp, previous)
+
+
+def pytest_unconfigure(config):
+    run_tmp, (previous_dir, previous_env) = config.stash.get(_RUN_TMP, (None, (None, None)))
+    if run_tmp is None:
+        return
+    tempfile.tempdir = previous_dir
+    if previous_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous_env
+    shutil.rmtree(run_tmp, ignore_errors=True)
+
+
+_RUN_TMP = pytest.StashKey[tuple]()
 
 
 @pytest.fixture(scope="module")
