@@ -31,12 +31,26 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-# --------------------------------------------------------------------------- inference precision
+# --------------------------------------------------------------------------- precision
 PRECISIONS = ("auto", "bf16", "fp32")
-#: Setting this environment variable to 1 forces fp32 inference whatever ``--precision`` says.
+#: The one process-wide precision switch: ``auto``, ``fp32`` or ``bf16``. It decides what every ``auto`` request
+#: (inference and training) resolves to; a precision the code asks for by name is kept.
+PRECISION_ENV = "LSMRL_PRECISION"
+#: ``LSMRL_FP32=1`` is a synonym of ``LSMRL_PRECISION=fp32`` (``LSMRL_PRECISION`` wins when both are set).
 FORCE_FP32_ENV = "LSMRL_FP32"
 # /proc/cpuinfo flags of CPUs with native bf16 matmuls (AVX512-BF16 dot products, or AMX tiles)
 _BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def precision_setting() -> str:
+    """The process's precision setting: ``LSMRL_PRECISION`` (auto/fp32/bf16), else fp32 where ``LSMRL_FP32`` is
+    1/true/yes/on, else ``auto``. An unknown value raises, naming the accepted ones."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if value:
+        if value not in PRECISIONS:
+            raise ValueError(f"{PRECISION_ENV}={value!r} is not a precision; set it to one of {', '.join(PRECISIONS)}")
+        return value
+    return "fp32" if fp32_forced() else "auto"
 
 
 def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str]:
@@ -49,6 +63,21 @@ def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def cpu_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string where that is absent): every
+    timing and every precision choice is named with it, since our machines differ between sessions."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
@@ -65,7 +94,7 @@ def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
 
 
 def fp32_forced() -> bool:
-    """True when ``LSMRL_FP32`` is set to 1 (or true/yes/on): every inference and training step runs in fp32."""
+    """True when ``LSMRL_FP32`` is set to 1 (or true/yes/on): the synonym of ``LSMRL_PRECISION=fp32``."""
     return os.environ.get(FORCE_FP32_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -107,17 +136,18 @@ def inference_precision(requested: str = "auto", device: torch.device | str | No
                         flags: set[str] | None = None, speedup: float | None = None) -> str:
     """The precision inference runs in, "bf16" or "fp32".
 
-    ``LSMRL_FP32=1`` forces fp32 whatever was requested. ``auto`` picks bf16 on a
-    CUDA device that supports it, and on a CPU that computes bf16 natively
-    (:func:`cpu_has_native_bf16`) where it also pays: a bf16 matmul at least
-    :data:`MIN_BF16_SPEEDUP` times faster than fp32 (:func:`bf16_matmul_speedup`,
-    or ``speedup`` when given); fp32 otherwise. ``bf16`` asks for it anyway (on a
-    CPU without native bf16 it is emulated: correct, slower).
+    ``requested`` "bf16" or "fp32" is kept. ``auto`` first takes the process's setting
+    (:func:`precision_setting`: ``LSMRL_PRECISION``, or ``LSMRL_FP32=1``); where that is ``auto`` too, it picks bf16
+    on a CUDA device that supports it, and on a CPU that computes bf16 natively (:func:`cpu_has_native_bf16`,
+    or ``flags``) where it also pays: a bf16 matmul at least :data:`MIN_BF16_SPEEDUP` times faster than fp32
+    (:func:`bf16_matmul_speedup`, or ``speedup`` when given); fp32 otherwise. bf16 on a CPU without native
+    bf16 is emulated: correct, slower.
     """
     if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}; expected one of {PRECISIONS}")
-    if fp32_forced():
-        return "fp32"
+    if requested != "auto":
+        return requested
+    requested = precision_setting()
     if requested != "auto":
         return requested
     device = torch.device(device) if device is not None else torch.device("cpu")

@@ -21,6 +21,7 @@ DATA = ROOT / "assets" / "synthvvi"
 # ----------------------------------------------------------------------------- choosing the precision
 def test_auto_needs_native_bf16_and_a_measured_speedup(monkeypatch):
     monkeypatch.delenv(dev.FORCE_FP32_ENV, raising=False)
+    monkeypatch.delenv(dev.PRECISION_ENV, raising=False)  # both branches of `auto` on every CPU kind
     native, plain = {"avx512f", "avx512_bf16"}, {"avx512f", "avx2"}
     assert dev.inference_precision("auto", "cpu", flags=native, speedup=2.5) == "bf16"
     assert dev.inference_precision("auto", "cpu", flags={"amx_bf16", "amx_tile"}, speedup=8.0) == "bf16"
@@ -28,12 +29,44 @@ def test_auto_needs_native_bf16_and_a_measured_speedup(monkeypatch):
     assert dev.inference_precision("auto", "cpu", flags=plain, speedup=2.5) == "fp32"  # emulated bf16
     assert dev.inference_precision("bf16", "cpu", flags=plain) == "bf16"  # asked for: correct, if slower
     assert dev.inference_precision("fp32", "cpu", flags=native, speedup=2.5) == "fp32"
-    monkeypatch.setenv(dev.FORCE_FP32_ENV, "1")
-    assert dev.inference_precision("bf16", "cpu", flags=native, speedup=2.5) == "fp32"
-    monkeypatch.setenv(dev.FORCE_FP32_ENV, "0")
-    assert dev.inference_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="unknown precision"):
         dev.inference_precision("fp16")
+
+
+def test_the_environment_switch_sets_what_auto_means_and_names_win(monkeypatch):
+    native = {"avx512f", "avx512_bf16"}
+    monkeypatch.delenv(dev.FORCE_FP32_ENV, raising=False)
+    for setting, expected in (("fp32", "fp32"), ("bf16", "bf16"), ("BF16 ", "bf16")):
+        monkeypatch.setenv(dev.PRECISION_ENV, setting)
+        assert dev.precision_setting() == expected
+        assert dev.inference_precision("auto", "cpu", flags=native, speedup=2.5) == expected
+        assert dev.inference_precision("auto", "cpu", flags={"avx2"}, speedup=0.5) == expected
+        assert dev.inference_precision("fp32", "cpu") == "fp32" and dev.inference_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setenv(dev.PRECISION_ENV, "auto")
+    assert dev.inference_precision("auto", "cpu", flags=native, speedup=2.5) == "bf16"
+    monkeypatch.setenv(dev.PRECISION_ENV, "fp16")
+    with pytest.raises(ValueError, match="LSMRL_PRECISION='fp16' is not a precision; set it to one of auto, bf16, fp32"):
+        dev.inference_precision("auto", "cpu")
+    # the old switch is a synonym of fp32; LSMRL_PRECISION wins when both are set
+    monkeypatch.delenv(dev.PRECISION_ENV)
+    monkeypatch.setenv(dev.FORCE_FP32_ENV, "1")
+    assert dev.precision_setting() == "fp32"
+    assert dev.inference_precision("auto", "cpu", flags=native, speedup=2.5) == "fp32"
+    assert dev.inference_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setenv(dev.PRECISION_ENV, "bf16")
+    assert dev.precision_setting() == "bf16"
+    monkeypatch.delenv(dev.PRECISION_ENV)
+    monkeypatch.setenv(dev.FORCE_FP32_ENV, "0")
+    assert dev.precision_setting() == "auto"
+
+
+def test_the_suite_runs_in_the_precision_it_was_asked_for():
+    """tests/conftest.py: fp32 unless the runner set LSMRL_PRECISION (or LSMRL_FP32) itself."""
+    import os
+
+    assert dev.precision_setting() in ("fp32", "bf16", "auto")
+    if not os.environ.get(dev.FORCE_FP32_ENV, "").strip():
+        assert os.environ.get(dev.PRECISION_ENV)
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
