@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lsmrl.device import cpu_name
 from lsmrl.model.backbone import BackboneConfig, build_clip
 from lsmrl.model.stfl import STFL, STFLConfig
 from lsmrl.timing import percentile
@@ -211,15 +212,7 @@ DEFAULT_DATA = REPO / "assets" / "synthvvi"
 
 def machine_info() -> dict:
     """CPU model, cores, torch threads, load average (a loaded machine gives lower, noisier figures)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__.split("+")[0], "python": platform.python_version(),
             "platform": platform.platform(terse=True)}
     if hasattr(os, "getloadavg"):

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
                        "(from an `extract` .npz)"),
     "ablation": ("lsmrl.engine.ablation", "train and tabulate the ablation rows (baseline ... full LSMRL)"),
     "eval": ("lsmrl.engine.extract", "evaluate a checkpoint in both directions (metrics + per-query JSON)"),
+    "eval-draws": ("lsmrl.engine.draws", "evaluate a checkpoint (and a comparison) on fresh SynthVVI draws: mean, sd "
+                   "and the paired difference with its 95 percent interval"),
+    "language-probe": ("lsmrl.engine.language_probe", "how well a CLIP's text describes unseen people in each "
+                       "modality (zero-shot attributes, tracklet -> own caption)"),
     "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",
                 "add_extract_arguments", "run_extract"),
     "space": ("lsmrl.space.cli", "`space export`: the Hugging Face Space bundle (write, --dry-run, --push)"),

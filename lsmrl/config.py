@@ -34,13 +34,15 @@ class DataConfig:
     erase_prob: float = 0.0
     visible_grayscale_prob: float = 0.0  # random grayscale of visible training tracklets (VI-ReID augmentation)
     visible_channel_prob: float = 0.0  # random single channel (R, G or B) of visible tracklets (CAJ augmentation)
+    # Training frames decoded and resized once into RAM (lsmrl.engine.frame_bank) instead of read every step.
+    frames_in_ram: bool = True
 
 
 @dataclass
 class PretrainConfig:
     """Contrastive image-caption pretraining of the miniature CLIP (design.md §3). The defaults are the
     embedded demo's recipe: SynthVVI's native 128x64 frames (patch 8: a 16x8 grid), bf16 autocast where
-    the CPU has native bf16 (``mixed_precision``; ``LSMRL_FP32=1`` forces fp32)."""
+    it measures faster than fp32 on this machine (``mixed_precision``; ``LSMRL_PRECISION`` decides otherwise)."""
 
     image_size: tuple[int, int] = (128, 64)
     mixed_precision: bool = True
@@ -53,6 +55,25 @@ class PretrainConfig:
     # A visible frame shown in grey is paired with the identity's colour-free (infrared) caption: the words
     # then describe only what the pixels show, and the image encoder learns shape semantics both modalities share.
     visible_grayscale_prob: float = 0.0
+    # Which captions the frames meet. "modality": visible frames their colour caption, infrared frames the
+    # colour-free one (the text targets differ by modality from the first step). "shared": frames of both
+    # modalities meet the identity's colour-free caption, visible frames also their colour caption (with
+    # probability visible_full_caption_prob), and every caption of an identity is a positive for every frame of
+    # it, so one text describes a person in both modalities (the language bridge LSMRL's SD needs).
+    caption_mode: str = "modality"
+    visible_full_caption_prob: float = 0.5
+    # Each "with"/"wearing" item of a caption left out with this probability (captions.drop_clauses), so that
+    # captions cannot be memorised as whole strings. Keep it small: short partial captions collapsed the model.
+    clause_dropout: float = 0.0
+    # Frames decoded once into RAM and augmented batch-wise (lsmrl.engine.frame_bank) instead of read per step.
+    frames_in_ram: bool = True
+
+    def __post_init__(self) -> None:
+        if self.caption_mode not in ("modality", "shared"):
+            raise ValueError(f"pretrain.caption_mode must be 'modality' or 'shared', got {self.caption_mode!r}")
+        for name in ("visible_full_caption_prob", "clause_dropout", "visible_grayscale_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"pretrain.{name} must lie in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass
@@ -96,7 +117,7 @@ class TrainConfig:
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
     losses: LossWeights = field(default_factory=LossWeights)
-    amp: bool = True  # mixed precision: bf16 autocast on CPUs with native bf16, CUDA bf16/fp16; LSMRL_FP32=1 forces fp32
+    amp: bool = True  # mixed precision (lsmrl.engine.precision): bf16 where it measures faster, CUDA bf16/fp16; LSMRL_PRECISION overrides
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -396,3 +396,27 @@ def test_evaluation_imports_without_torch():
 
     code = "import sys, lsmrl, lsmrl.evaluation; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_within_modality_diagnostic_ranks_each_modality_against_its_other_cameras():
+    """Hand-computed: three infrared tracklets on a line (1-D features, euclidean), pids 1, 1, 2, cameras 1, 2, 1.
+    Query 0 (pid 1, cam 1) finds its other-camera twin at rank 1 (itself removed: same identity, same camera);
+    query 1 likewise; query 2 (pid 2) has no other-camera twin and is skipped. The visible side holds one
+    identity in two cameras whose twin ranks second behind another identity: AP 1/2."""
+    from lsmrl.data.tracklet import INFRARED_TO_VISIBLE, Tracklet, VVIDataset
+    from lsmrl.evaluation.protocols import within_modality_metrics
+
+    spec = [(1, 1, "infrared", 0.0), (1, 2, "infrared", 1.0), (2, 1, "infrared", 5.0),
+            (3, 1, "visible", 0.0), (4, 2, "visible", 1.0), (3, 3, "visible", 3.0)]
+    test = [Tracklet(pid=p, camid=c, modality=m, frames=(f"{i}/1.jpg",), tid=f"test/{i}")
+            for i, (p, c, m, _) in enumerate(spec)]
+    dataset = VVIDataset("hand", None, [], test, {INFRARED_TO_VISIBLE: (np.array([0]), np.array([3]))}, True)
+    features = np.array([[x] for *_, x in spec])
+    within = within_modality_metrics(features, dataset, metric="euclidean")
+    infrared, visible = within["infrared_to_infrared"], within["visible_to_visible"]
+    assert infrared["rank1"] == 100.0 and infrared["mAP"] == 100.0 and infrared["num_skipped"] == 1
+    assert infrared["num_query"] == 3 and infrared["num_gallery"] == 3
+    # visible: query 3 (pid 3, cam 1) ranks 4 (d=1) before its twin 5 (d=3): AP 1/2; query 5 (d to 4: 2, to 3: 3)
+    # the same: AP 1/2; query 4 has no twin (skipped)
+    assert visible["rank1"] == 0.0 and visible["rank5"] == 100.0 and visible["mAP"] == pytest.approx(50.0)
+    assert visible["num_skipped"] == 1

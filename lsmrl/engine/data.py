@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lsmrl.data.sampling import build_transform, load_tracklet
+from lsmrl.data.sampling import build_transform, load_tracklet, sample_frame_indices
 from lsmrl.data.samplers import CrossModalIdentitySampler
 from lsmrl.data.tracklet import INFRARED, Tracklet
+from lsmrl.engine.frame_bank import FrameBank
 from lsmrl.model.cross_modal import INFRARED_ID, VISIBLE_ID
 
 
@@ -53,8 +54,12 @@ class TrackletClips(Dataset):
     def __init__(self, tracklets: Sequence[Tracklet], num_frames: int, image_size: tuple[int, int],
                  train: bool, sampling: str = "evenly", labels: dict[int, int] | None = None,
                  flip_prob: float = 0.5, padding: int = 4, erase_prob: float = 0.0,
-                 visible_grayscale_prob: float = 0.0, visible_channel_prob: float = 0.0):
+                 visible_grayscale_prob: float = 0.0, visible_channel_prob: float = 0.0,
+                 bank: FrameBank | None = None):
         self.tracklets = list(tracklets)
+        if bank is not None and (len(bank) != len(self.tracklets) or bank.image_size != tuple(image_size)):
+            raise ValueError("the frame bank must hold these tracklets at this image size")
+        self.bank = bank  # frames decoded once (same frames, same draws; uint8 rounding after the resize)
         self.visible_grayscale_prob = visible_grayscale_prob if train else 0.0
         self.visible_channel_prob = visible_channel_prob if train else 0.0
         self.num_frames = num_frames
@@ -72,7 +77,12 @@ class TrackletClips(Dataset):
         tracklet = self.tracklets[index]
         rng = np.random.default_rng(seed)
         generator = torch.Generator().manual_seed(int(seed) % (2**63))
-        frames = load_tracklet(tracklet, self.num_frames, self.sampling, rng if self.train else None)
+        if self.bank is not None:
+            stack = self.bank.frames[index]
+            indices = sample_frame_indices(len(stack), self.num_frames, self.sampling, rng if self.train else None)
+            frames = stack[torch.from_numpy(indices)].permute(0, 2, 3, 1).numpy()
+        else:
+            frames = load_tracklet(tracklet, self.num_frames, self.sampling, rng if self.train else None)
         if tracklet.modality != INFRARED and (self.visible_grayscale_prob or self.visible_channel_prob):
             # one draw decides grey (luma), a single channel, or colour; the whole tracklet alike
             draw = rng.random()
@@ -122,13 +132,14 @@ def collate(items: list[dict]) -> dict:
 
 
 def train_loader(tracklets: Sequence[Tracklet], labels: dict[int, int], image_size, data_config,
-                 seed: int, rank: int = 0, world_size: int = 1, num_frames: int = 6) -> DataLoader:
+                 seed: int, rank: int = 0, world_size: int = 1, num_frames: int = 6,
+                 bank: FrameBank | None = None) -> DataLoader:
     """Cross-modal identity batches: P identities x K visible + K infrared tracklets each, ``num_frames`` each."""
     clips = TrackletClips(tracklets, num_frames, image_size, train=True, labels=labels,
                           flip_prob=data_config.flip_prob, padding=data_config.padding,
                           erase_prob=data_config.erase_prob,
                           visible_grayscale_prob=data_config.visible_grayscale_prob,
-                          visible_channel_prob=data_config.visible_channel_prob)
+                          visible_channel_prob=data_config.visible_channel_prob, bank=bank)
     sampler = CrossModalIdentitySampler(list(tracklets), data_config.identities_per_batch,
                                         data_config.tracklets_per_modality, seed=seed,
                                         rank=rank, world_size=world_size)

@@ -24,7 +24,7 @@ from lsmrl.data.tracklet import VVIDataset
 from lsmrl.device import PRECISIONS, autocast_context, get_device, inference_precision
 from lsmrl.engine.data import eval_loader
 from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
-                                        query_records)
+                                        query_records, within_modality_metrics)
 from lsmrl.errors import LSMRLError
 from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path, write_checkpoint_meta
 from lsmrl.model.lsmrl import LSMRL
@@ -53,8 +53,8 @@ def extract_stages(model: LSMRL, tracklets, num_frames: int, sampling: str, batc
     """Stage features of ``tracklets``: dict of arrays (N, D) per stage, plus ``frames`` (N, T, D),
     ``sd_attention`` / ``cmi_attention`` (N, C) when the model has them, ``pids``, ``camids``, ``modalities``.
 
-    ``callback(done, total)`` reports progress (the app's progress bar). ``precision``: "auto" (bf16
-    autocast where the hardware computes bf16 natively, else fp32; ``LSMRL_FP32=1`` forces fp32), "bf16"
+    ``callback(done, total)`` reports progress (the app's progress bar). ``precision``: "auto" (the
+    process's ``LSMRL_PRECISION``, else bf16 autocast where bf16 is native and measures faster, else fp32), "bf16"
     or "fp32" (:func:`lsmrl.device.inference_precision`); the features come back as fp32 arrays either way.
     """
     device = device or next(model.parameters()).device
@@ -128,7 +128,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                         help="inference precision: auto (bf16 autocast where the hardware computes bf16 natively and "
-                             "it measures faster, else fp32), bf16 or fp32; LSMRL_FP32=1 forces fp32")
+                             "it measures faster, else fp32; LSMRL_PRECISION=fp32|bf16 sets what auto means), bf16 or fp32")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,15 +150,20 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(args.dataset, args.data_root)
     precision = inference_precision(args.precision, next(model.parameters()).device)
     print(f"inference precision: {precision}")
-    metrics, _, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage,
-                                         precision=precision)
+    metrics, features, records = evaluate_model(model, dataset, args.frames, args.batch_size, args.stage,
+                                                precision=precision)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=2) + "\n")
     per_query = Path(args.per_query) if args.per_query else out.with_suffix(".queries.json")
     per_query.write_text(json.dumps(records) + "\n")
+    within = within_modality_metrics(features[args.stage], dataset, metric=dataset.metric)
+    within_path = out.with_suffix(".within_modality.json")
+    within_path.write_text(json.dumps(within, indent=2) + "\n")
     print(format_metrics_table(metrics))
-    print(f"metrics: {out}\nper-query records: {per_query}")
+    print("diagnostic, within one modality (other cameras only):")
+    print(format_metrics_table(within))
+    print(f"metrics: {out}\nper-query records: {per_query}\nwithin-modality diagnostic: {within_path}")
     if args.record:
         record_metrics(args.checkpoint, metrics, dataset)
         print(f"recorded in {sidecar_path(args.checkpoint)}")

@@ -11,8 +11,8 @@ Afterwards, zero-shot attribute accuracy on the *test* identities shows that
 the language space means something (see :mod:`lsmrl.engine.zero_shot`).
 
 The recipe runs at SynthVVI's native 128x64 (patch 8: a 16x8 grid, so straps, hat brims and hands are
-not lost inside one patch) in bf16 autocast where the CPU has native bf16
-(:mod:`lsmrl.engine.precision`; ``--fp32`` or ``LSMRL_FP32=1`` force fp32). Each step draws one random
+not lost inside one patch) in bf16 autocast where it measures faster than fp32 on this machine
+(:mod:`lsmrl.engine.precision`; ``--fp32`` or ``LSMRL_PRECISION=fp32`` force fp32). Each step draws one random
 frame of each picked tracklet, whatever the tracklet's length (SynthVVI v2: 16-32 frames).
 """
 
@@ -33,9 +33,11 @@ from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import build_transform, load_tracklet
 from lsmrl.data.tracklet import INFRARED, VISIBLE
 from lsmrl.device import get_device, seed_everything
+from lsmrl.data.synth.captions import drop_clauses
 from lsmrl.engine.data import to_grayscale
+from lsmrl.engine.frame_bank import FrameBank, augment_batch
 from lsmrl.engine.optim import adamw, warmup_cosine
-from lsmrl.engine.precision import training_precision
+from lsmrl.engine.precision import precision_record, training_precision
 from lsmrl.engine.zero_shot import probe_texts, zero_shot_attribute_accuracy
 from lsmrl.errors import LSMRLError
 from lsmrl.losses.clip import clip_contrastive_loss
@@ -57,16 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup-steps", type=int, default=PretrainConfig.warmup_steps)
     parser.add_argument("--visible-grayscale-prob", type=float, default=PretrainConfig.visible_grayscale_prob,
                         help="share of visible frames shown in grey with the colour-free caption (default 0)")
+    parser.add_argument("--caption-mode", choices=("modality", "shared"), default=PretrainConfig.caption_mode,
+                        help="modality: visible frames meet colour captions, infrared colour-free ones; shared: both "
+                             "meet the colour-free caption, visible frames also their colour caption, and an "
+                             "identity's captions are positives for all its frames (default: %(default)s)")
+    parser.add_argument("--visible-full-caption-prob", type=float, default=PretrainConfig.visible_full_caption_prob,
+                        help="shared mode: share of visible frames that meet their colour caption (default: %(default)s)")
+    parser.add_argument("--clause-dropout", type=float, default=PretrainConfig.clause_dropout,
+                        help="probability of leaving out each item of a caption (default: %(default)s)")
+    parser.add_argument("--frames-from-disk", action="store_true",
+                        help="read every frame from disk each step instead of decoding them once into RAM")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--fp32", action="store_true",
-                        help="train in fp32 (default: bf16 autocast where the CPU has native bf16; "
-                             "LSMRL_FP32=1 does the same)")
+                        help="train in fp32 (default: bf16 autocast where it measures faster than fp32; "
+                             "LSMRL_PRECISION=fp32 does the same)")
 
 
 def run(args: argparse.Namespace) -> int:
     config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
-                            visible_grayscale_prob=args.visible_grayscale_prob,
+                            visible_grayscale_prob=args.visible_grayscale_prob, caption_mode=args.caption_mode,
+                            visible_full_caption_prob=args.visible_full_caption_prob,
+                            clause_dropout=args.clause_dropout, frames_in_ram=not args.frames_from_disk,
                             image_size=tuple(args.image_size), mixed_precision=not args.fp32)
     log_path = Path(args.out).with_suffix(".log.jsonl")
     summary = pretrain_clip(args.data_root, args.out, config, args.clip_model, tuple(config.image_size),
@@ -94,11 +108,10 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     tokenizer = WordTokenizer.from_texts([t.caption for t in train] + probe_texts(),
                                          text_cfg["vocab_size"], text_cfg["context_length"])
     clip = build_clip(BackboneConfig(clip_model, image_size)).to(device).train()
-    colour_free = colour_free_captions(train) if config.visible_grayscale_prob else {}
-    captions = sorted({t.caption for t in train})
-    caption_index = {c: i for i, c in enumerate(captions)}
-    caption_tokens = tokenizer(captions).to(device)
+    shared = config.caption_mode == "shared"
+    colour_free = colour_free_captions(train) if (config.visible_grayscale_prob or shared) else {}
     transform = build_transform(image_size, train=True, padding=4)
+    bank = FrameBank(train, image_size) if config.frames_in_ram else None
     optimizer = adamw([{"params": list(clip.parameters())}], config.lr, config.weight_decay)
     schedule = warmup_cosine(optimizer, config.warmup_steps, config.steps)
     rng = np.random.default_rng(seed)
@@ -110,21 +123,39 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     progress = tqdm(range(config.steps), desc="pretrain-clip", unit="step")
     for step in progress:
         picks = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
-        images, texts = [], []
+        grey, texts, keys = [], [], []
         for i in picks:
-            frame, caption = load_tracklet(train[i], 1, "restricted_random", rng)[0], train[i].caption
-            if (train[i].modality == VISIBLE and train[i].pid in colour_free
-                    and rng.random() < config.visible_grayscale_prob):
-                frame, caption = to_grayscale(frame[None])[0], colour_free[train[i].pid]
-            images.append(transform([frame], generator=generator)[0])
-            texts.append(caption_index[caption])
-        frames = torch.stack(images).to(device)
-        ids = torch.tensor(texts, device=device)
-        unique_ids, inverse = ids.unique(return_inverse=True)
+            tracklet, caption = train[i], train[i].caption
+            in_grey = bool(tracklet.modality == VISIBLE and tracklet.pid in colour_free
+                           and config.visible_grayscale_prob and rng.random() < config.visible_grayscale_prob)
+            if in_grey:
+                caption = colour_free[tracklet.pid]
+            elif shared and tracklet.modality == VISIBLE and rng.random() >= config.visible_full_caption_prob:
+                caption = colour_free[tracklet.pid]
+            caption = drop_clauses(caption, config.clause_dropout, rng)
+            grey.append(in_grey)
+            texts.append(caption)
+            keys.append(tracklet.pid if shared else caption)  # what counts as a positive pair
+        if bank is not None:
+            frames = bank.random_frames(picks, rng)
+            if any(grey):
+                rows = torch.tensor(grey)
+                frames[rows] = grey_uint8(frames[rows])
+            frames = augment_batch(frames, generator, padding=4).to(device)
+        else:
+            images = []
+            for i, in_grey in zip(picks, grey):
+                frame = load_tracklet(train[i], 1, "restricted_random", rng)[0]
+                images.append(transform([to_grayscale(frame[None])[0] if in_grey else frame], generator=generator)[0])
+            frames = torch.stack(images).to(device)
+        unique_texts = sorted(set(texts))
+        text_rows = torch.tensor([unique_texts.index(text) for text in texts], device=device)
+        ids = torch.tensor([sorted(set(keys), key=str).index(key) for key in keys], device=device)
+        tokens = tokenizer(unique_texts).to(device)
         if step == 1:
             loop_start = time.time()  # seconds a step: from the second step on (the first one warms up)
         with precision.autocast():
-            text_features = clip.encode_text(caption_tokens[unique_ids])[inverse]
+            text_features = clip.encode_text(tokens)[text_rows]
             image_features = clip.encode_image(frames)
         # the loss (softmax over the batch) in fp32: bf16's 8-bit mantissa would blur near-equal logits
         loss = clip_contrastive_loss(image_features.float(), text_features.float(), ids,
@@ -157,10 +188,18 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     summary = {"format": CLIP_FORMAT, "clip_model": clip_model, "image_size": list(image_size),
                "tokenizer": tokenizer.to_config(), "pretrain": asdict(config), "seed": seed,
                "data_root": str(data_root), "wall_time_s": round(wall, 1), "precision": precision.name,
+               "precision_choice": precision_record(precision),
                "seconds_per_step": round(seconds_per_step, 3), "zero_shot": zero_shot,
                "log": log}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def grey_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` uint8 in grey on 3 channels, the luma of :func:`lsmrl.engine.data.to_grayscale`."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    luma = (frames.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return luma.expand(-1, 3, -1, -1).contiguous()
 
 
 def colour_free_captions(train) -> dict[int, str]:

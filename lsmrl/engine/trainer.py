@@ -19,7 +19,7 @@ Runs are seeded; ``--resume`` continues from ``last.safetensors`` +
 ``last_state.pt`` (optimizer and schedule, read with ``weights_only=True``).
 A JSON-lines log (``log.jsonl``) gets a record every ``log_every`` steps and
 at every epoch end. Multi-GPU runs go through ``torchrun`` (DDP). Mixed precision
-(``amp``): bf16 autocast on CPUs with native bf16, bf16/fp16 on CUDA (:mod:`lsmrl.engine.precision`).
+(``amp``): bf16 autocast where it measures faster than fp32, bf16/fp16 on CUDA (:mod:`lsmrl.engine.precision`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from lsmrl.data.registry import build_dataset
 from lsmrl.device import get_device, seed_everything
 from lsmrl.engine.calibrate import calibrate_modules
 from lsmrl.engine.data import TrackletClips, label_map, train_loader
+from lsmrl.engine.frame_bank import FrameBank
 from lsmrl.engine.extract import data_fingerprint, evaluate_model
 from lsmrl.engine.module_effects import modality_constant_share
-from lsmrl.engine.precision import training_precision
+from lsmrl.engine.precision import precision_record, training_precision
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
 from lsmrl.engine.stage1 import cache_image_features, prompt_retrieval_accuracy, train_prompts
 from lsmrl.engine.stage2 import Stage2Losses, build_optimizer, set_trainable
@@ -159,6 +160,17 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
               "frames; the test is evaluated with the protocol's")
     precision = training_precision(device, config.amp)
     timings["precision"] = precision.name
+    timings["precision_choice"] = precision_record(precision)
+    if rank == 0:
+        print(f"training precision: {precision.name} ({timings['precision_choice']})")
+
+    # frames decoded once for stage 1's cache and stage 2 (frame folders only: video files are read per step)
+    bank = None
+    if config.data.frames_in_ram and all(t.frames for t in dataset.train):
+        start = time.time()
+        bank = FrameBank(dataset.train, image_size, progress=rank == 0)
+        timings["frames_in_ram_s"] = round(time.time() - start, 1)
+        timings["frames_in_ram_mb"] = round(bank.nbytes / 2**20, 1)
 
     # ---------------------------------------------------------------- stage 1
     stage1_path = out_dir / "stage1.safetensors"
@@ -169,7 +181,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
         else:
             start = time.time()
             clips = TrackletClips(dataset.train, num_frames, image_size, train=True, labels=labels,
-                                  flip_prob=config.data.flip_prob, padding=config.data.padding)
+                                  flip_prob=config.data.flip_prob, padding=config.data.padding, bank=bank)
             features, feature_labels, _ = cache_image_features(model, clips, config.stage1.feature_passes,
                                                                config.seed, device, precision=precision)
             train_prompts(model, features, feature_labels, config.stage1, config.seed, device, log_file)
@@ -199,7 +211,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
         print(f"stage 2: resumed at step {step}")
     first_step = step
     loader = train_loader(dataset.train, labels, image_size, config.data, config.seed, rank, world_size,
-                          num_frames=num_frames)
+                          num_frames=num_frames, bank=bank)
     network = wrap_distributed(model, device) if world_size > 1 else model
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler)
     model.train()

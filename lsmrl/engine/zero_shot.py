@@ -52,10 +52,25 @@ def zero_shot_attribute_accuracy(clip, tokenizer, dataset: VVIDataset, image_siz
     """{"per_probe": {probe: {modality: {"accuracy", "balanced_accuracy", "n"}}}, "mean_balanced_accuracy": {...}}."""
     clip.eval()
     images = tracklet_image_features(clip, dataset, image_size, device)
+
+    def encode_text(texts: list[str]) -> torch.Tensor:
+        return F.normalize(clip.encode_text(tokenizer(texts).to(device)), dim=-1).cpu()
+
+    return attribute_accuracy(images, encode_text, dataset)
+
+
+def attribute_accuracy(images: torch.Tensor, encode_text, dataset: VVIDataset, probes: tuple[str, ...] | None = None
+                       ) -> dict:
+    """Zero-shot attribute accuracy of normalised per-tracklet ``images`` (one row per ``dataset.test`` entry)
+    against ``encode_text(texts) -> normalised features``; ``probes``: the probe names to run (default: all).
+    Returns {"per_probe": {probe: {modality: {"accuracy", "balanced_accuracy", "n"}}},
+    "mean_balanced_accuracy": {modality: mean over the probes}}."""
     per_probe: dict = {}
     balanced: dict[str, list[float]] = {VISIBLE: [], INFRARED: []}
     for name, (positive, negative) in attribute_probes().items():
-        text = F.normalize(clip.encode_text(tokenizer([positive, negative]).to(device)), dim=-1).cpu()
+        if probes is not None and name not in probes:
+            continue
+        text = encode_text([positive, negative])
         predicted = (images @ text[0]) > (images @ text[1])
         per_probe[name] = {}
         for modality in (VISIBLE, INFRARED):

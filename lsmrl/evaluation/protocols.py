@@ -36,7 +36,8 @@ from lsmrl.evaluation.distance import compute_distance
 from lsmrl.evaluation.rank import _as_numpy, evaluate_rank
 
 CMC_RANKS = (1, 5, 10, 20)
-DIRECTION_LABELS = {INFRARED_TO_VISIBLE: "IR->VIS", VISIBLE_TO_INFRARED: "VIS->IR"}
+DIRECTION_LABELS = {INFRARED_TO_VISIBLE: "IR->VIS", VISIBLE_TO_INFRARED: "VIS->IR",
+                    "infrared_to_infrared": "IR->IR", "visible_to_visible": "VIS->VIS"}
 
 
 def _ordered_directions(dataset: VVIDataset) -> list[str]:
@@ -175,14 +176,47 @@ def evaluate_directions(
     pids, camids = _labels(dataset)
     results = {}
     for name, matrix in distmats.items():
-        ranked = _evaluate_one(dataset, name, matrix, pids, camids)
-        summary: dict[str, float | int] = {f"rank{k}": 100.0 * float(ranked["cmc"][k - 1]) for k in CMC_RANKS}
-        summary["mAP"] = 100.0 * ranked["mAP"]
-        summary["mINP"] = 100.0 * ranked["mINP"]
-        summary["num_query"] = int(matrix.shape[0])
-        summary["num_gallery"] = int(matrix.shape[1])
-        summary["num_skipped"] = int(ranked["num_skipped"])
-        results[name] = summary
+        results[name] = _summary(_evaluate_one(dataset, name, matrix, pids, camids), matrix.shape)
+    return results
+
+
+def _summary(ranked: dict, shape: tuple[int, int]) -> dict[str, float | int]:
+    summary: dict[str, float | int] = {f"rank{k}": 100.0 * float(ranked["cmc"][k - 1]) for k in CMC_RANKS}
+    summary["mAP"] = 100.0 * ranked["mAP"]
+    summary["mINP"] = 100.0 * ranked["mINP"]
+    summary["num_query"] = int(shape[0])
+    summary["num_gallery"] = int(shape[1])
+    summary["num_skipped"] = int(ranked["num_skipped"])
+    return summary
+
+
+#: The within-modality diagnostic: its name -> the modality whose tracklets are both query and gallery.
+WITHIN_MODALITY = {"infrared_to_infrared": "infrared", "visible_to_visible": "visible"}
+
+
+def within_modality_metrics(features: Any, dataset: VVIDataset, metric: str = "cosine") -> dict[str, dict]:
+    """A diagnostic beside the protocol: every test tracklet of one modality queries the other test tracklets of
+    the same modality, **other cameras only** (gallery items of the query's identity and camera are removed, so
+    the query itself too, whatever the data set's own camera rule). It tells which modality limits cross-modal
+    retrieval: a model that cannot match infrared to infrared will not match it to visible.
+
+    Returns ``{"infrared_to_infrared": {...}, "visible_to_visible": {...}}`` with the keys of
+    :func:`evaluate_directions` (percent); a modality without two cameras of one identity is left out.
+    """
+    pids, camids = _labels(dataset)
+    modalities = np.array([t.modality for t in dataset.test])
+    results = {}
+    for name, modality in WITHIN_MODALITY.items():
+        idx = np.flatnonzero(modalities == modality)
+        if len(idx) < 2:
+            continue
+        rows = _take_rows(features, idx)
+        matrix = _as_numpy(compute_distance(rows, rows, metric), "distmat")
+        ranked = evaluate_rank(matrix, pids[idx], pids[idx], camids[idx], camids[idx], max_rank=max(CMC_RANKS),
+                               remove_same_camera=True)
+        if ranked["num_skipped"] == len(idx):
+            continue
+        results[name] = _summary(ranked, matrix.shape)
     return results
 
 

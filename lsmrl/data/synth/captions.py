@@ -104,6 +104,37 @@ def make_caption(attrs: IdentityAttributes, modality: str) -> str:
     return f"{subject} with {_join(with_items)}, wearing {upper}, {lower} and {shoes}"
 
 
+def caption_clauses(caption: str) -> tuple[str, list[str], list[str]]:
+    """Split a caption of :func:`make_caption`'s template into (subject, "with" items, "wearing" items):
+    ``"a tall person with long hair and a bag, wearing a plain top with long sleeves, trousers and boots"`` ->
+    ``("a tall person", ["long hair", "a bag"], ["a plain top with long sleeves", "trousers", "boots"])``."""
+    head, separator, worn = caption.partition(", wearing ")
+    subject, with_separator, carried = head.partition(" with ")
+    if not separator or not with_separator:
+        raise ValueError(f"not a SynthVVI caption (no 'with ...' and ', wearing ...'): {caption!r}")
+
+    def items(text: str) -> list[str]:
+        before, _, last = text.rpartition(" and ")
+        return (before.split(", ") if before else []) + [last]
+
+    return subject, items(carried), items(worn)
+
+
+def drop_clauses(caption: str, probability: float, rng) -> str:
+    """The caption with each "with" and "wearing" item left out with ``probability`` (at least one item of each
+    kind stays): clause dropout, so that pretraining cannot memorise captions as whole strings while every
+    remaining word stays true of the person. ``rng``: a numpy Generator."""
+    if probability <= 0:
+        return caption
+    subject, carried, worn = caption_clauses(caption)
+
+    def keep(items: list[str]) -> list[str]:
+        kept = [item for item in items if rng.random() >= probability]
+        return kept or [items[int(rng.integers(len(items)))]]
+
+    return f"{subject} with {_join(keep(carried))}, wearing {_join(keep(worn))}"
+
+
 def synthvvi_vocabulary() -> list[str]:
     """Every token a caption or probe can contain (sorted words, then ``","``)."""
     words = set(_STRUCTURE_WORDS) | set(PATTERN_WORDS.values()) | set(COLOUR_WORDS)
@@ -174,6 +205,8 @@ def probe_truth(attributes: dict, key: str) -> bool | None:
 __all__ = [
     "COLOUR_WORDS",
     "attribute_probes",
+    "caption_clauses",
+    "drop_clauses",
     "make_caption",
     "probe_truth",
     "synthvvi_vocabulary",
