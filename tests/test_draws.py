@@ -108,7 +108,7 @@ def test_caption_retrieval_counts_identical_captions_as_correct(cache):
     """Hand-made features: every tracklet's image feature is its own caption's text feature, so top-1 is 100%;
     with two identities given the same caption, both still count as correct."""
     dataset = build_dataset("synthvvi", str(draws.draw_root(cache, SEEDS[0], 3)))
-    own = colour_free_captions(dataset)
+    own = colour_free_captions(dataset.test)
     texts = sorted(set(own.values()))
 
     def encode_text(batch):

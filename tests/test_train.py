@@ -330,6 +330,21 @@ def test_shared_caption_pretraining_runs_in_both_frame_sources(synth_root, tmp_p
         PretrainConfig(caption_mode="both")
 
 
+def test_pretraining_probes_a_validation_draw_and_keeps_each_probed_step(synth_root, tmp_path):
+    config = PretrainConfig(steps=2, batch_size=8, warmup_steps=1, caption_mode="shared", image_size=(64, 32))
+    out = tmp_path / "clip.safetensors"
+    summary = pretrain_clip(str(synth_root), out, config, seed=0, log_path=tmp_path / "log.jsonl",
+                            probe_root=synth_root, probe_every=1)
+    assert [record["step"] for record in summary["validation"]] == [1, 2]
+    for modality in ("visible", "infrared"):
+        assert 0 <= summary["validation"][0][modality]["caption_top1"] <= 100
+    assert (tmp_path / "clip.step1.safetensors").is_file() and not (tmp_path / "clip.step2.safetensors").exists()
+    snapshot = read_clip_sidecar(tmp_path / "clip.step1.safetensors")
+    assert snapshot["step"] == 1 and snapshot["tokenizer"] == summary["tokenizer"]
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["validation"]["step"] for r in logged if "validation" in r] == [1, 2]
+
+
 def test_clips_from_the_frame_bank_equal_clips_from_disk(synth_root):
     """The same frame draws, flips and crops either way; pixels differ only by the bank's uint8 rounding."""
     from lsmrl.engine.data import TrackletClips

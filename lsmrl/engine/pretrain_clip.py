@@ -26,19 +26,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from lsmrl.config import PretrainConfig
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import build_transform, load_tracklet
-from lsmrl.data.tracklet import INFRARED, VISIBLE
+from lsmrl.data.tracklet import VISIBLE
 from lsmrl.device import get_device, seed_everything
 from lsmrl.data.synth.captions import drop_clauses
 from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.frame_bank import FrameBank, augment_batch
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.engine.precision import precision_record, training_precision
-from lsmrl.engine.zero_shot import probe_texts, zero_shot_attribute_accuracy
+from lsmrl.engine.zero_shot import (MODALITIES, clip_view, colour_free_captions, probe_language, probe_texts,
+                                    zero_shot_attribute_accuracy)
 from lsmrl.errors import LSMRLError
 from lsmrl.losses.clip import clip_contrastive_loss
 from lsmrl.model.backbone import BackboneConfig, build_clip, clip_model_config
@@ -69,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability of leaving out each item of a caption (default: %(default)s)")
     parser.add_argument("--frames-from-disk", action="store_true",
                         help="read every frame from disk each step instead of decoding them once into RAM")
+    parser.add_argument("--probe-root", default=None,
+                        help="a SynthVVI validation draw (not the test split): the language probe runs on it every "
+                             "--probe-every steps and the weights of each probed step are kept (OUT.stepN.safetensors)")
+    parser.add_argument("--probe-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--fp32", action="store_true",
@@ -84,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                             image_size=tuple(args.image_size), mixed_precision=not args.fp32)
     log_path = Path(args.out).with_suffix(".log.jsonl")
     summary = pretrain_clip(args.data_root, args.out, config, args.clip_model, tuple(config.image_size),
-                            args.seed, args.device, log_path=log_path)
+                            args.seed, args.device, log_path=log_path, probe_root=args.probe_root,
+                            probe_every=args.probe_every)
     print(json.dumps(summary["zero_shot"], indent=2))
     print(f"pretraining took {summary['wall_time_s']:.0f} s ({summary['seconds_per_step']:.2f} s a step, "
           f"{summary['precision']}); weights: {args.out}; log: {log_path}")
@@ -93,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
 def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_model: str = "lsmrl-mini",
                   image_size: tuple[int, int] | None = None, seed: int = 0, device: str | None = None,
-                  log_path: str | Path | None = None) -> dict:
+                  log_path: str | Path | None = None, probe_root: str | Path | None = None,
+                  probe_every: int = 0) -> dict:
+    """Pretrain, save the weights at ``out`` with a JSON sidecar (vocabulary, recipe, timings, zero-shot probes)
+    and return the sidecar. With ``probe_root`` (a SynthVVI validation draw: not the test split) the language
+    probe runs on it every ``probe_every`` steps and at the end (``validation`` in the log and the sidecar), and
+    the weights of each probed step are kept as ``OUT.stepN.safetensors``, so the length is chosen on it."""
     start = time.time()
     seed_everything(seed)
     device = get_device(device)
@@ -108,6 +120,35 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     tokenizer = WordTokenizer.from_texts([t.caption for t in train] + probe_texts(),
                                          text_cfg["vocab_size"], text_cfg["context_length"])
     clip = build_clip(BackboneConfig(clip_model, image_size)).to(device).train()
+    validation_set = build_dataset("synthvvi", str(probe_root)) if probe_root else None
+    validation: list[dict] = []
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def sidecar() -> dict:
+        return {"format": CLIP_FORMAT, "clip_model": clip_model, "image_size": list(image_size),
+                "tokenizer": tokenizer.to_config(), "pretrain": asdict(config), "seed": seed,
+                "data_root": str(data_root), "precision": precision.name,
+                "precision_choice": precision_record(precision)}
+
+    def probe(step: int, keep: bool = True) -> None:
+        clip.eval()
+        result = probe_language(clip_view(clip, tokenizer, image_size, device, precision.name), validation_set)
+        clip.train()
+        record = {"step": step, "probe_root": str(probe_root),
+                  **{m: {k: result[m][k] for k in ("attribute_balanced_accuracy", "caption_top1")} for m in MODALITIES}}
+        validation.append(record)
+        if keep:  # the final step's weights are OUT itself
+            snapshot = out.with_suffix(f".step{step}.safetensors")
+            _save_weights(clip, snapshot)
+            snapshot.with_suffix(".json").write_text(json.dumps({**sidecar(), "step": step, "validation": record}) + "\n")
+        if log_file:
+            log_file.write(json.dumps({"validation": record}) + "\n")
+            log_file.flush()
+        print(f"step {step}: language probe on {probe_root}: " + ", ".join(
+            f"{m} attributes {record[m]['attribute_balanced_accuracy']}, caption top-1 {record[m]['caption_top1']}"
+            for m in MODALITIES))
+
     shared = config.caption_mode == "shared"
     colour_free = colour_free_captions(train) if (config.visible_grayscale_prob or shared) else {}
     transform = build_transform(image_size, train=True, padding=4)
@@ -166,6 +207,8 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
         schedule.step()
         with torch.no_grad():
             clip.logit_scale.clamp_(0, np.log(100))
+        if validation_set is not None and probe_every and (step + 1) % probe_every == 0 and step + 1 < config.steps:
+            probe(step + 1)
         if step % config.log_every == 0 or step == config.steps - 1:
             record = {"step": step, "loss": round(loss.item(), 4), "lr": schedule.get_last_lr()[0],
                       "elapsed_s": round(time.time() - start, 1)}
@@ -174,25 +217,23 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
             if log_file:
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
+    if validation_set is not None:
+        probe(config.steps, keep=False)
     if log_file:
         log_file.close()
     seconds_per_step = (time.time() - loop_start) / max(1, config.steps - 1) if config.steps > 1 else time.time() - start
     clip.eval()
     zero_shot = zero_shot_attribute_accuracy(clip, tokenizer, dataset, image_size, device)
     wall = time.time() - start
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
-    save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()}, str(out))
-    summary = {"format": CLIP_FORMAT, "clip_model": clip_model, "image_size": list(image_size),
-               "tokenizer": tokenizer.to_config(), "pretrain": asdict(config), "seed": seed,
-               "data_root": str(data_root), "wall_time_s": round(wall, 1), "precision": precision.name,
-               "precision_choice": precision_record(precision),
-               "seconds_per_step": round(seconds_per_step, 3), "zero_shot": zero_shot,
-               "log": log}
+    _save_weights(clip, out)
+    summary = {**sidecar(), "wall_time_s": round(wall, 1), "seconds_per_step": round(seconds_per_step, 3),
+               "zero_shot": zero_shot, "validation": validation, "log": log}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _save_weights(clip, path: Path) -> None:
+    save_file({k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()}, str(path))
 
 
 def grey_uint8(frames: torch.Tensor) -> torch.Tensor:
@@ -200,11 +241,6 @@ def grey_uint8(frames: torch.Tensor) -> torch.Tensor:
     weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     luma = (frames.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
     return luma.expand(-1, 3, -1, -1).contiguous()
-
-
-def colour_free_captions(train) -> dict[int, str]:
-    """Identity -> its infrared caption (the caption with every colour word removed; design.md §3)."""
-    return {t.pid: t.caption for t in train if t.modality == INFRARED}
 
 
 def read_clip_sidecar(weights: str | Path) -> dict | None:

@@ -7,9 +7,18 @@ compared with the identity's true attribute. Test identities never appear in
 training, so accuracy above 50% (balanced) means the language space carries
 the attribute. Colour probes are reported for visible tracklets only: in
 infrared, colour is not in the pixels.
+
+The **language probe** (:func:`probe_language`, ``python -m lsmrl language-probe``) asks whether the text
+describes a person the same way in both modalities, per modality: ``attribute_balanced_accuracy`` over the
+attributes near-infrared pixels show (:data:`SHARED_PROBES`; colour left out, "tall" and "thick top" reported
+apart: not observable in a height-normalised crop, thermal only), and ``caption_top1``: a tracklet retrieves its
+identity's colour-free caption among those of every identity of the split (identical captions count as
+correct; chance 100 / distinct captions).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -19,6 +28,17 @@ from lsmrl.data.sampling import build_transform, load_tracklet
 from lsmrl.data.synth.captions import attribute_probes, probe_truth
 from lsmrl.data.synth.identities import PALETTE
 from lsmrl.data.tracklet import INFRARED, VISIBLE, VVIDataset
+from lsmrl.device import autocast_context
+from lsmrl.engine.data import eval_loader
+from lsmrl.errors import LSMRLError
+
+
+#: The attribute probes whose attribute near-infrared pixels show (both modalities can be asked about them).
+SHARED_PROBES = ("backpack", "bag", "hat", "striped top", "checked top", "logo top", "long sleeves", "long hair",
+                 "skirt", "shorts", "boots", "broad")
+#: Probes reported apart: "tall" is not observable in a height-normalised crop, "thick top" is thermal only.
+APART_PROBES = ("tall", "thick top")
+MODALITIES = (VISIBLE, INFRARED)
 
 
 def probe_texts() -> list[str]:
@@ -94,3 +114,82 @@ def attribute_accuracy(images: torch.Tensor, encode_text, dataset: VVIDataset, p
             balanced[modality].append(score)
     return {"per_probe": per_probe,
             "mean_balanced_accuracy": {m: round(float(np.mean(v)), 4) if v else None for m, v in balanced.items()}}
+
+
+# --------------------------------------------------------------------------- the language probe
+class LanguageView:
+    """A model seen as (image features per tracklet, text features), both L2-normalised."""
+
+    def __init__(self, encode_clips: Callable[[torch.Tensor], torch.Tensor],
+                 encode_text: Callable[[list[str]], torch.Tensor], image_size: tuple[int, int], num_frames: int,
+                 kind: str):
+        self.encode_clips, self.encode_text = encode_clips, encode_text
+        self.image_size, self.num_frames, self.kind = image_size, num_frames, kind
+
+
+def clip_view(clip, tokenizer, image_size, device, precision: str = "fp32") -> LanguageView:
+    """A CLIP as a :class:`LanguageView`: the mean of a tracklet's normalised frame features, its text features."""
+
+    def encode_clips(frames: torch.Tensor) -> torch.Tensor:
+        with autocast_context(device, precision):
+            per_frame = F.normalize(clip.encode_image(frames.flatten(0, 1)).float(), dim=-1)
+        return F.normalize(per_frame.reshape(*frames.shape[:2], -1).mean(1), dim=-1)
+
+    def encode_text(texts: list[str]) -> torch.Tensor:
+        return F.normalize(clip.encode_text(tokenizer(texts).to(device)).float(), dim=-1).cpu()
+
+    return LanguageView(encode_clips, encode_text, tuple(image_size), 4, "clip")
+
+
+@torch.no_grad()
+def probe_language(view: "LanguageView", dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
+                   device=None) -> dict:
+    """The language probe (``python -m lsmrl language-probe``) of ``view`` on ``dataset``'s test split: per modality
+    ``attribute_balanced_accuracy`` (over :data:`SHARED_PROBES`) and ``caption_top1``, in percent."""
+    if not dataset.attributes:
+        raise LSMRLError(f"{dataset.root}: no identity attributes (info/synthvvi.json): the probe needs SynthVVI")
+    frames = num_frames or view.num_frames
+    images = []
+    for batch in eval_loader(dataset.test, frames, view.image_size, dataset.test_sampling, batch_size):
+        images.append(view.encode_clips(batch["frames"].to(device)).cpu())
+    images = torch.cat(images)
+    attributes = attribute_accuracy(images, view.encode_text, dataset, SHARED_PROBES + APART_PROBES)
+    captions = caption_retrieval(images, view.encode_text, dataset)
+    result = {"kind": view.kind, "frames": frames,
+              "shared_probes": list(SHARED_PROBES),
+              "chance": {"attribute_balanced_accuracy": 50.0, "caption_top1": captions["chance"]},
+              "per_probe": attributes["per_probe"]}
+    for modality in MODALITIES:
+        shared = [attributes["per_probe"][name][modality]["balanced_accuracy"] for name in SHARED_PROBES
+                  if modality in attributes["per_probe"].get(name, {})]
+        result[modality] = {
+            "attribute_balanced_accuracy": round(100.0 * float(np.mean(shared)), 2) if shared else None,
+            "caption_top1": captions[modality]["top1"], "tracklets": captions[modality]["tracklets"],
+            "probes": len(shared),
+        }
+    result["apart"] = {name: {m: round(100.0 * v["balanced_accuracy"], 2) for m, v in
+                              attributes["per_probe"].get(name, {}).items()} for name in APART_PROBES}
+    return result
+
+
+def colour_free_captions(tracklets) -> dict[int, str]:
+    """Identity -> its colour-free caption: the caption of its infrared tracklets, which is its visible caption
+    with every colour word taken out (SynthVVI's captions)."""
+    return {t.pid: t.caption for t in tracklets if t.modality == INFRARED and t.caption}
+
+
+def caption_retrieval(images: torch.Tensor, encode_text, dataset: VVIDataset) -> dict:
+    """Top-1 (percent) of each tracklet's own colour-free caption among the split's distinct colour-free captions."""
+    own = colour_free_captions(dataset.test)
+    if not own:
+        raise LSMRLError(f"{dataset.root}: the test split has no infrared captions to retrieve")
+    texts = sorted(set(own.values()))
+    index = {text: i for i, text in enumerate(texts)}
+    text_features = torch.cat([encode_text(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+    best = (images @ text_features.t()).argmax(1)
+    out: dict = {"chance": round(100.0 / len(texts), 2), "captions": len(texts)}
+    for modality in MODALITIES:
+        rows = [i for i, t in enumerate(dataset.test) if t.modality == modality and t.pid in own]
+        hits = [int(best[i]) == index[own[dataset.test[i].pid]] for i in rows]
+        out[modality] = {"top1": round(100.0 * float(np.mean(hits)), 2) if hits else None, "tracklets": len(rows)}
+    return out
