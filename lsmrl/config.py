@@ -36,6 +36,8 @@ class DataConfig:
     visible_channel_prob: float = 0.0  # random single channel (R, G or B) of visible tracklets (CAJ augmentation)
     # Training frames decoded and resized once into RAM (lsmrl.engine.frame_bank) instead of read every step.
     frames_in_ram: bool = True
+    # A validation draw (python -m lsmrl synth --seed S --train-identities 0): tuning reads it, never the test split.
+    val_root: str = ""
 
 
 @dataclass
@@ -87,6 +89,13 @@ class Stage1Config:
     warmup_steps: int = 20
     feature_passes: int = 2  # augmented passes over the train set whose features are cached
     log_every: int = 50
+    # i2t negatives: "batch" (CLIP-ReID: the prompts of the batch's identities) or "all" (every identity's prompt,
+    # a cross-entropy over the whole bank: the measure prompt_top1_train is taken over all of them too)
+    negatives: str = "batch"
+
+    def __post_init__(self) -> None:
+        if self.negatives not in ("batch", "all"):
+            raise ValueError(f"stage1.negatives must be 'batch' or 'all', got {self.negatives!r}")
 
 
 @dataclass
@@ -106,6 +115,9 @@ class Stage2Config:
     i2t_temperature: float | None = None  # None: CLIP's learnt logit scale
     log_every: int = 10
     checkpoint_every: int = 100
+    # Validation mAP every N steps on data.val_root (a draw of its own seed: never the test split), in the run
+    # log. Mid-run figures use the training-time CMI memory and centres; the end-of-run calibration refreshes them.
+    validate_every: int = 200
 
 
 @dataclass

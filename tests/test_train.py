@@ -362,3 +362,64 @@ def test_clips_from_the_frame_bank_equal_clips_from_disk(synth_root):
         assert (a["frames"] - b["frames"]).abs().max() < 0.02  # 0.5/255 in [0, 1], over CLIP's std (~0.27)
     with pytest.raises(ValueError, match="frame bank"):
         TrackletClips(dataset.train[:1], 4, (64, 32), train=True, bank=FrameBank(dataset.train[:2], (64, 32), False))
+
+
+def test_stage1_with_all_negatives_moves_every_prompt_and_batch_negatives_only_the_batch():
+    """Features of identities 0 and 1 only: with CLIP-ReID's batch negatives the prompts of 2 and 3 never move;
+    with every prompt as a negative they are pushed away from 0's and 1's features, and 0 and 1 are retrieved."""
+    from lsmrl.config import Stage1Config
+    from lsmrl.engine.stage1 import prompt_retrieval_accuracy, train_prompts
+    from tests.helpers import tiny_model
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(2, 128, generator=generator).repeat_interleave(8, 0) + 0.05 * torch.randn(16, 128, generator=generator)
+    labels = torch.tensor([0] * 8 + [1] * 8)
+    moved = {}
+    for negatives in ("batch", "all"):
+        torch.manual_seed(0)
+        model = tiny_model(num_classes=4)
+        before = model.prompt_learner.identity_context.detach().clone()
+        config = Stage1Config(steps=20, batch_size=8, lr=1e-2, warmup_steps=1, weight_decay=0.0, negatives=negatives)
+        train_prompts(model, features, labels, config, seed=0, device="cpu")
+        after = model.prompt_learner.identity_context.detach()
+        moved[negatives] = [(after[i] - before[i]).abs().max().item() for i in range(4)]
+        if negatives == "all":
+            assert prompt_retrieval_accuracy(model, features, labels) == 1.0
+    assert moved["batch"][2] == 0.0 and moved["batch"][3] == 0.0 and moved["batch"][0] > 0
+    assert moved["all"][2] > 0 and moved["all"][3] > 0
+    with pytest.raises(ValueError, match="negatives"):
+        Stage1Config(negatives="some")
+
+
+def test_stage2_validates_on_its_own_draw_every_n_steps(synth_root, tmp_path):
+    config = load_config("mini_synthvvi.yaml", TINY + [f"data.root={synth_root}", f"data.val_root={synth_root}",
+                                                       "stage2.validate_every=1", "model.sd=false", "model.cmi=false"])
+    train(config, tmp_path, None, evaluate=False)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    validation = [r for r in records if "validation" in r]
+    assert [r["step"] for r in validation] == [1, 2]
+    for direction in ("infrared_to_visible", "visible_to_infrared"):
+        assert 0 <= validation[-1]["validation"][direction]["mAP"] <= 100
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["training"]["validation"] == validation
+    assert meta["training"]["timings"]["frames_in_ram_mb"] > 0  # training read its frames from RAM
+
+
+def test_stage1_sweep_tool_reports_each_variant_from_the_same_start(synth_root, clip_weights, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "stage1_sweep.py"
+    spec = importlib.util.spec_from_file_location("stage1_sweep", path)
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    out = tmp_path / "sweep.json"
+    variant = "steps=3,lr=1e-3,negatives=all"
+    assert sweep.main(["--clip-weights", str(clip_weights), "--data-root", str(synth_root), "--json", str(out),
+                       "--variant", variant, "--variant", variant, "--variant", "steps=2,negatives=batch"]) == 0
+    report = json.loads(out.read_text())
+    first, again, other = report["results"]
+    assert first["prompt_top1_train"] == again["prompt_top1_train"]  # the same start and seed: the same result
+    assert other["stage1"]["negatives"] == "batch" and report["cpu"] and report["identities"] == 4
+    with pytest.raises(SystemExit, match="unknown variant keys"):
+        sweep.parse_variant("step=3")

@@ -6,6 +6,11 @@ training tracklet's sequence feature (STFL output) is computed once per
 augmented pass and cached; then only the identity context tokens are trained
 with the image-to-text and text-to-image supervised contrastive losses. The
 cache is what makes this stage cheap on a CPU.
+
+The image-to-text loss takes as negatives the prompts of the batch's identities (CLIP-ReID) or, with
+``negatives="all"``, every identity's prompt (a cross-entropy over the whole bank; the text encoder is small,
+so encoding all prompts a step is cheap). The prompts are the frozen targets of stage 2's i2t and SD losses:
+until they retrieve their own identity's features, those losses pull towards noise.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from lsmrl.config import Stage1Config
@@ -69,8 +75,14 @@ def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, co
         picks = torch.from_numpy(rng.choice(len(features), size=min(config.batch_size, len(features)),
                                             replace=False)).to(device)
         image, target = features[picks], labels[picks]
-        text = model.prompt_features(target)
-        loss_i2t = image_to_text_contrastive(image, text, target, temperature=temperature, normalize=True)
+        if config.negatives == "all":  # every identity's prompt is a candidate, as in prompt_top1_train
+            bank = model.prompt_features()
+            text = bank[target]
+            logits = F.normalize(image, dim=-1) @ F.normalize(bank, dim=-1).t() / temperature
+            loss_i2t = F.cross_entropy(logits, target)
+        else:
+            text = model.prompt_features(target)
+            loss_i2t = image_to_text_contrastive(image, text, target, temperature=temperature, normalize=True)
         loss_t2i = text_to_image_contrastive(text, image, target, temperature=temperature, normalize=True)
         loss = loss_i2t + loss_t2i
         optimizer.zero_grad(set_to_none=True)
@@ -94,6 +106,6 @@ def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, co
 @torch.no_grad()
 def prompt_retrieval_accuracy(model: LSMRL, features: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of cached training features whose most similar identity prompt is their own (a sanity figure)."""
-    text = torch.nn.functional.normalize(model.prompt_features(), dim=-1).cpu()
-    image = torch.nn.functional.normalize(features, dim=-1)
+    text = F.normalize(model.prompt_features(), dim=-1).cpu()
+    image = F.normalize(features, dim=-1)
     return float(((image @ text.t()).argmax(dim=1) == labels).float().mean())

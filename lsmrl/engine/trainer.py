@@ -219,6 +219,19 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
     progress = tqdm(total=stage.steps, initial=step, desc="stage 2", unit="step", disable=rank != 0)
     epoch_terms: dict[str, float] = {}
     epoch_batches = 0
+    validation_set = build_dataset(config.data.dataset, config.data.val_root) if config.data.val_root else None
+    validation: list[dict] = []
+
+    def validate() -> None:
+        metrics, _, _ = evaluate_model(model, validation_set, progress=False)
+        model.train()
+        record = {"stage": 2, "step": step, "validation": {d: {k: round(m[k], 2) for k in ("rank1", "mAP")}
+                                                           for d, m in metrics.items()},
+                  "val_root": str(config.data.val_root)}
+        validation.append(record)
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+
     while step < stage.steps:
         loader.batch_sampler.set_epoch(epoch)
         for batch in loader:
@@ -247,6 +260,8 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                           "lr": schedule.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
+            if rank == 0 and validation_set is not None and stage.validate_every and step % stage.validate_every == 0:
+                validate()
             if rank == 0 and stage.checkpoint_every and step % stage.checkpoint_every == 0:
                 save_checkpoint(model, out_dir / "last.safetensors", training={"stage": 2, "step": step})
                 torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step},
@@ -284,6 +299,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
         training = {"config": config.to_dict(), "timings": timings, "clip_weights": str(clip_weights) if clip_weights else None,
                     "clip_weights_sha256": file_sha256(clip_weights) if clip_weights else None,
                     "stage1": stage1_metrics, "world_size": world_size, "device": str(device),
+                    "validation": validation,
                     "calibration": calibration, "module_effects": effects}
         data = {"dataset": config.data.dataset, "root": str(config.data.root), "fingerprint": data_fingerprint(dataset),
                 "synthvvi_version": getattr(dataset, "synthvvi_version", None),
