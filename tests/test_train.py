@@ -423,3 +423,23 @@ def test_stage1_sweep_tool_reports_each_variant_from_the_same_start(synth_root, 
     assert other["stage1"]["negatives"] == "batch" and report["cpu"] and report["identities"] == 4
     with pytest.raises(SystemExit, match="unknown variant keys"):
         sweep.parse_variant("step=3")
+
+
+def test_stage2_throughput_tool_times_every_variant(synth_root, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "stage2_throughput.py"
+    spec = importlib.util.spec_from_file_location("stage2_throughput", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "throughput.json"
+    assert tool.main(["--data-root", str(synth_root), "--steps", "2", "--warmup", "0", "--json", str(out),
+                      "data.identities_per_batch=2", "model.num_frames=2"]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["variants"]) == set(tool.VARIANTS) and report["cpu"]
+    for name, figures in report["variants"].items():
+        assert figures["step_s_median"] == pytest.approx(figures["data_s_median"] + figures["compute_s_median"],
+                                                         abs=2e-4)
+    assert report["variants"]["ram, fp32"]["precision"] == "fp32"
+    assert report["variants"]["disk, auto precision"]["speedup_vs_disk"] == 1.0
