@@ -101,8 +101,9 @@ def eval_draws(checkpoint: str | Path, seeds: list[int], identities: int = 100, 
             metrics, features, _ = evaluate_model(model, dataset, batch_size=batch_size, progress=False,
                                                   precision=chosen)
             draw[role] = _with_both(metrics)
-            draw[f"{role}_within_modality"] = within_modality_metrics(features["embedding"], dataset,
-                                                                      metric=dataset.metric)
+            within = within_modality_metrics(features["embedding"], dataset, metric=dataset.metric)
+            draw[f"{role}_within_modality"] = {name: {key: round(float(value), 4) for key, value in figures.items()}
+                                               for name, figures in within.items()}
         draw["seconds"] = round(time.time() - start, 1)
         draws.append(draw)
         print(f"draw seed {seed}: " + ", ".join(f"{role} mAP {draw[role][BOTH]['mAP']:.1f}" for role in models))
