@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from lsmrl.data.sampling import build_transform, load_tracklet
 from lsmrl.data.synth.captions import attribute_probes, probe_truth
 from lsmrl.data.synth.identities import PALETTE
-from lsmrl.data.tracklet import INFRARED, VISIBLE, VVIDataset
+from lsmrl.data.tracklet import INFRARED, MODALITIES, VISIBLE, VVIDataset
 from lsmrl.device import autocast_context
 from lsmrl.engine.data import eval_loader
 from lsmrl.errors import LSMRLError
@@ -38,7 +38,6 @@ SHARED_PROBES = ("backpack", "bag", "hat", "striped top", "checked top", "logo t
                  "skirt", "shorts", "boots", "broad")
 #: Probes reported apart: "tall" is not observable in a height-normalised crop, "thick top" is thermal only.
 APART_PROBES = ("tall", "thick top")
-MODALITIES = (VISIBLE, INFRARED)
 
 
 def probe_texts() -> list[str]:
