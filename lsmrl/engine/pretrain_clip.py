@@ -32,9 +32,9 @@ from tqdm import tqdm
 from lsmrl.config import PretrainConfig
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import build_transform, load_tracklet
+from lsmrl.data.synth.captions import drop_clauses
 from lsmrl.data.tracklet import VISIBLE
 from lsmrl.device import get_device, seed_everything
-from lsmrl.data.synth.captions import drop_clauses
 from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.frame_bank import FrameBank, augment_batch
 from lsmrl.engine.optim import adamw, warmup_cosine

@@ -39,8 +39,8 @@ from lsmrl.data.registry import build_dataset
 from lsmrl.device import get_device, seed_everything
 from lsmrl.engine.calibrate import calibrate_modules
 from lsmrl.engine.data import TrackletClips, label_map, train_loader
-from lsmrl.engine.frame_bank import FrameBank
 from lsmrl.engine.extract import data_fingerprint, evaluate_model
+from lsmrl.engine.frame_bank import FrameBank
 from lsmrl.engine.module_effects import modality_constant_share
 from lsmrl.engine.precision import precision_record, training_precision
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
