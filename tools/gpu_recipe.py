@@ -7,7 +7,9 @@ Steps, each a ``python -m lsmrl`` command run in this process (the command lines
 
 1. ``synth``: SynthVVI v2, seed 0, the budget's training identities + 100 test identities; a validation draw
    (seed 7, test identities only) for tuning.
-2. ``pretrain-clip``: the miniature CLIP with modality-shared captions, probed on the validation draw.
+2. ``pretrain-clip``: the miniature CLIP (colour captions for visible frames, colour-free ones for infrared:
+   the shared-caption recipe measured worse for retrieval on the CPU, checkpoints/README.md), probed on the
+   validation draw.
 3. ``ablation --seeds 0 1 2``: the five main rows (frame-wise baseline ... full LSMRL) once per seed with the
    same CLIP and budget, validation mAP in every run log.
 4. ``eval-draws``: seed 0's full model against seed 0's baseline on five fresh draws nobody tuned on
@@ -82,7 +84,7 @@ def commands(out: Path, budget: Budget, device: str | None) -> list[list[str]]:
          "--test-identities", str(budget.draw_identities), *synth],
         ["pretrain-clip", "--data-root", str(data), "--out", str(clip), "--image-size", str(height), str(width),
          "--steps", str(budget.pretrain_steps), "--batch-size", str(budget.pretrain_batch), "--caption-mode",
-         "shared", "--probe-root", str(val), "--probe-every", str(budget.probe_every), *device_args],
+         "modality", "--probe-root", str(val), "--probe-every", str(budget.probe_every), *device_args],
         ["ablation", "--data-root", str(data), "--clip-weights", str(clip), "--out", str(out / "ablation"),
          "--seeds", *map(str, budget.seeds), *device_args, *recipe],
         ["eval-draws", "--checkpoint", str(full), "--compare", str(baseline), "--seeds", *map(str, budget.draw_seeds),
