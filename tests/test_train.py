@@ -241,12 +241,18 @@ def test_train_demo_from_scratch_records_every_stage_and_the_baseline_reuses_the
         assert isinstance(timings[key], (int, float)) and timings[key] >= 0, key
     assert timings["total_s"] > 0 and timings["total_s"] >= max(timings[key] for key in stages)
     assert timings["precision"] in ("bf16", "fp32")
+    # the sidecar records the recipe the CLIP was pretrained with (here: the tiny overrides)
+    assert meta["training"]["config"]["pretrain"] == read_clip_sidecar(tmp_path / "clip.safetensors")["pretrain"]
+    assert meta["training"]["config"]["pretrain"]["steps"] == 2
     assert meta["metrics"]["infrared_to_visible"]["mAP"] >= 0
     assert set(meta["training"]["module_effects"]) == {"sd", "cmi"}
     assert meta["training"]["calibration"]["memory_filled"] == 1.0
     clip = (tmp_path / "clip.safetensors").read_bytes()
-    assert cli_main(["train-demo", "--data-root", str(synth_root), "--out", str(tmp_path), "--baseline", *tiny]) == 0
+    # the baseline reuses the CLIP: its sidecar says how that CLIP was pretrained, not what this config would do
+    assert cli_main(["train-demo", "--data-root", str(synth_root), "--out", str(tmp_path), "--baseline", *tiny,
+                     "pretrain.steps=7"]) == 0
     baseline = json.loads((tmp_path / "baseline" / "model.json").read_text())
+    assert baseline["training"]["config"]["pretrain"]["steps"] == 2
     assert LSMRLConfig.from_dict(baseline["model_config"]).is_baseline
     assert "pretrain_s" not in baseline["demo"]["timings"] and (tmp_path / "clip.safetensors").read_bytes() == clip
     assert not (tmp_path / "baseline" / "stage1.safetensors").exists()  # no prompts: no stage 1

@@ -78,6 +78,9 @@ def train_demo(data_root: str, out: str | Path, config_name: str = "mini_synthvv
     timings["total_s"] = round(time.time() - start, 1)
     checkpoint = run_dir / "model.safetensors"
     meta = read_checkpoint_meta(checkpoint)
+    clip_sidecar = read_clip_sidecar(clip_weights)
+    if clip_sidecar is not None:  # the recipe the CLIP was really pretrained with, not the config's section
+        meta["training"]["config"]["pretrain"] = clip_sidecar["pretrain"]
     meta["demo"] = {"timings": timings, "clip_weights": str(clip_weights), "baseline": baseline,
                     "config": str(config_name)}
     write_checkpoint_meta(checkpoint, meta)
