@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.synth.generate import generate_synthvvi
@@ -146,8 +147,6 @@ def summarise(per_draw: list[dict]) -> dict:
 
 def paired_difference(model: list[dict], compare: list[dict]) -> dict:
     """Per figure: the per-draw differences, their mean and the 95% t interval of the mean (None for one draw)."""
-    from scipy.stats import t as student_t
-
     out = {}
     for name in (*DIRECTIONS, BOTH):
         out[name] = {}

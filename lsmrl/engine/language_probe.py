@@ -33,16 +33,7 @@ from lsmrl.data.tracklet import VVIDataset
 from lsmrl.device import PRECISIONS, get_device, inference_precision
 from lsmrl.engine.extract import inference_autocast
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
-from lsmrl.engine.zero_shot import (  # noqa: F401  (SHARED_PROBES and the rest: the probe's public names)
-    APART_PROBES,
-    MODALITIES,
-    SHARED_PROBES,
-    LanguageView,
-    caption_retrieval,
-    clip_view,
-    colour_free_captions,
-    probe_language,
-)
+from lsmrl.engine.zero_shot import MODALITIES, LanguageView, clip_view, probe_language
 from lsmrl.errors import LSMRLError
 from lsmrl.model.backbone import BackboneConfig, build_clip, build_tokenizer
 from lsmrl.model.checkpoint import load_model
@@ -76,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def load_language_view(checkpoint: str | Path, device, precision: str = "auto") -> LanguageView:
     """Read a pretrained CLIP file or an LSMRL checkpoint as a :class:`LanguageView`."""
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    device = get_device(device)
     clip_meta = read_clip_sidecar(checkpoint)
     if clip_meta is not None:
         image_size = tuple(clip_meta["image_size"])

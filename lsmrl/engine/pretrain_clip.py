@@ -189,10 +189,11 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
                 frame = load_tracklet(train[i], 1, "restricted_random", rng)[0]
                 images.append(transform([to_grayscale(frame[None])[0] if in_grey else frame], generator=generator)[0])
             frames = torch.stack(images).to(device)
-        unique_texts = sorted(set(texts))
-        text_rows = torch.tensor([unique_texts.index(text) for text in texts], device=device)
-        ids = torch.tensor([sorted(set(keys), key=str).index(key) for key in keys], device=device)
-        tokens = tokenizer(unique_texts).to(device)
+        unique_texts = {text: row for row, text in enumerate(dict.fromkeys(texts))}
+        text_rows = torch.tensor([unique_texts[text] for text in texts], device=device)
+        key_ids = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+        ids = torch.tensor([key_ids[key] for key in keys], device=device)  # equal ids = positive pairs
+        tokens = tokenizer(list(unique_texts)).to(device)
         if step == 1:
             loop_start = time.time()  # seconds a step: from the second step on (the first one warms up)
         with precision.autocast():

@@ -19,12 +19,12 @@ correct; chance 100 / distinct captions).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lsmrl.data.sampling import build_transform, load_tracklet
 from lsmrl.data.synth.captions import attribute_probes, probe_truth
 from lsmrl.data.synth.identities import PALETTE
 from lsmrl.data.tracklet import INFRARED, MODALITIES, VISIBLE, VVIDataset
@@ -54,28 +54,11 @@ def identity_attributes(dataset: VVIDataset, pid: int) -> dict | None:
 
 
 @torch.no_grad()
-def tracklet_image_features(clip, dataset: VVIDataset, image_size, device, num_frames: int = 4,
-                            batch: int = 32) -> torch.Tensor:
-    transform = build_transform(tuple(image_size), train=False)
-    features = []
-    for start in range(0, len(dataset.test), batch):
-        clips = [transform(list(load_tracklet(t, num_frames, "evenly"))) for t in dataset.test[start:start + batch]]
-        frames = torch.stack(clips).to(device)
-        encoded = F.normalize(clip.encode_image(frames.flatten(0, 1)), dim=-1)
-        features.append(F.normalize(encoded.reshape(len(clips), num_frames, -1).mean(1), dim=-1).cpu())
-    return torch.cat(features)
-
-
-@torch.no_grad()
 def zero_shot_attribute_accuracy(clip, tokenizer, dataset: VVIDataset, image_size, device) -> dict:
     """{"per_probe": {probe: {modality: {"accuracy", "balanced_accuracy", "n"}}}, "mean_balanced_accuracy": {...}}."""
     clip.eval()
-    images = tracklet_image_features(clip, dataset, image_size, device)
-
-    def encode_text(texts: list[str]) -> torch.Tensor:
-        return F.normalize(clip.encode_text(tokenizer(texts).to(device)), dim=-1).cpu()
-
-    return attribute_accuracy(images, encode_text, dataset)
+    view = clip_view(clip, tokenizer, image_size, device)
+    return attribute_accuracy(view_features(view, dataset, device=device), view.encode_text, dataset)
 
 
 def attribute_accuracy(images: torch.Tensor, encode_text, dataset: VVIDataset, probes: tuple[str, ...] | None = None
@@ -116,14 +99,15 @@ def attribute_accuracy(images: torch.Tensor, encode_text, dataset: VVIDataset, p
 
 
 # --------------------------------------------------------------------------- the language probe
+@dataclass(frozen=True)
 class LanguageView:
     """A model seen as (image features per tracklet, text features), both L2-normalised."""
 
-    def __init__(self, encode_clips: Callable[[torch.Tensor], torch.Tensor],
-                 encode_text: Callable[[list[str]], torch.Tensor], image_size: tuple[int, int], num_frames: int,
-                 kind: str):
-        self.encode_clips, self.encode_text = encode_clips, encode_text
-        self.image_size, self.num_frames, self.kind = image_size, num_frames, kind
+    encode_clips: Callable[[torch.Tensor], torch.Tensor]  # (B, T, 3, H, W) -> (B, D)
+    encode_text: Callable[[list[str]], torch.Tensor]  # texts -> (N, D) on the CPU
+    image_size: tuple[int, int]
+    num_frames: int
+    kind: str  # "clip" or "lsmrl"
 
 
 def clip_view(clip, tokenizer, image_size, device, precision: str = "fp32") -> LanguageView:
@@ -141,17 +125,23 @@ def clip_view(clip, tokenizer, image_size, device, precision: str = "fp32") -> L
 
 
 @torch.no_grad()
-def probe_language(view: "LanguageView", dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
+def view_features(view: LanguageView, dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
+                  device=None) -> torch.Tensor:
+    """One normalised image feature per ``dataset.test`` tracklet (its frames sampled as the protocol samples)."""
+    loader = eval_loader(dataset.test, num_frames or view.num_frames, view.image_size, dataset.test_sampling,
+                         batch_size)
+    return torch.cat([view.encode_clips(batch["frames"].to(device or "cpu")).cpu() for batch in loader])
+
+
+@torch.no_grad()
+def probe_language(view: LanguageView, dataset: VVIDataset, num_frames: int | None = None, batch_size: int = 16,
                    device=None) -> dict:
     """The language probe (``python -m lsmrl language-probe``) of ``view`` on ``dataset``'s test split: per modality
     ``attribute_balanced_accuracy`` (over :data:`SHARED_PROBES`) and ``caption_top1``, in percent."""
     if not dataset.attributes:
         raise LSMRLError(f"{dataset.root}: no identity attributes (info/synthvvi.json): the probe needs SynthVVI")
     frames = num_frames or view.num_frames
-    images = []
-    for batch in eval_loader(dataset.test, frames, view.image_size, dataset.test_sampling, batch_size):
-        images.append(view.encode_clips(batch["frames"].to(device)).cpu())
-    images = torch.cat(images)
+    images = view_features(view, dataset, frames, batch_size, device)
     attributes = attribute_accuracy(images, view.encode_text, dataset, SHARED_PROBES + APART_PROBES)
     captions = caption_retrieval(images, view.encode_text, dataset)
     result = {"kind": view.kind, "frames": frames,
