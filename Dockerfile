@@ -7,7 +7,7 @@
 #
 # Build it from the Space bundle, whose requirements.txt resolves torch's
 # CPU-only build (about 4.5 GB smaller) and whose README says `sdk: docker`:
-#   python -m lsmrl space export --sdk docker --out build/space
+#   python tools/space.py export --sdk docker --out build/space
 #   docker build -t lsmrl-explorer build/space && docker run --rm -p 7860:7860 lsmrl-explorer
 # Built from this repository's root (`docker build .`) it installs the CUDA build.
 FROM python:3.11-slim

@@ -16,7 +16,8 @@ The API names (``ui.py``) map to: ``/retrieve`` -> ``RetrievalTab.retrieve``,
 
 from __future__ import annotations
 
-from app import state as app_state
+from app import resources as app_resources
+from app.config import DEFAULT_LIMITS, UploadLimits
 from app.tabs.attention import METHOD_NAMES, METHODS, TARGETS, AttentionTab
 from app.tabs.diffusion import DiffusionTab
 from app.tabs.failures import FailuresTab
@@ -24,7 +25,6 @@ from app.tabs.gap import GapTab
 from app.tabs.model import ModelTab
 from app.tabs.retrieval import ORDERS, RetrievalTab
 from app.tabs.shared import ALL, DIRECTION_LABELS, LRU, TabContext, direction_choices, refresh_if_stale
-from app.validation import DEFAULT_LIMITS, UploadLimits
 
 
 class Callbacks:
@@ -32,7 +32,7 @@ class Callbacks:
     (one object per tab) over ``ctx``. The endpoints the benchmark scripts call directly are also attributes
     of their own (``retrieve``, ``retrieve_video``, ``modality_gap``, ``frames``)."""
 
-    def __init__(self, resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LIMITS):
+    def __init__(self, resources: "app_resources.Resources", limits: UploadLimits = DEFAULT_LIMITS):
         self.ctx = TabContext(resources, limits)
         self.retrieval = RetrievalTab(self.ctx)
         self.attention = AttentionTab(self.ctx)
@@ -48,7 +48,7 @@ class Callbacks:
 
     @property
     def _frames(self) -> LRU:
-        """The decoded-frame cache (``app/bench.py`` swaps it for an empty one to time cold reads)."""
+        """The decoded-frame cache (``tools/app_bench.py`` swaps it for an empty one to time cold reads)."""
         return self.ctx.frame_cache
 
     @_frames.setter

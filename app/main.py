@@ -7,7 +7,7 @@ and ``GRADIO_SERVER_PORT`` are respected; ``--host``/``--port`` win over them.
 
 ``python app/main.py --build-cache`` rebuilds the shipped cache
 (``checkpoints/cache/``) and the example clips (``assets/cache/examples/``)
-for the demo checkpoints; see :func:`app.state.build_cache`.
+for the demo checkpoints; see :func:`app.cache_build.build_cache`.
 
 Running a script puts its own folder (``app/``), not the repository root, on
 ``sys.path``; this file therefore puts the root there itself (and takes
@@ -31,7 +31,9 @@ if __name__ == "__main__":
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from app import state as app_state  # noqa: E402  (after the sys.path fix above)
+from app import cache_build as app_cache_build  # noqa: E402  (after the sys.path fix above)
+from app import config as app_config  # noqa: E402  (after the sys.path fix above)
+from app import resources as app_resources  # noqa: E402  (after the sys.path fix above)
 from app.gpu import gpu  # noqa: E402,F401  (before lsmrl's model modules: spaces must precede CUDA)
 from lsmrl.errors import LSMRLError  # noqa: E402  (light: proves lsmrl is importable before anything heavy)
 
@@ -49,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "and failure cases of an LSMRL checkpoint (default: the embedded SynthVVI demo).")
     parser.add_argument("--checkpoint", default=None,
                         help=f"LSMRL checkpoint (.safetensors with its .json sidecar); default "
-                             f"{app_state.DEFAULT_CHECKPOINT.relative_to(app_state.REPO_ROOT)}")
+                             f"{app_config.DEFAULT_CHECKPOINT.relative_to(app_config.REPO_ROOT)}")
     parser.add_argument("--compare-checkpoint", default=None,
                         help="a second checkpoint to compare on the same queries (per-query AP changes)")
     parser.add_argument("--baseline-checkpoint", default=None,
                         help="the frame-wise CLIP baseline for the UMAP and comparisons ('none' to skip); default: "
                              "the demo baseline when the demo checkpoint is used")
-    parser.add_argument("--dataset", choices=app_state.DATASETS, default=app_state.DEFAULT_DATASET,
+    parser.add_argument("--dataset", choices=app_config.DATASETS, default=app_config.DEFAULT_DATASET,
                         help="data set layout and protocol (default: synthvvi)")
     parser.add_argument("--data-root", default=None,
                         help="data set folder (default for synthvvi: the embedded test split assets/synthvvi)")
@@ -75,23 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> app_state.AppConfig:
-    return app_state.AppConfig.resolve(checkpoint=args.checkpoint, compare_checkpoint=args.compare_checkpoint,
+def config_from_args(args: argparse.Namespace) -> app_config.AppConfig:
+    return app_config.AppConfig.resolve(checkpoint=args.checkpoint, compare_checkpoint=args.compare_checkpoint,
                                        baseline_checkpoint=args.baseline_checkpoint, dataset=args.dataset,
                                        data_root=args.data_root, cache_dir=args.cache_dir,
                                        num_frames=args.num_frames, device=args.device)
 
 
-def build_app(resources: app_state.Resources | None = None, config: app_state.AppConfig | None = None,
+def build_app(resources: app_resources.Resources | None = None, config: app_config.AppConfig | None = None,
               limits=None, start: bool = True):
     """The ``gr.Blocks`` of the app (not launched). ``resources``: an open or loading
-    :class:`app.state.Resources` (default: one for ``config``, loading in the background when ``start``)."""
-    app_state.configure_environment()
+    :class:`app.resources.Resources` (default: one for ``config``, loading in the background when ``start``)."""
+    app_config.configure_environment()
+    from app.config import DEFAULT_LIMITS
     from app.ui import build_ui
-    from app.validation import DEFAULT_LIMITS
 
     if resources is None:
-        resources = app_state.Resources(config or app_state.AppConfig.resolve())
+        resources = app_resources.Resources(config or app_config.AppConfig.resolve())
     if start:
         resources.start()
     demo = build_ui(resources, limits or DEFAULT_LIMITS)
@@ -102,19 +104,19 @@ def build_app(resources: app_state.Resources | None = None, config: app_state.Ap
 def launch_app(demo, host: str | None = None, port: int | None = None, share: bool = False,
                prevent_thread_lock: bool = False, quiet: bool = False, limits=None):
     """Queue and launch ``demo``; returns what ``Blocks.launch`` returns."""
+    from app.config import DEFAULT_LIMITS
     from app.ui import CSS, _theme
-    from app.validation import DEFAULT_LIMITS
 
     limits = limits or DEFAULT_LIMITS
     host = host or os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
     port = int(port or os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT)
-    temp = app_state.app_temp_dir()
+    temp = app_config.app_temp_dir()
     temp.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # the server serves only its own folders: the example clips and the rendered strips (not the whole cache)
-    strips = app_state.strip_cache_dir()
+    strips = app_config.strip_cache_dir()
     strips.mkdir(parents=True, exist_ok=True)
-    allowed = ([str(app_state.EXAMPLES_DIR)] if app_state.EXAMPLES_DIR.is_dir() else []) + [str(strips)]
+    allowed = ([str(app_config.EXAMPLES_DIR)] if app_config.EXAMPLES_DIR.is_dir() else []) + [str(strips)]
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
                        quiet=quiet, allowed_paths=allowed, max_file_size=limits.max_file_size,
                        footer_links=["api", "settings"], theme=_theme(), css=CSS, show_error=True,
@@ -123,7 +125,7 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    app_state.configure_environment()
+    app_config.configure_environment()
     config = config_from_args(args)
     problems = config.problems()
     if problems:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.build_cache:
         try:
-            summary = app_state.build_cache(config)
+            summary = app_cache_build.build_cache(config)
         except LSMRLError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

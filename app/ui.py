@@ -24,12 +24,14 @@ import json
 
 import gradio as gr
 
-from app import state as app_state
+from app import resources as app_resources
+from app import session as sessions
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
-from app.tabs.retrieval import AUTO_LABEL
+from app.config import DEFAULT_LIMITS, UploadLimits
 from app.tabs.model import ABLATION_HEADERS
+from app.tabs.retrieval import AUTO_LABEL
 from app.tabs.shared import refresh_if_stale
-from app.validation import DEFAULT_LIMITS, MAX_TOP_K, UploadLimits
+from app.validation import MAX_TOP_K
 
 TITLE = "LSMRL Explorer"
 INTRO = (
@@ -77,15 +79,15 @@ def _theme():
     return gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
 
 
-def build_ui(resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LIMITS) -> gr.Blocks:
+def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAULT_LIMITS) -> gr.Blocks:
     """The Blocks of the app for ``resources`` (nothing is loaded here; ``demo.load`` waits for the model)."""
     cb = Callbacks(resources, limits)
-    examples = app_state.example_videos()
+    examples = app_resources.example_videos()
     directions = direction_choices()
     first_direction = directions[0][1]
 
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200), fill_width=True) as demo:
-        session = gr.State(app_state.new_selection(first_direction))
+        session = gr.State(sessions.new_session(first_direction))
         rendered = gr.State({})
         gr.Markdown(INTRO)
         banner = gr.Markdown(elem_id="lsmrl-banner")

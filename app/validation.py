@@ -1,7 +1,7 @@
 """Input checks of the app and the mapping of lsmrl's errors to ``gr.Error`` (plain words, the app stays up).
 
-* :class:`UploadLimits`: bytes, frames, resolution and duration of an uploaded
-  video. :func:`read_upload` checks the cheap things in this process, probes the
+* :func:`read_upload` checks an uploaded video against :class:`app.config.UploadLimits`
+  (bytes, frames, resolution, duration): checks the cheap things in this process, probes the
   container in a child process (:func:`lsmrl.data.video.probe_video`) to check
   the duration, frame count and resolution with a message that names the limit,
   then decodes the frames in a child process with a timeout
@@ -20,47 +20,21 @@ import html
 import inspect
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
+from app.config import DEFAULT_LIMITS, UploadLimits
+from lsmrl.data.tracklet import MODALITIES
 from lsmrl.errors import CheckpointError, ConfigError, DatasetLayoutError, LSMRLError, VideoError
 
 LOG = logging.getLogger("lsmrl.app")
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
-MODALITIES = ("visible", "infrared")
 MAX_TOP_K = 50
 
 
-@dataclass(frozen=True)
-class UploadLimits:
-    """Caps for one uploaded video (also ``launch(max_file_size=...)`` for the bytes)."""
-
-    max_bytes: int = 50 * 1024 * 1024
-    max_frames: int = 1000
-    max_width: int = 1920
-    max_height: int = 1080
-    max_duration_s: float = 120.0
-    timeout_s: float = 20.0
-
-    @property
-    def max_file_size(self) -> int:
-        """The value for ``launch(max_file_size=...)``: the exact byte count (a "<n>mb" string would round a
-        limit under 1 MiB down to 0)."""
-        return int(self.max_bytes)
-
-    def video_limits(self):
-        from lsmrl.data.video import VideoLimits
-
-        return VideoLimits(max_bytes=self.max_bytes, max_frames=self.max_frames,
-                           max_pixels=self.max_width * self.max_height,
-                           timeout_s=self.timeout_s)
-
-
-DEFAULT_LIMITS = UploadLimits()
 
 
 class UserInputError(LSMRLError):
@@ -243,6 +217,6 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-__all__ = ["DEFAULT_LIMITS", "MAX_TOP_K", "MODALITIES", "UploadLimits", "UserInputError", "VIDEO_EXTENSIONS",
+__all__ = ["MAX_TOP_K", "UserInputError", "VIDEO_EXTENSIONS",
            "check_direction", "check_modality", "check_person", "check_query", "check_top_k", "read_upload", "to_gr_error",
            "ui_errors", "upload_path", "user_errors", "warn"]

@@ -15,8 +15,10 @@ from lsmrl.errors import LSMRLError
 
 # name -> (module, one-line help[, add_arguments name, run name])
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "synth": ("lsmrl.data.synth.cli", "generate the SynthVVI data set (HITSZ-VCM layout)"),
-    "synth-export": ("lsmrl.data.synth.export", "copy the test split of a SynthVVI tree (with a sha256 manifest)"),
+    "synth": ("lsmrl.synth.cli", "generate the SynthVVI data set (HITSZ-VCM layout)"),
+    "synth-export": ("lsmrl.synth.export", "copy the test split of a SynthVVI tree (with a sha256 manifest)"),
+    "bounds": ("lsmrl.synth.bounds", "difficulty bounds of a SynthVVI split (chance, colour, attribute oracle, "
+               "silhouette matchers)"),
     "stats": ("lsmrl.data.cli", "print the statistics table of a VVI-ReID data set"),
     "pretrain-clip": ("lsmrl.engine.pretrain_clip", "contrastive pretraining of the miniature CLIP on SynthVVI"),
     "train": ("lsmrl.engine.trainer", "two-stage LSMRL training (prompts, then the full model)"),
@@ -33,8 +35,6 @@ COMMANDS: dict[str, tuple[str, ...]] = {
                        "modality (zero-shot attributes, tracklet -> own caption)"),
     "extract": ("lsmrl.engine.extract", "extract and save the features of every model stage",
                 "add_extract_arguments", "run_extract"),
-    "space": ("lsmrl.space.cli", "`space export`: the Hugging Face Space bundle (write, --dry-run, --push)"),
-    "bench": ("lsmrl.benchmark", "benchmarks: `bench model` (FLOPs and CPU time of STFL vs frame-wise vs joint)"),
 }
 
 

@@ -25,7 +25,3 @@ class CheckpointError(LSMRLError):
 
 class ConfigError(LSMRLError):
     """A config file or a dotted override is invalid."""
-
-
-class SpaceBundleError(LSMRLError):
-    """The Space bundle cannot be assembled or pushed (names the file or setting, and the fix)."""

@@ -17,8 +17,14 @@ import torch
 from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
 from lsmrl.analysis.compare import compare_records
 from lsmrl.analysis.embedding import align_procrustes, fit_umap, umap_figure, umap_layouts
-from lsmrl.analysis.failures import (QueryOutcome, attribute_differences, failure_by_attribute, find_impostors,
-                                     flatten_attributes, worst_queries)
+from lsmrl.analysis.failures import (
+    QueryOutcome,
+    attribute_differences,
+    failure_by_attribute,
+    find_impostors,
+    flatten_attributes,
+    worst_queries,
+)
 from lsmrl.analysis.modality_gap import gap_metrics
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED, Tracklet, VVIDataset
 from lsmrl.errors import LSMRLError
@@ -30,7 +36,7 @@ TEST_FRAMES = 3
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
-    from lsmrl.data.synth import generate_synthvvi
+    from lsmrl.synth import generate_synthvvi
 
     root = tmp_path_factory.mktemp("synth")
     generate_synthvvi(root, seed=5, train_identities=4, test_identities=6, frames=12, progress=False, workers=1)
@@ -399,8 +405,7 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
     # every figure builder produces a valid plotly figure with hover text
     from lsmrl.analysis.compare import ap_change_figure
     from lsmrl.analysis.diffusion import sd_attention_figure
-    from lsmrl.analysis.failures import (attribute_failure_figure, camera_pair_figure,
-                                         similarity_histogram_figure)
+    from lsmrl.analysis.failures import attribute_failure_figure, camera_pair_figure, similarity_histogram_figure
     from lsmrl.analysis.modality_gap import gap_figure
 
     for figure in (gap_figure(rows), sd_attention_figure(report), similarity_histogram_figure(stats.histogram),

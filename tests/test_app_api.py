@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import state as app_state
+from app import config as app_config
+from app import resources as app_resources
 
-app_state.configure_environment()  # before gradio is imported (GRADIO_TEMP_DIR, analytics off)
+app_config.configure_environment()  # before gradio is imported (GRADIO_TEMP_DIR, analytics off)
 
-DEMO = app_state.DEFAULT_CHECKPOINT.is_file() and app_state.DEFAULT_BASELINE.is_file()
+DEMO = app_config.DEFAULT_CHECKPOINT.is_file() and app_config.DEFAULT_BASELINE.is_file()
 # gradio 6.31's queue calls pandas options that pandas 3 deprecates (not our code)
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -41,23 +42,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_test_config(tmp_path_factory) -> app_state.AppConfig:
+def make_test_config(tmp_path_factory) -> app_config.AppConfig:
     """The demo (cache copied from the shipped one into a temporary folder), else a tiny stand-in."""
     cache = tmp_path_factory.mktemp("app-cache")
     if DEMO:
-        return app_state.AppConfig.resolve(cache_dir=cache)
+        return app_config.AppConfig.resolve(cache_dir=cache)
     if os.environ.get("LSMRL_APP_TEST_CHECKPOINT"):  # try the app tests on other checkpoints (see the docstring)
         import dataclasses
 
-        config = app_state.AppConfig.resolve(checkpoint=os.environ["LSMRL_APP_TEST_CHECKPOINT"],
+        config = app_config.AppConfig.resolve(checkpoint=os.environ["LSMRL_APP_TEST_CHECKPOINT"],
                                              baseline_checkpoint=os.environ.get("LSMRL_APP_TEST_BASELINE"),
                                              cache_dir=cache)
         seeds = [Path(p) for p in os.environ.get("LSMRL_APP_TEST_SEED_CACHE", "").split(os.pathsep) if p]
-        return dataclasses.replace(config, seed_caches=(app_state.SHIPPED_CACHE, *seeds))
+        return dataclasses.replace(config, seed_caches=(app_config.SHIPPED_CACHE, *seeds))
     import torch
 
-    from lsmrl.data.synth import generate_synthvvi
     from lsmrl.model.checkpoint import save_checkpoint
+    from lsmrl.synth import generate_synthvvi
     from tests.helpers import tiny_model
 
     root = tmp_path_factory.mktemp("synth")
@@ -69,7 +70,7 @@ def make_test_config(tmp_path_factory) -> app_state.AppConfig:
         torch.manual_seed(seed)
         paths[name] = save_checkpoint(tiny_model(num_classes=4, num_frames=6, **overrides),
                                       out / f"{name}.safetensors", metrics={"note": "random init"})
-    return app_state.AppConfig.resolve(checkpoint=paths["main"], baseline_checkpoint=paths["baseline"],
+    return app_config.AppConfig.resolve(checkpoint=paths["main"], baseline_checkpoint=paths["baseline"],
                                        data_root=root, cache_dir=cache)
 
 
@@ -77,7 +78,7 @@ def launch_for_tests(tmp_path_factory):
     """``(demo, url, resources)``: the app launched on a free port, its Explorer already open."""
     from app.main import build_app, launch_app
 
-    resources = app_state.Resources(make_test_config(tmp_path_factory))
+    resources = app_resources.Resources(make_test_config(tmp_path_factory))
     resources.start()
     resources.explorer(timeout=900)
     demo = build_app(resources)
@@ -136,10 +137,10 @@ def explorer(served):
 def test_ci_serves_the_committed_demo():
     """In CI the demo checkpoints are committed: the tests must not silently fall back to the stand-in."""
     if os.environ.get("CI") and not DEMO:
-        pytest.fail(f"CI is set but the demo checkpoints are missing: {app_state.DEFAULT_CHECKPOINT}")
+        pytest.fail(f"CI is set but the demo checkpoints are missing: {app_config.DEFAULT_CHECKPOINT}")
     if not DEMO:
         pytest.skip("demo checkpoints not present in this checkout")
-    assert app_state.DEFAULT_DATA_ROOT.is_dir()
+    assert app_config.DEFAULT_DATA_ROOT.is_dir()
 
 
 def test_every_public_endpoint_is_named(client):
@@ -218,7 +219,7 @@ def test_retrieve_the_other_direction_and_a_wrong_direction(client, explorer):
 
 def test_readme_gradio_client_example_runs(served, capsys):
     """The README's "The app" example, executed as written (only the URL is this test server's)."""
-    readme = (app_state.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (app_config.REPO_ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## The app", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert 'api_name="/retrieve"' in code
@@ -241,7 +242,7 @@ def test_export_ranking_writes_csv_and_json(client, explorer):
     root = explorer.dataset.root
     assert all(not Path(i["frames"]).is_absolute() and (Path(root) / i["frames"]).exists() for i in data["items"])
     text = Path(csv_path).read_text() + json.dumps(data)
-    assert str(app_state.REPO_ROOT) not in text and str(Path(root).resolve()) not in text
+    assert str(app_config.REPO_ROOT) not in text and str(Path(root).resolve()) not in text
     # the API page's default (a query id instead of a ranked list) exports that query's top-10
     default_csv = client.predict(easy["tid"], "csv", api_name="/export_ranking")
     assert len(Path(default_csv).read_text().splitlines()) == 2 + 10
@@ -285,7 +286,7 @@ def test_a_scene_with_two_people_both_found_and_the_chosen_one_drives_the_result
     from lsmrl.data.people import crop_track, detect_people
     from lsmrl.data.video import read_video_frames
 
-    scene = next((e for e in app_state.example_videos() if e.get("kind") == "scene"), None)
+    scene = next((e for e in app_resources.example_videos() if e.get("kind") == "scene"), None)
     if scene is None:
         pytest.skip("no example scene in this checkout (python app/main.py --build-cache writes it)")
     found, preview, thumbnails = client.predict(handle_file(scene["path"]), api_name="/detect_people")
@@ -452,7 +453,7 @@ def test_model_card_and_compare(client, explorer):
     # no path of the machine the model was trained on, nor of this server
     shown = card + json.dumps(config)
     assert not re.search(r"(^|[\s`\"'(])/(work|home|root|tmp|usr|data|mnt)/", shown), shown
-    assert str(app_state.REPO_ROOT) not in shown
+    assert str(app_config.REPO_ROOT) not in shown
     if DEMO:  # the shipped demo's test split is the one its sidecar metrics were measured on
         assert "other data" not in card, card
     summary, figure, changed = client.predict("baseline", IR2VIS, api_name="/compare")
@@ -470,15 +471,15 @@ def test_ablation_table_reads_checkpoints_ablation_json_with_seeds(tmp_path, mon
         "wall_time_s": 600}]
     path = tmp_path / "ablation.json"
     path.write_text(json.dumps({"synthvvi_version": 2, "rows": rows}))
-    monkeypatch.setattr(app_state, "ABLATION_JSON", path)
-    monkeypatch.setattr(app_state, "REPO_ROOT", tmp_path)
-    read, source = app_state.ablation_rows()
+    monkeypatch.setattr(app_resources, "ABLATION_JSON", path)
+    monkeypatch.setattr(app_resources, "REPO_ROOT", tmp_path)
+    read, source = app_resources.ablation_rows()
     assert read == rows and "ablation.json" in source and "SynthVVI version `2`" in source
     cells = ablation_cells(read[0])
     assert cells[:3] == ["1_baseline", "frame-wise CLIP", 2]
     assert cells[3] == "7.0 ± 1.4" and cells[4] == "11.0 ± 1.4" and cells[5] is None and cells[-1] == 10.0
     path.unlink()
-    read, source = app_state.ablation_rows()
+    read, source = app_resources.ablation_rows()
     assert read == [] and "not in this checkout" in source
 
 
@@ -530,9 +531,9 @@ def test_handlers_map_library_errors_to_gr_error():
 
 
 def test_resources_report_a_missing_checkpoint_in_words(tmp_path):
-    config = app_state.AppConfig.resolve(checkpoint=tmp_path / "missing.safetensors", cache_dir=tmp_path)
+    config = app_config.AppConfig.resolve(checkpoint=tmp_path / "missing.safetensors", cache_dir=tmp_path)
     assert any("does not exist" in p for p in config.problems())
-    resources = app_state.Resources(config)
+    resources = app_resources.Resources(config)
     with pytest.raises(Exception, match="does not exist"):
         resources.explorer(timeout=60)
     assert "Could not load" in resources.status_markdown()
@@ -545,11 +546,11 @@ def test_shipped_cache_files_are_small_and_serve_the_demo(explorer):
     assert explorer.main.extract_seconds == 0 and explorer.baseline.extract_seconds == 0, \
         "the shipped cache does not hold these checkpoints' features: run `python app/main.py --build-cache`"
     assert explorer.umap_cached()
-    files = [p for p in app_state.SHIPPED_CACHE.iterdir() if p.is_file()]
+    files = [p for p in app_config.SHIPPED_CACHE.iterdir() if p.is_file()]
     assert files, "run `python app/main.py --build-cache`"
-    assert all(p.stat().st_size < app_state.MAX_COMMITTED_BYTES for p in files)
-    assert not (app_state.SHIPPED_CACHE / "numba").exists()
-    examples = app_state.example_videos()
+    assert all(p.stat().st_size < app_config.HUB_PLAIN_FILE_LIMIT for p in files)
+    assert not (app_config.SHIPPED_CACHE / "numba").exists()
+    examples = app_resources.example_videos()
     assert {e["modality"] for e in examples} == {"visible", "infrared"}
     tracklets = [e for e in examples if e.get("kind") != "scene"]
     scenes = [e for e in examples if e.get("kind") == "scene"]

@@ -23,6 +23,7 @@ from lsmrl.analysis.attention import (
     token_frame_index,
     tokens_to_grid,
 )
+from lsmrl.analysis.person_focus import DEFAULT_FLAGS, hiding_test, person_focus, random_twin, synth_flags
 from lsmrl.analysis.render import (
     BORDER_COLOURS,
     contribution_bars,
@@ -32,7 +33,6 @@ from lsmrl.analysis.render import (
     side_by_side,
     tracklet_strip,
 )
-from lsmrl.analysis.person_focus import DEFAULT_FLAGS, hiding_test, person_focus, random_twin, synth_flags
 from lsmrl.analysis.synth_masks import render_tracklet_with_masks
 from lsmrl.model.stfl import run_grouped
 from tests.helpers import tiny_model
@@ -396,7 +396,7 @@ def test_synth_masks_reproduce_the_generated_frames(tmp_path):
     """The frames are the generator's (before JPEG), so the masks fit the data set's frames."""
     from PIL import Image
 
-    from lsmrl.data.synth import generate_synthvvi
+    from lsmrl.synth import generate_synthvvi
 
     generate_synthvvi(tmp_path, train_identities=1, test_identities=1, frames=4, workers=1, progress=False)
     for index, folder in ((0, "ir"), (2, "rgb")):

@@ -3,7 +3,7 @@
 Uploads go through a running app (launched here on a free port with small
 upload limits, so the files stay tiny) with ``gradio_client``; after every bad
 call a good call must still succeed. Checkpoint and data-root rows go through
-the app's start-up path (:class:`app.state.Resources`, which opens the
+the app's start-up path (:class:`app.resources.Resources`, which opens the
 Explorer) and the app's mapping of errors to ``gr.Error``
 (:func:`app.validation.to_gr_error`). The last tests check that the server
 hands out only its own files.
@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import state as app_state
+from app import config as app_config
+from app import resources as app_resources
 
-app_state.configure_environment()  # before gradio is imported
+app_config.configure_environment()  # before gradio is imported
 
-from app.validation import UploadLimits, read_upload, to_gr_error  # noqa: E402
+from app.config import UploadLimits
+from app.validation import read_upload, to_gr_error  # noqa: E402
 from lsmrl.data.video import write_video  # noqa: E402
 from lsmrl.errors import CheckpointError, DatasetLayoutError, VideoError  # noqa: E402
 from tests.test_app_api import free_port, make_test_config  # noqa: E402  (the app's own test set-up)
@@ -42,7 +44,7 @@ REENCODE = "re-encode it as H.264 mp4 (e.g. `ffmpeg -i in.mov -c:v libx264 -pix_
 def served(tmp_path_factory):
     from app.main import build_app, launch_app
 
-    resources = app_state.Resources(make_test_config(tmp_path_factory), precompute=False)
+    resources = app_resources.Resources(make_test_config(tmp_path_factory), precompute=False)
     resources.start()
     explorer = resources.explorer(timeout=900)
     demo = build_app(resources, limits=LIMITS)
@@ -197,9 +199,9 @@ def good_checkpoint(tmp_path_factory) -> Path:
 
 def startup_error(checkpoint: Path, tmp_path: Path, data_root: Path | None = None):
     """What the app's start-up makes of a checkpoint / data root: (the error, its gr.Error, the status line)."""
-    config = app_state.AppConfig.resolve(checkpoint=checkpoint, baseline_checkpoint="none",
-                                         data_root=data_root or app_state.DEFAULT_DATA_ROOT, cache_dir=tmp_path / "c")
-    resources = app_state.Resources(config, precompute=False)
+    config = app_config.AppConfig.resolve(checkpoint=checkpoint, baseline_checkpoint="none",
+                                         data_root=data_root or app_config.DEFAULT_DATA_ROOT, cache_dir=tmp_path / "c")
+    resources = app_resources.Resources(config, precompute=False)
     with pytest.raises(Exception) as info:
         resources.explorer(timeout=300)
     return info.value, to_gr_error(info.value), resources.status_markdown()
@@ -257,8 +259,8 @@ def test_checkpoint_without_its_sidecar(good_checkpoint, tmp_path):
 
 def test_data_root_with_a_missing_index_file(good_checkpoint, tmp_path):
     root = tmp_path / "data"
-    shutil.copytree(app_state.DEFAULT_DATA_ROOT / "info", root / "info")
-    (root / "Test").symlink_to(app_state.DEFAULT_DATA_ROOT / "Test")
+    shutil.copytree(app_config.DEFAULT_DATA_ROOT / "info", root / "info")
+    (root / "Test").symlink_to(app_config.DEFAULT_DATA_ROOT / "Test")
     (root / "info" / "track_test_info.txt").unlink()
     error, shown, status = startup_error(good_checkpoint, tmp_path, data_root=root)
     assert isinstance(error, DatasetLayoutError) and shown.title == "Data set problem"
@@ -278,8 +280,8 @@ def test_a_bad_checkpoint_is_shown_by_the_running_app(tmp_path):
 
     pickled = tmp_path / "model.pt"
     torch.save({"weight": torch.zeros(2)}, pickled)
-    config = app_state.AppConfig.resolve(checkpoint=pickled, baseline_checkpoint="none", cache_dir=tmp_path / "c")
-    demo = build_app(app_state.Resources(config, precompute=False), limits=LIMITS)
+    config = app_config.AppConfig.resolve(checkpoint=pickled, baseline_checkpoint="none", cache_dir=tmp_path / "c")
+    demo = build_app(app_resources.Resources(config, precompute=False), limits=LIMITS)
     port = free_port()
     launch_app(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True, limits=LIMITS)
     try:
@@ -307,10 +309,10 @@ def test_the_server_serves_only_its_own_files(served, client, videos):
     from gradio_client import handle_file
 
     url = served[0].rstrip("/")
-    repo = app_state.REPO_ROOT
+    repo = app_config.REPO_ROOT
     refused = ["/etc/passwd", str(repo / "README.md"), "README.md", "app/main.py",
-               str(app_state.DEFAULT_CHECKPOINT), str(repo / "checkpoints" / ".." / "README.md"),
-               str(app_state.DEFAULT_DATA_ROOT / "info" / "test_name.txt")]
+               str(app_config.DEFAULT_CHECKPOINT), str(repo / "checkpoints" / ".." / "README.md"),
+               str(app_config.DEFAULT_DATA_ROOT / "info" / "test_name.txt")]
     for target in refused:
         response = httpx.get(f"{url}/gradio_api/file={target}", timeout=30)
         assert response.status_code in (403, 404), (target, response.status_code)
@@ -324,5 +326,5 @@ def test_the_server_serves_only_its_own_files(served, client, videos):
     uploaded = httpx.post(f"{url}/gradio_api/upload",
                           files=[("files", ("good.mp4", videos["good"].read_bytes(), "video/mp4"))], timeout=60)
     path = uploaded.json()[0]
-    assert Path(path).resolve().is_relative_to(app_state.app_temp_dir().resolve())
+    assert Path(path).resolve().is_relative_to(app_config.app_temp_dir().resolve())
     assert httpx.get(f"{url}/gradio_api/file={path}", timeout=30).status_code == 200

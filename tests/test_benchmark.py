@@ -1,4 +1,4 @@
-"""``python -m lsmrl bench``: the FLOP counts, the pieces of ``bench all`` and the README report."""
+"""``python tools/bench.py``: the FLOP counts, the pieces of ``bench all`` and the README report."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from lsmrl import benchmark as bench
-from lsmrl.cli import main as cli_main
 from lsmrl.model.backbone import BackboneConfig, build_clip
 from lsmrl.model.stfl import STFL
 from tests.helpers import tiny_model
+from tools import bench, bench_flops, bench_report, bench_speed
 
 
 # ----------------------------------------------------------------------------- FLOPs
@@ -24,12 +23,12 @@ def mini_visual():
 
 def test_framewise_count_matches_the_closed_form(mini_visual):
     frames = torch.randn(1, 4, 3, 128, 64)
-    stfl = STFL(mini_visual, bench.variant_config("frame-wise", 4, len(mini_visual.transformer.resblocks)))
-    counted = bench.count_flops(stfl, frames)
+    stfl = STFL(mini_visual, bench_flops.variant_config("frame-wise", 4, len(mini_visual.transformer.resblocks)))
+    counted = bench_flops.count_flops(stfl, frames)
     width = mini_visual.transformer.width
     tokens = 1 + mini_visual.grid_size[0] * mini_visual.grid_size[1]
     blocks = len(mini_visual.transformer.resblocks)
-    expected = blocks * bench.expected_block_flops(width, tokens, sequences=4)
+    expected = blocks * bench_flops.expected_block_flops(width, tokens, sequences=4)
     # the blocks are all but the patch embedding and the projection: within 5%
     assert counted["total"] == pytest.approx(expected, rel=0.05)
     assert counted["attention"] == blocks * 4 * 4 * tokens**2 * width
@@ -42,48 +41,48 @@ def test_vitb16_count_sees_the_fused_fast_path():
     torch.manual_seed(0)
     visual = build_clip(BackboneConfig("ViT-B-16", (256, 128))).visual.eval()  # random init: shapes only
     assert visual.transformer.resblocks[0].attn.num_heads == 12
-    stfl = STFL(visual, bench.variant_config("frame-wise", 2, len(visual.transformer.resblocks)))
+    stfl = STFL(visual, bench_flops.variant_config("frame-wise", 2, len(visual.transformer.resblocks)))
     assert torch.backends.mha.get_fastpath_enabled()
-    counted = bench.count_flops(stfl, torch.randn(1, 2, 3, 256, 128))
+    counted = bench_flops.count_flops(stfl, torch.randn(1, 2, 3, 256, 128))
     assert torch.backends.mha.get_fastpath_enabled()  # restored
-    expected = bench.expected_tower_flops(visual, num_frames=2)
+    expected = bench_flops.expected_tower_flops(visual, num_frames=2)
     assert counted["total"] == pytest.approx(expected, rel=0.02)
     assert expected == pytest.approx(45.4e9, rel=0.01)  # 22.7 GFLOPs a 256x128 frame
-    assert bench.count_flops_from_shapes(stfl, (1, 2, 3, 256, 128)) == counted  # fake tensors: same count
+    assert bench_flops.count_flops_from_shapes(stfl, (1, 2, 3, 256, 128)) == counted  # fake tensors: same count
 
 
 def test_joint_attention_costs_more_than_stfl(mini_visual):
     frames = torch.randn(1, 8, 3, 128, 64)
     layers = len(mini_visual.transformer.resblocks)
-    totals = {v: bench.count_flops(STFL(mini_visual, bench.variant_config(v, 8, layers)), frames)["total"]
-              for v in bench.VARIANTS}
+    totals = {v: bench_flops.count_flops(STFL(mini_visual, bench_flops.variant_config(v, 8, layers)), frames)["total"]
+              for v in bench_flops.VARIANTS}
     assert totals["frame-wise"] <= totals["stfl"] < totals["joint"]
 
 
 def test_model_flops_add_up_to_the_visual_tower():
     model = tiny_model().eval()
     frames = torch.randn(2, 4, 3, 128, 64)
-    whole = bench.count_model_flops(model, frames, ["visible", "infrared"])
-    tower = bench.count_flops(model.stfl, frames)["total"]
+    whole = bench_speed.count_model_flops(model, frames, ["visible", "infrared"])
+    tower = bench_flops.count_flops(model.stfl, frames)["total"]
     assert tower <= whole <= 1.05 * tower  # SD, CMI and the neck are small next to the ViT
 
 
 # ----------------------------------------------------------------------------- bench all pieces
 def test_matmul_peak_and_tracker_in_both_precisions():
-    peak = bench.matmul_peak(sizes=(128, 256), repeats=2)
+    peak = bench_speed.matmul_peak(sizes=(128, 256), repeats=2)
     assert peak["matmul_gflops"] > 0 and set(peak["matmul_gflops_by_size"]) == {"128", "256"}
-    bf16 = bench.matmul_peak(sizes=(256,), repeats=3, precision="bf16")
+    bf16 = bench_speed.matmul_peak(sizes=(256,), repeats=3, precision="bf16")
     assert set(bf16) == {"matmul_bf16_gflops", "matmul_bf16_gflops_by_size"} and bf16["matmul_bf16_gflops"] > 0
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        tracker = bench.PeakTracker(256, precision=precision)
+        tracker = bench_speed.PeakTracker(256, precision=precision)
         rate = tracker.probe()
         assert tracker.gflops == rate > 0 and tracker.probes == 1 and tracker._out.dtype == dtype
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_extraction_throughput_of_a_tiny_model(precision):
-    tracker = bench.PeakTracker(256, precision=precision)
-    out = bench.extraction_throughput(tiny_model(), num_frames=4, batch_sizes=(1, 2), repeats=1, peak=tracker,
+    tracker = bench_speed.PeakTracker(256, precision=precision)
+    out = bench_speed.extraction_throughput(tiny_model(), num_frames=4, batch_sizes=(1, 2), repeats=1, peak=tracker,
                                       precision=precision)
     assert out["precision"] == precision
     assert out["tracklets_per_s"] > 0 and out["best_batch"] in (1, 2)
@@ -92,13 +91,13 @@ def test_extraction_throughput_of_a_tiny_model(precision):
 
 
 def test_flops_table_keys_and_the_stfl_goal():
-    table = bench.flops_table((128, 64), (4, 8), model_name="lsmrl-mini")
+    table = bench_flops.flops_table((128, 64), (4, 8), model_name="lsmrl-mini")
     assert table["flops_frames"] == [4, 8]
     for t in (4, 8):
         gflops = table[f"flops_t{t}_gflops"]
-        assert set(gflops) == set(bench.VARIANTS)
+        assert set(gflops) == set(bench_flops.VARIANTS)
         assert table[f"stfl_flops_ratio_t{t}"] == pytest.approx(gflops["stfl"] / gflops["frame-wise"], abs=2e-3)
-        assert 1.0 <= table[f"stfl_flops_ratio_t{t}"] <= bench.STFL_FLOPS_GOAL < table[f"joint_flops_ratio_t{t}"]
+        assert 1.0 <= table[f"stfl_flops_ratio_t{t}"] <= bench_flops.STFL_FLOPS_GOAL < table[f"joint_flops_ratio_t{t}"]
     assert table["flops_t8_gflops"]["frame-wise"] == pytest.approx(2 * table["flops_t4_gflops"]["frame-wise"],
                                                                     rel=1e-2)  # frame-wise is linear in T
     assert table["joint_flops_ratio_t8"] > table["joint_flops_ratio_t4"]  # joint attention is quadratic in T
@@ -110,15 +109,15 @@ def test_cosine_topk_matches_a_full_sort():
     gallery = rng.standard_normal((500, 16)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
     query = gallery[42] + 0.01
-    order, scores = bench.cosine_topk(query, gallery, 10)
+    order, scores = bench_speed.cosine_topk(query, gallery, 10)
     reference = np.argsort(-(gallery @ query), kind="stable")[:10]
     assert order.tolist() == reference.tolist() and order[0] == 42
     assert np.all(np.diff(scores) <= 0)
-    assert len(bench.cosine_topk(query, gallery[:5], 10)[0]) == 5
+    assert len(bench_speed.cosine_topk(query, gallery[:5], 10)[0]) == 5
 
 
 def test_retrieval_latency_keys():
-    out = bench.retrieval_latency(16, sizes=(1_000, 10_000), repeats=5)
+    out = bench_speed.retrieval_latency(16, sizes=(1_000, 10_000), repeats=5)
     for label in ("1k", "10k"):
         assert 0 < out[f"retrieve_p50_ms_{label}"] <= out[f"retrieve_p95_ms_{label}"]
 
@@ -127,8 +126,8 @@ def test_app_timings_skip_without_the_app(monkeypatch, tmp_path):
     monkeypatch.setattr(bench, "REPO", tmp_path)
     out = bench.app_timings()
     assert out["app_start_s"] is None and out["video_query_s"] is None
-    assert "app/perf.py" in out["notes"]["app"]
-    from app import perf
+    assert "tools/app_perf.py" in out["notes"]["app"]
+    from tools import app_perf as perf
 
     monkeypatch.setattr(perf, "REPO", tmp_path)
     out = perf.app_timings()
@@ -140,15 +139,15 @@ def test_the_library_never_imports_gradio():
     import subprocess
     import sys
 
-    code = ("import sys, lsmrl.benchmark, lsmrl.analysis, lsmrl.analysis.explorer, lsmrl.engine.trainer;"
+    code = ("import sys, tools.bench, lsmrl.analysis, lsmrl.analysis.explorer, lsmrl.engine.trainer;"
             "print(any(m.split('.')[0] in ('gradio', 'gradio_client', 'app') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
 
 def test_sample_query_video_has_16_frames(tmp_path):
-    from app.perf import sample_query_video
     from lsmrl.data.video import probe_video
+    from tools.app_perf import sample_query_video
 
     path, modality = sample_query_video(tmp_path / "q.mp4")
     assert modality == "infrared" and probe_video(path).num_frames == 16
@@ -182,7 +181,7 @@ RESULT = {
 
 
 def test_report_has_every_figure_and_the_machine():
-    text = bench.render_report(RESULT)
+    text = bench_report.render_report(RESULT)
     for needle in ("Test CPU", "2026-01-01", "300.0 GFLOP/s", "67% of the fp32 peak", "600.0 GFLOP/s",
                    "`auto` precision here: bf16", "330.0 GFLOP/s = 55% of the bf16 peak",
                    "goal: at least 60% of the bf16 peak (missed)", "80.0 tracklets/s = 2.00x fp32",
@@ -204,14 +203,14 @@ def test_report_has_every_figure_and_the_machine():
 def test_update_readme_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# Title\n\ntext\n")
-    assert bench.update_readme(readme, "first")
-    assert readme.read_text().endswith(f"## Performance\n\n{bench.PERF_START}\nfirst\n{bench.PERF_END}\n")
+    assert bench_report.update_readme(readme, "first")
+    assert readme.read_text().endswith(f"## Performance\n\n{bench_report.PERF_START}\nfirst\n{bench_report.PERF_END}\n")
     readme.write_text(readme.read_text() + "\n## After\n\nkept\n")
-    assert bench.update_readme(readme, "second")
+    assert bench_report.update_readme(readme, "second")
     text = readme.read_text()
     assert "first" not in text and "second" in text and text.endswith("## After\n\nkept\n")
-    assert text.count(bench.PERF_START) == 1
-    assert not bench.update_readme(readme, "second")  # idempotent
+    assert text.count(bench_report.PERF_START) == 1
+    assert not bench_report.update_readme(readme, "second")  # idempotent
 
 
 def test_cli_report_and_missing_json(tmp_path, capsys):
@@ -219,15 +218,15 @@ def test_cli_report_and_missing_json(tmp_path, capsys):
     data.write_text(json.dumps(RESULT))
     readme = tmp_path / "README.md"
     readme.write_text("# T\n")
-    assert cli_main(["bench", "report", "--json", str(data), "--readme", str(readme)]) == 0
+    assert bench.main(["report", "--json", str(data), "--readme", str(readme)]) == 0
     assert "300.0 GFLOP/s" in readme.read_text()
-    assert cli_main(["bench", "report", "--json", str(tmp_path / "nope.json"), "--readme", str(readme)]) == 1
-    assert "bench all --json" in capsys.readouterr().err
-    assert cli_main(["bench", "all"]) == 1
+    assert bench.main(["report", "--json", str(tmp_path / "nope.json"), "--readme", str(readme)]) == 1
+    assert "bench.py all --json" in capsys.readouterr().err
+    assert bench.main(["all"]) == 1
 
 
 def test_cli_bench_model_counts_without_timing(capsys):
-    assert cli_main(["bench", "model", "--clip-model", "lsmrl-mini", "--image-size", "128", "64", "--frames", "4",
+    assert bench.main(["model", "--clip-model", "lsmrl-mini", "--image-size", "128", "64", "--frames", "4",
                      "--no-timing"]) == 0
     out = capsys.readouterr().out
     assert "| 4 | stfl |" in out and "| nan |" in out  # counted, not timed

@@ -317,6 +317,6 @@ def test_labels_are_readable_and_the_layout_holds_at_900_px(page, served):
 
 
 def app_state_examples() -> list[dict]:
-    from app import state as app_state
+    from app import resources as app_resources
 
-    return app_state.example_videos()
+    return app_resources.example_videos()

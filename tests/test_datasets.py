@@ -343,7 +343,7 @@ def test_buptcampus_errors(bupt_root, tmp_path):
 
 def test_synthvvi_generator_output_reads_back(tmp_path):
     """The real generator's output (both layouts) through the reader: captions, attributes, directions."""
-    generate = pytest.importorskip("lsmrl.data.synth.generate")
+    generate = pytest.importorskip("lsmrl.synth.generate")
     for layout in ("split", "flat"):
         out = tmp_path / layout
         generate.generate_synthvvi(out=out, seed=1, train_identities=2, test_identities=2, height=32, width=16,

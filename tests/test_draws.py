@@ -11,10 +11,10 @@ import torch
 
 from lsmrl.cli import main as cli_main
 from lsmrl.data.registry import build_dataset
-from lsmrl.data.synth import generate_synthvvi
 from lsmrl.engine import draws
 from lsmrl.engine.zero_shot import SHARED_PROBES, caption_retrieval, colour_free_captions
 from lsmrl.model.checkpoint import save_checkpoint
+from lsmrl.synth import generate_synthvvi
 from tests.helpers import tiny_model
 
 SEEDS = (21, 22, 23)

@@ -62,9 +62,10 @@ def _blocks_warnings(build) -> list[warnings.WarningMessage]:
 
 
 def test_building_the_blocks_raises_no_gradio_deprecation_warning(tmp_path):
-    from app import state as app_state
+    from app import config as app_config
+    from app import resources as app_resources
 
-    app_state.configure_environment()
+    app_config.configure_environment()
     import gradio as gr
 
     from app.main import build_app
@@ -73,7 +74,7 @@ def test_building_the_blocks_raises_no_gradio_deprecation_warning(tmp_path):
     control = _blocks_warnings(lambda: gr.Blocks(theme=gr.themes.Soft()).__enter__().__exit__(None, None, None))
     assert any("launch()" in str(w.message) for w in control)
     # ... and the app's Blocks emit none (nothing is loaded: the resources are never started)
-    resources = app_state.Resources(app_state.AppConfig.resolve(checkpoint=tmp_path / "none.safetensors",
+    resources = app_resources.Resources(app_config.AppConfig.resolve(checkpoint=tmp_path / "none.safetensors",
                                                                 cache_dir=tmp_path))
     demos = []
     found = _blocks_warnings(lambda: demos.append(build_app(resources, start=False)))

@@ -1,4 +1,4 @@
-"""``app/loadtest.py``: the queue is bounded and limited, and a small load run completes with no errors."""
+"""``tools/loadtest.py``: the queue is bounded and limited, and a small load run completes with no errors."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from app import state as app_state
+from app import config as app_config
+from app import resources as app_resources
 
-app_state.configure_environment()
+app_config.configure_environment()
 
-from app import loadtest  # noqa: E402
 from tests.test_app_api import free_port, make_test_config  # noqa: E402
+from tools import loadtest  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
@@ -36,7 +37,7 @@ def test_the_app_queue_is_bounded_with_concurrency_limits():
 def test_a_small_load_run_has_no_errors(tmp_path_factory, tmp_path):
     from app.main import build_app, launch_app
 
-    resources = app_state.Resources(make_test_config(tmp_path_factory), precompute=False)
+    resources = app_resources.Resources(make_test_config(tmp_path_factory), precompute=False)
     resources.start()
     resources.explorer(timeout=900)
     demo = build_app(resources)
@@ -66,7 +67,7 @@ def test_a_small_load_run_has_no_errors(tmp_path_factory, tmp_path):
     merged = json.loads(bench_json.read_text())
     assert merged["matmul_gflops"] == 1.0 and merged["load_test"]["retrieve"]["calls"] == 6
 
-    from lsmrl.benchmark import render_report
+    from tools.bench_report import render_report
 
     assert "6 concurrent `/retrieve` calls" in render_report(merged)
 
@@ -81,8 +82,8 @@ def test_loadtest_runs_as_a_script_from_the_repo_root():
     import subprocess
     import sys
 
-    root = app_state.REPO_ROOT
-    result = subprocess.run([sys.executable, "app/loadtest.py", "--help"], cwd=root, capture_output=True, text=True,
+    root = app_config.REPO_ROOT
+    result = subprocess.run([sys.executable, "tools/loadtest.py", "--help"], cwd=root, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "--retrieve-video" in result.stdout
@@ -98,7 +99,7 @@ def test_the_no_op_floor_app_has_the_apps_load_tested_api(tmp_path):
     """The floor is only a floor if its endpoints take and return what the app's do (same files per answer)."""
     from app.main import build_app
 
-    app_demo = build_app(app_state.Resources(app_state.AppConfig.resolve()), start=False)
+    app_demo = build_app(app_resources.Resources(app_config.AppConfig.resolve()), start=False)
     floor_demo, folder = loadtest.build_floor_app(tmp_path / "floor")
     for name in ("retrieve", "retrieve_video"):
         assert _api_shape(floor_demo, name) == _api_shape(app_demo, name), name

@@ -18,7 +18,6 @@ from safetensors.torch import load_file, save_file
 
 from lsmrl.config import load_config
 from lsmrl.data.registry import build_dataset
-from lsmrl.data.synth import generate_synthvvi
 from lsmrl.engine.calibrate import calibrate_modules
 from lsmrl.engine.data import eval_loader, label_map, train_loader
 from lsmrl.engine.module_effects import modality_constant_share
@@ -28,7 +27,8 @@ from lsmrl.losses.contrastive import image_text_cross_entropy
 from lsmrl.model.checkpoint import load_model, save_checkpoint, sidecar_path
 from lsmrl.model.lsmrl import LSMRL
 from lsmrl.model.stfl import run_grouped
-from tests.helpers import tiny_config, tiny_model
+from lsmrl.synth import generate_synthvvi
+from tests.helpers import tiny_model
 
 MODALITIES = torch.tensor([0, 1, 0, 1])
 

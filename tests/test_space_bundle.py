@@ -1,4 +1,4 @@
-"""The Hugging Face Space bundle (``python -m lsmrl space export``), offline.
+"""The Hugging Face Space bundle (``python tools/space.py export``), offline.
 
 The bundle is exported once from this checkout; the tests check it the way the Hub
 would: Git's own attribute matching (``git check-attr``) on every binary, the
@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsmrl.cli import main as lsmrl_main
-from lsmrl.errors import SpaceBundleError
-from lsmrl.space import bundle as space_bundle
-from lsmrl.space.bundle import HUB_PLAIN_FILE_LIMIT, BundleLayout, plan_bundle, write_bundle
-from lsmrl.space.hub import IGNORE_PATTERNS, push_bundle
 from tests.space_helpers import dockerfile_instructions, dockerignore_excludes, front_matter, requirement_pin
+from tools import space_bundle
+from tools.space import main as space_main
+from tools.space_bundle import HUB_PLAIN_FILE_LIMIT, BundleLayout, SpaceBundleError, plan_bundle, write_bundle
+from tools.space_hub import IGNORE_PATTERNS, push_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_DEMO = all((ROOT / p).is_file() for p in BundleLayout().checkpoints)
@@ -104,7 +103,7 @@ def test_nothing_outside_what_the_app_needs(exported):
     for f in files:
         assert not f.startswith(("tests/", ".git/", ".ci/", "runs/", "data/", "cache/", "tmp/")), f
         assert "__pycache__" not in f and not f.endswith(".pyc"), f
-    assert not {"app/bench.py", "app/loadtest.py", "app/perf.py"} & set(files)  # developer tools
+    assert not any(f.startswith("tools/") for f in files)  # developer tools live outside app/ and lsmrl/
     assert {f for f in files if f.startswith("docs/")} == {"docs/design.md", "docs/synthvvi.png",
                                                            "docs/space_install.json"}  # the README's links
     assert not any(f.startswith("checkpoints/evidence/") for f in files)
@@ -121,30 +120,26 @@ def test_nothing_outside_what_the_app_needs(exported):
         assert key["checkpoint_sha256"] in shipped and key["data_fingerprint"] == data_key, key
         assert all(value in shipped for name, value in key["extra"] if name.endswith("_sha256")), key
     # the split is the committed one, byte for byte
-    from lsmrl.data.synth.export import verify_export
+    from lsmrl.synth.export import verify_export
 
     assert verify_export(folder / "assets" / "synthvvi") == []
 
 
 def test_the_layout_names_the_apps_files():
-    from app import state as app_state
+    from app import config as app_config
 
     layout = BundleLayout()
-    relative = {p.relative_to(app_state.REPO_ROOT).as_posix()
-                for p in (app_state.DEFAULT_CHECKPOINT, app_state.DEFAULT_BASELINE)}
+    relative = {p.relative_to(app_config.REPO_ROOT).as_posix()
+                for p in (app_config.DEFAULT_CHECKPOINT, app_config.DEFAULT_BASELINE)}
     assert set(layout.checkpoints) == relative
-    assert app_state.SHIPPED_CACHE.relative_to(app_state.REPO_ROOT).as_posix() == layout.shipped_cache
-    assert app_state.ABLATION_JSON.relative_to(app_state.REPO_ROOT).as_posix() in layout.files
+    assert app_config.SHIPPED_CACHE.relative_to(app_config.REPO_ROOT).as_posix() == layout.shipped_cache
+    assert app_config.ABLATION_JSON.relative_to(app_config.REPO_ROOT).as_posix() in layout.files
     trees = set(layout.trees)
-    for folder in (app_state.DEFAULT_DATA_ROOT, app_state.EXAMPLES_DIR):
-        assert folder.relative_to(app_state.REPO_ROOT).as_posix() in trees
-    # the developer tools left out are not imported by the app
-    for path in (ROOT / "app").rglob("*.py"):
-        if path.relative_to(ROOT).as_posix() in layout.dev_only:
-            continue
-        text = path.read_text()
-        assert not re.search(r"^\s*(from|import)\s+app\.(bench|loadtest|perf)\b", text, re.MULTILINE), path
-        assert not re.search(r"^\s*from\s+app\s+import\s+.*\b(bench|loadtest|perf)\b", text, re.MULTILINE), path
+    for folder in (app_config.DEFAULT_DATA_ROOT, app_config.EXAMPLES_DIR):
+        assert folder.relative_to(app_config.REPO_ROOT).as_posix() in trees
+    # what the Space runs never imports the developer tools (they are not in the bundle)
+    for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "lsmrl").rglob("*.py")]:
+        assert not re.search(r"^\s*(from|import)\s+tools\b", path.read_text(), re.MULTILINE), path
 
 
 def test_requirements_add_the_cpu_index_and_keep_the_pins(exported):
@@ -207,7 +202,7 @@ def test_dry_run_lists_every_binary_as_large_file_storage_and_writes_nothing(tmp
     if not HAS_DEMO:
         pytest.skip("the demo checkpoints are not in this checkout")
     out = tmp_path / "bundle"
-    assert lsmrl_main(["space", "export", "--out", str(out), "--dry-run"]) == 0
+    assert space_main(["export", "--out", str(out), "--dry-run"]) == 0
     assert not out.exists()
     lines = capsys.readouterr().out.splitlines()
     listed = {}
@@ -220,7 +215,6 @@ def test_dry_run_lists_every_binary_as_large_file_storage_and_writes_nothing(tmp
     for f in plan.files:
         expected = "LFS" if (f.source and git_is_binary(f.source)) or f.size >= HUB_PLAIN_FILE_LIMIT else "GIT"
         assert listed[f.path] == expected, f.path
-    assert any("app/loadtest.py" in line and "skipped" in line for line in lines)
     assert re.search(r"^\d+ files, .*: \d+ in large-file storage", lines[-2])
 
 
@@ -270,7 +264,6 @@ def _cache_entry(folder: Path, name: str, checkpoint: str | None, data: str, *, 
 def _small_checkout(root: Path, split_key: str) -> BundleLayout:
     (root / "app").mkdir(parents=True)
     (root / "app" / "main.py").write_text("print('app')\n")
-    (root / "app" / "tool.py").write_text("print('dev')\n")
     (root / "app" / "__pycache__").mkdir()
     (root / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0compiled")
     (root / "app" / "logo").write_bytes(b"\x89PNG\0no extension")
@@ -301,7 +294,7 @@ def _small_checkout(root: Path, split_key: str) -> BundleLayout:
         '![figure](docs/fig%20one.png "the figure") [site](https://example.org/x.png) [out](docs/../../secret.txt)\n')
     (root.parent / "secret.txt").write_text("outside the checkout\n")
     (root / "requirements.txt").write_text("gradio==6.31.0\n")
-    return BundleLayout(trees=("app",), dev_only=("app/tool.py",), checkpoints=("ckpt/m.safetensors",),
+    return BundleLayout(trees=("app",), checkpoints=("ckpt/m.safetensors",),
                         files=("LICENSE",), shipped_cache="ckpt/cache", data_root=str(ROOT / "assets" / "synthvvi"))
 
 
@@ -317,7 +310,6 @@ def test_small_checkout_rules(tmp_path, split_key):
                   "features-no-checkpoint.npz", "table-baseline-gone.json"):
         assert skipped[f"ckpt/cache/{stale}"].startswith("cache of other checkpoints, data or analysis version")
     assert "not an analysis-cache file" in skipped["ckpt/cache/notes.txt"]
-    assert "developer tool" in skipped["app/tool.py"]
     assert "outside the checkout" in skipped["docs/../../secret.txt"]
     # a README link's title and %20 escape; a binary whose name has a space is named by extension, not path
     # a binary sharing its extension with a text file, and one without an extension, are named by path
@@ -473,7 +465,7 @@ def test_the_command_pushes_with_the_token_from_hf_token(tmp_path, monkeypatch, 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     RecordingHfApi.instances.clear()
     out = tmp_path / "bundle"
-    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "someone/lsmrl-explorer"]) == 0
+    assert space_main(["export", "--out", str(out), "--push", "someone/lsmrl-explorer"]) == 0
     (api,) = RecordingHfApi.instances
     assert api.token == "hf_from_env"
     upload = api.calls[-1][2]
@@ -580,10 +572,10 @@ def test_the_command_checks_the_push_before_writing(tmp_path, monkeypatch, capsy
     monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     out = tmp_path / "bundle"
-    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "no-owner"]) == 1
-    assert lsmrl_main(["space", "export", "--out", str(out), "--push", "someone/space"]) == 1
-    assert lsmrl_main(["space", "export", "--out", str(out), "--dry-run", "--push", "someone/space"]) == 1
-    assert lsmrl_main(["space", "export", "--out", str(out), "--prune"]) == 1
+    assert space_main(["export", "--out", str(out), "--push", "no-owner"]) == 1
+    assert space_main(["export", "--out", str(out), "--push", "someone/space"]) == 1
+    assert space_main(["export", "--out", str(out), "--dry-run", "--push", "someone/space"]) == 1
+    assert space_main(["export", "--out", str(out), "--prune"]) == 1
     errors = capsys.readouterr().err
     assert "give the Space as OWNER/NAME" in errors and errors.count("no Hugging Face token") == 2
     assert "--prune and --private apply to a push" in errors

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lsmrl.data.synth import (
+from lsmrl.errors import LSMRLError
+from lsmrl.synth import (
     COLOUR_WORDS,
     attribute_probes,
     generate_synthvvi,
@@ -24,11 +25,10 @@ from lsmrl.data.synth import (
     synthvvi_vocabulary,
     tokenize_caption,
 )
-from lsmrl.data.synth import cli as synth_cli
-from lsmrl.data.synth.cameras import render_background
-from lsmrl.data.synth.generate import identity_rng
-from lsmrl.data.synth.render import render_infrared, render_visible
-from lsmrl.errors import LSMRLError
+from lsmrl.synth import cli as synth_cli
+from lsmrl.synth.cameras import render_background
+from lsmrl.synth.generate import identity_rng
+from lsmrl.synth.render import render_infrared, render_visible
 
 TINY = dict(train_identities=4, test_identities=10, frames=12, progress=False)
 

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsmrl.data.synth import generate_synthvvi, make_cameras, plan_tracklet, sample_identity
-from lsmrl.data.synth.bounds import bounds_table, check_targets, infrared_attributes
-from lsmrl.data.synth.cameras import render_background
-from lsmrl.data.synth.export import MANIFEST, export_test_split
-from lsmrl.data.synth.figure import BACKPACK, UPPER, rasterize
-from lsmrl.data.synth.gap_check import load_split
-from lsmrl.data.synth.generate import identity_rng
-from lsmrl.data.synth.identities import NIR_REFLECTANCE, PALETTE
-from lsmrl.data.synth.render import render_nir
-from lsmrl.data.synth.writer import SYNTHVVI_VERSION
+from lsmrl.cli import main as cli_main
+from lsmrl.synth import generate_synthvvi, make_cameras, plan_tracklet, sample_identity
+from lsmrl.synth.bounds import bounds_table, check_targets, infrared_attributes
+from lsmrl.synth.cameras import render_background
+from lsmrl.synth.export import MANIFEST, export_test_split
+from lsmrl.synth.figure import BACKPACK, UPPER, rasterize
+from lsmrl.synth.gap_check import load_split
+from lsmrl.synth.generate import identity_rng
+from lsmrl.synth.identities import NIR_REFLECTANCE, PALETTE
+from lsmrl.synth.render import render_nir
+from lsmrl.synth.writer import SYNTHVVI_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "assets" / "synthvvi"
@@ -146,6 +147,14 @@ def test_difficulty_targets_hold_on_a_fresh_draw(tmp_path):
     table = bounds_table(load_split(root, "test"), json.loads((root / "info" / "synthvvi.json").read_text()))
     assert check_targets(table) == []
     assert table["attribute_oracle"]["infrared_to_visible"]["rank1"] >= 90.0
+    # `python -m lsmrl bounds` writes the same table, with what it was computed on
+    assert cli_main(["bounds", "--root", str(root), "--json", str(tmp_path / "bounds.json")]) == 0
+    written = json.loads((tmp_path / "bounds.json").read_text())
+    assert written.pop("meta") == {"root": "fresh", "split": "test", "synthvvi_version": SYNTHVVI_VERSION,
+                                   "infrared": "nir", "tracklets": len(load_split(root, "test")),
+                                   "targets_missed": []}
+    assert written == json.loads(json.dumps(table, sort_keys=True))
+    assert cli_main(["bounds", "--root", str(tmp_path)]) == 1  # not a SynthVVI root: said in words
 
 
 @pytest.mark.slow

@@ -10,18 +10,17 @@ import torch
 from PIL import Image
 
 from lsmrl.cli import main as cli_main
-from lsmrl.config import load_config
+from lsmrl.config import PretrainConfig, load_config
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD
-from lsmrl.data.synth import generate_synthvvi
 from lsmrl.engine.data import label_map, train_loader
 from lsmrl.engine.pretrain_clip import pretrain_clip, read_clip_sidecar
 from lsmrl.engine.stage2 import Stage2Losses, set_trainable
 from lsmrl.engine.trainer import build_model, train
 from lsmrl.errors import ConfigError
-from lsmrl.config import PretrainConfig
 from lsmrl.model.checkpoint import load_model
 from lsmrl.model.lsmrl import LSMRLConfig
+from lsmrl.synth import generate_synthvvi
 
 TINY = ["stage1.steps=3", "stage1.batch_size=8", "stage1.feature_passes=1", "stage2.steps=2",
         "stage2.log_every=1", "stage2.checkpoint_every=2", "data.identities_per_batch=3",
@@ -215,8 +214,8 @@ def test_channel_exchange_augmentation_uses_one_colour_channel(synth_root):
 
 def test_grey_visible_frames_are_paired_with_the_colour_free_caption(synth_root):
     """Pretraining's grey visible frames take their identity's infrared caption: no colour word, same shape words."""
-    from lsmrl.data.synth.identities import COLOUR_WORDS
     from lsmrl.engine.pretrain_clip import colour_free_captions
+    from lsmrl.synth.identities import COLOUR_WORDS
 
     dataset = build_dataset("synthvvi", str(synth_root))
     captions = colour_free_captions(dataset.train)
@@ -261,7 +260,7 @@ def test_train_demo_from_scratch_records_every_stage_and_the_baseline_reuses_the
 def test_clause_dropout_keeps_true_items_and_at_least_one_of_each_kind():
     import numpy as np
 
-    from lsmrl.data.synth.captions import caption_clauses, drop_clauses
+    from lsmrl.synth.captions import caption_clauses, drop_clauses
 
     caption = ("a tall person with long black hair, a bag and a hat, wearing a red striped top with long sleeves, "
                "black trousers and white sneakers")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app import state as app_state
+from app import config as app_config
+from app import resources as app_resources
 
-app_state.configure_environment()
+app_config.configure_environment()
 
 from tests.test_app_api import free_port, make_test_config  # noqa: E402
 
@@ -21,7 +22,7 @@ def test_warm_up_loads_the_model_after_the_page_and_answers_through_the_api(tmp_
 
     from app.main import build_app, launch_app, warm_up
 
-    demo = build_app(app_state.Resources(make_test_config(tmp_path_factory)), start=False)
+    demo = build_app(app_resources.Resources(make_test_config(tmp_path_factory)), start=False)
     resources = demo.lsmrl_resources
     launch_app(demo, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True)
     try:

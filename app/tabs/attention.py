@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from app import session as sessions
 from app.gpu import gpu
 from app.tabs.shared import TabContext
-from app import session as sessions
 from app.validation import UserInputError, check_direction, user_errors, warn
 
 METHODS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("occlusion", "occlusion"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.tabs.shared import TabContext, rounded
 from app import session as sessions
+from app.tabs.shared import TabContext, rounded
 from app.validation import check_top_k, user_errors, warn
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.tabs.shared import TabContext, rounded
 from app import session as sessions
+from app.tabs.shared import TabContext, rounded
 from app.validation import UserInputError, check_direction, check_top_k, user_errors, warn
 
 
@@ -37,8 +37,7 @@ class GapTab:
         ``colour_by``: "modality" or "identity" (the query's and its matches' identities get a legend).
         Returns (UMAP figure, highlighted points table, gap table, gap figure, note with the column legend)."""
         from lsmrl.analysis import gap_columns, gap_figure
-        from lsmrl.analysis.modality_gap import gap_legend
-        from lsmrl.analysis.modality_gap import STAGE_LABELS
+        from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_legend
 
         ex = self.ctx.explorer(progress)
         stage = str(stage or "embedding")

@@ -8,10 +8,10 @@ from typing import Any
 
 import gradio as gr
 
-from app import state as app_state
+from app import config as app_config
+from app import resources as app_resources
 from app.tabs.shared import DIRECTION_LABELS, TabContext, num, rounded
 from app.validation import UserInputError, check_direction, user_errors
-
 
 #: Columns of the ablation table (:func:`ablation_cells`).
 ABLATION_HEADERS = ["row", "label", "seeds", "IR→VIS R-1", "IR→VIS mAP", "IR→VIS mINP", "VIS→IR R-1", "VIS→IR mAP",
@@ -64,7 +64,7 @@ class ModelTab:
         ex = self.ctx.explorer(progress)
         model = str(model or "main")
         card = ex.provenance.model_card(model)
-        lines = [f"**{card['role']}**: `{app_state.display_path(card['checkpoint'])}`",
+        lines = [f"**{card['role']}**: `{app_config.display_path(card['checkpoint'])}`",
                  f"weights sha256 `{card['weights_sha256'][:16]}…`"
                  + (" (matches the sidecar)" if card.get("sha256_matches") else ""),
                  f"data set `{card['dataset']}` (fingerprint `{card['data_fingerprint']}`), T = "
@@ -96,7 +96,7 @@ class ModelTab:
         for direction, luck in ex.provenance.chance().items():
             metrics_rows.append(["chance", "random ranking", DIRECTION_LABELS.get(direction, direction),
                                  rounded(luck["rank1"], 2), None, None, None, rounded(luck["mAP"], 2), None])
-        ablation, source = app_state.ablation_rows(ex)
+        ablation, source = app_resources.ablation_rows(ex)
         ablation_table = [ablation_cells(row) for row in ablation]
         config = without_machine_paths({"model_config": card.get("model_config"), "training": card.get("training"),
                                         "data": {k: v for k, v in (card.get("data") or {}).items()
@@ -150,8 +150,8 @@ def without_machine_paths(value: Any) -> Any:
 
 
 def paths_in_words(text: str) -> str:
-    """``text`` with every absolute path in it shown as :func:`app.state.display_path` shows it."""
-    return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+", lambda m: app_state.display_path(m.group(0)), str(text))
+    """``text`` with every absolute path in it shown as :func:`app.config.display_path` shows it."""
+    return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+", lambda m: app_config.display_path(m.group(0)), str(text))
 
 
 def _mean_sd(values: list[float]) -> str | None:

@@ -14,12 +14,21 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app import state as app_state
-from app.gpu import gpu
-from app.tabs.shared import (ALL, DIRECTION_LABELS, TabContext, direction_choices, num, other_modality)
+from app import config as app_config
 from app import session as sessions
-from app.validation import (UserInputError, check_direction, check_modality, check_person, check_top_k, read_upload,
-                            upload_path, user_errors, warn)
+from app.gpu import gpu
+from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, direction_choices, num, other_modality
+from app.validation import (
+    UserInputError,
+    check_direction,
+    check_modality,
+    check_person,
+    check_top_k,
+    read_upload,
+    upload_path,
+    user_errors,
+    warn,
+)
 
 ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"), ("easiest first", "easiest"))
 MAX_THUMBNAILS = 30
@@ -258,8 +267,8 @@ class RetrievalTab:
         /detect_people. Returns (ranked list JSON, summary, the query frames as a strip, result strips,
         session)."""
         from lsmrl.analysis.render import tracklet_strip
+        from lsmrl.data.frame_indices import sample_frame_indices
         from lsmrl.data.people import person_query
-        from lsmrl.data.sampling import sample_frame_indices
 
         modality = check_modality(modality)
         k = check_top_k(top_k)
@@ -391,7 +400,7 @@ class RetrievalTab:
         if ex is not None and query.get("test_index") is not None:
             query["frames"] = relative_source(ex.dataset, ex.dataset.test[int(query["test_index"])])
         query.pop("test_index", None)
-        out_dir = app_state.app_temp_dir() / "exports" / uuid.uuid4().hex[:12]
+        out_dir = app_config.app_temp_dir() / "exports" / uuid.uuid4().hex[:12]
         out_dir.mkdir(parents=True, exist_ok=True)
         label = str(query.get("tid") or query.get("file") or "upload").replace("/", "-")
         path = out_dir / f"ranking-{label}-{ranked.get('direction', '')}.{fmt}"

@@ -4,7 +4,7 @@
 and handed to every tab's handler object (``app/tabs/<tab>.py``). It holds no
 per-user data (that is the session state, :mod:`app.session`); its caches are
 thread-safe. A tracklet strip is rendered once per (tracklet, border, label,
-scale) into a PNG in :func:`app.state.strip_cache_dir` (written atomically) and
+scale) into a PNG in :func:`app.config.strip_cache_dir` (written atomically) and
 returned as a file path, so a ``/retrieve`` call neither redraws nor re-encodes
 its images.
 """
@@ -23,8 +23,10 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app import state as app_state
-from app.validation import DEFAULT_LIMITS, UploadLimits, UserInputError, check_query
+from app import config as app_config
+from app import resources as app_resources
+from app.config import DEFAULT_LIMITS, UploadLimits
+from app.validation import UserInputError, check_query
 
 DIRECTION_LABELS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
 ALL = "all"
@@ -102,7 +104,7 @@ class LRU:
 class TabContext:
     """See the module docstring."""
 
-    def __init__(self, resources: "app_state.Resources", limits: UploadLimits = DEFAULT_LIMITS):
+    def __init__(self, resources: "app_resources.Resources", limits: UploadLimits = DEFAULT_LIMITS):
         self.resources = resources
         self.limits = limits
         self.frame_cache = LRU()
@@ -136,14 +138,14 @@ class TabContext:
 
     def strip_file(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> str:
         """The path of the strip image of test tracklet ``index``: rendered once per (tracklet, border, label,
-        scale) into :func:`app.state.strip_cache_dir`, then served as a file (no re-encoding per call)."""
+        scale) into :func:`app.config.strip_cache_dir`, then served as a file (no re-encoding per call)."""
         t = ex.dataset.test[int(index)]
         key = (int(index), str(t.tid), border, tuple(lines), int(scale))
 
         def render() -> str:
             digest = hashlib.sha256(json.dumps([self._strip_namespace(ex), *key], ensure_ascii=False)
                                     .encode("utf-8")).hexdigest()[:32]
-            folder = app_state.strip_cache_dir()
+            folder = app_config.strip_cache_dir()
             path = folder / f"{digest}.png"
             if not path.is_file():
                 from PIL import Image

@@ -116,22 +116,55 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from lsmrl.analysis.attention import (AttentionMaps, EmbeddingSimilarityTarget, PromptTarget,
-                                          attention_rollout, gradcam_maps, overlay)
+    from lsmrl.analysis.attention import (
+        AttentionMaps,
+        EmbeddingSimilarityTarget,
+        PromptTarget,
+        attention_rollout,
+        gradcam_maps,
+        overlay,
+    )
     from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache, key_belongs, stored_key
     from lsmrl.analysis.compare import Comparison, QueryChange, ap_change_figure, compare_all, compare_records
-    from lsmrl.analysis.diffusion import (DiffusionResult, ProbeRow, TrackletDiffusion, attribute_probe_table,
-                                          cross_modal_shift, probe_figure, probe_summary, probe_text_features,
-                                          prompt_identities, prompt_similarity_figure, sd_attention_figure,
-                                          tracklet_diffusion)
-    from lsmrl.analysis.embedding import (UMAPParams, align_procrustes, fit_umap, point_meta, umap_figure,
-                                          umap_layouts)
+    from lsmrl.analysis.diffusion import (
+        DiffusionResult,
+        ProbeRow,
+        TrackletDiffusion,
+        attribute_probe_table,
+        cross_modal_shift,
+        probe_figure,
+        probe_summary,
+        probe_text_features,
+        prompt_identities,
+        prompt_similarity_figure,
+        sd_attention_figure,
+        tracklet_diffusion,
+    )
+    from lsmrl.analysis.embedding import UMAPParams, align_procrustes, fit_umap, point_meta, umap_figure, umap_layouts
     from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer, ModelBundle, data_cache_key
-    from lsmrl.analysis.failures import (FailureStatistics, ImpostorReport, QueryOutcome, RankedItem,
-                                         attribute_differences, attribute_failure_figure, camera_pair_figure,
-                                         describe_attributes, failure_statistics, find_impostors,
-                                         flatten_attributes, normalise_records, similarity_histogram,
-                                         similarity_histogram_figure, worst_queries)
-    from lsmrl.analysis.modality_gap import (STAGE_LABELS, gap_columns, gap_figure, gap_metrics, probe_accuracy,
-                                             stage_gap)
+    from lsmrl.analysis.failures import (
+        FailureStatistics,
+        ImpostorReport,
+        QueryOutcome,
+        RankedItem,
+        attribute_differences,
+        attribute_failure_figure,
+        camera_pair_figure,
+        describe_attributes,
+        failure_statistics,
+        find_impostors,
+        flatten_attributes,
+        normalise_records,
+        similarity_histogram,
+        similarity_histogram_figure,
+        worst_queries,
+    )
+    from lsmrl.analysis.modality_gap import (
+        STAGE_LABELS,
+        gap_columns,
+        gap_figure,
+        gap_metrics,
+        probe_accuracy,
+        stage_gap,
+    )
     from lsmrl.analysis.render import frame_contribution_figure, tracklet_strip

@@ -16,10 +16,10 @@ from :func:`lsmrl.engine.extract.extract_stages` output (``stfl``, ``sd``,
 2. **The test set** (:func:`cross_modal_shift`): the mean same-identity and
    different-identity cross-modal cosine similarity before vs after SD.
 3. **Attribute probes** (SynthVVI; :func:`attribute_probe_table`): for each probe
-   of :func:`lsmrl.data.synth.captions.attribute_probes`, the score
+   of :func:`lsmrl.synth.captions.attribute_probes`, the score
    ``cos(f, text(positive caption)) - cos(f, text(negative caption))`` of every
    tracklet, split by modality and by the identity's true attribute
-   (:func:`~lsmrl.data.synth.captions.probe_truth`), before and after SD. The
+   (:func:`~lsmrl.synth.captions.probe_truth`), before and after SD. The
    AUC of the score between positive and negative identities (0.5 = the feature
    does not carry the attribute in the text direction) and the mean
    difference show which semantics SD carries into infrared (e.g. colour,
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lsmrl.analysis.failures import describe_attributes
-from lsmrl.analysis.modality_gap import pair_similarity_means, l2_normalise, modality_mask
+from lsmrl.analysis.modality_gap import l2_normalise, modality_mask, pair_similarity_means
 
 
 # --------------------------------------------------------------------------- prompt identities
@@ -194,7 +194,7 @@ def probe_text_features(model, probes: Mapping[str, tuple[str, str]] | None = No
     """``{"names", "positive", "negative"}``: L2-normalised text features of every probe's two captions."""
     import torch
 
-    from lsmrl.data.synth.captions import attribute_probes
+    from lsmrl.synth.captions import attribute_probes
 
     probes = dict(probes if probes is not None else attribute_probes())
     names = list(probes)
@@ -225,7 +225,7 @@ def attribute_probe_table(features: Mapping[str, np.ndarray], probe_features: Ma
     """
     if not attributes:
         return []
-    from lsmrl.data.synth.captions import probe_truth
+    from lsmrl.synth.captions import probe_truth
 
     pids = np.asarray(features["pids"])
     infrared = modality_mask(features["modalities"])

@@ -41,17 +41,23 @@ import numpy as np
 from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
 from lsmrl.analysis.embedding import UMAPParams
 from lsmrl.analysis.failures import QueryOutcome, distance_to_similarity, normalise_records, rank_gallery
-from lsmrl.analysis.views import (AttentionAnalysis, DiffusionAnalysis, FailureAnalysis, GapAnalysis, Provenance,
-                                  UploadRetrieval)
+from lsmrl.analysis.views import (
+    AttentionAnalysis,
+    DiffusionAnalysis,
+    FailureAnalysis,
+    GapAnalysis,
+    Provenance,
+    UploadRetrieval,
+)
 from lsmrl.analysis.views.attention import EXPLANATION_METHODS  # noqa: F401  (re-exported)
 from lsmrl.data.tracklet import DIRECTIONS, INFRARED_TO_VISIBLE, VVIDataset
 from lsmrl.errors import LSMRLError
+from lsmrl.model.stages import STAGES
 
 #: Part of every cache key: bump when an analysis changes its output.
 ANALYSIS_VERSION = "analysis-1"
 
 #: The stages of one model, in pipeline order.
-STAGES = ("stfl", "sd", "cmi", "embedding")
 
 #: ``progress(fraction in [0, 1], message)``; gradio's ``gr.Progress()`` fits this call.
 ProgressFn = Callable[[float, str], Any]

@@ -61,7 +61,8 @@ def cross_modal_pairs(config, flags: dict, count: int) -> Iterator[tuple]:
     The frames are normalised model inputs (T, 3, H, W) at ``config.image_size``; ``coverage`` (T, H, W) is the
     person's share of each input pixel. Queries alternate between infrared (-> visible) and visible (-> infrared).
     """
-    from lsmrl.data.sampling import build_transform, sample_frame_indices
+    from lsmrl.data.frame_indices import sample_frame_indices
+    from lsmrl.data.sampling import build_transform
 
     transform = build_transform(tuple(config.image_size))
     render_flags = {k: v for k, v in flags.items() if k != "train_identities"}

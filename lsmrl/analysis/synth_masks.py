@@ -1,10 +1,10 @@
 """SynthVVI tracklets with their person masks, for checking where attention maps look.
 
 :func:`render_tracklet_with_masks` repeats, for one tracklet, exactly the draws
-of :func:`lsmrl.data.synth.generate.render_identity` (same random streams, same
+of :func:`lsmrl.synth.generate.render_identity` (same random streams, same
 renderers), so its frames are the generator's frames before JPEG compression.
 The mask comes from the same part-label map the renderers colour
-(:func:`lsmrl.data.synth.figure.rasterize`): a pixel belongs to the person when
+(:func:`lsmrl.synth.figure.rasterize`): a pixel belongs to the person when
 its label is a body part, garment or carried item, i.e. neither background nor
 an occluder (a pole or bench in front of the person hides it). Coverage is the
 box-downsampled share of the supersampled pixels, like the renderers'
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lsmrl.data.synth.cameras import make_cameras, render_background
-from lsmrl.data.synth.figure import BACKGROUND, FAR, OCCLUDER, PASSER, PASSER_SKIN, rasterize
-from lsmrl.data.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan
+from lsmrl.synth.cameras import make_cameras, render_background
+from lsmrl.synth.figure import BACKGROUND, FAR, OCCLUDER, PASSER, PASSER_SKIN, rasterize
+from lsmrl.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan
 
 
 @dataclass

@@ -4,17 +4,10 @@ Importing ``lsmrl.data`` is cheap: numpy only (torch and PIL load when a
 transform or a loader runs; decord only ever loads in a child process).
 """
 
+from lsmrl.data.frame_indices import SAMPLING_MODES, sample_frame_indices
 from lsmrl.data.registry import available_datasets, build_dataset, dataset_statistics, register_dataset
 from lsmrl.data.samplers import CrossModalIdentitySampler
-from lsmrl.data.sampling import (
-    CLIP_MEAN,
-    CLIP_STD,
-    SAMPLING_MODES,
-    FrameTransform,
-    build_transform,
-    load_tracklet,
-    sample_frame_indices,
-)
+from lsmrl.data.sampling import CLIP_MEAN, CLIP_STD, FrameTransform, build_transform, load_tracklet
 from lsmrl.data.tracklet import (
     DIRECTIONS,
     INFRARED,

@@ -1,27 +1,6 @@
-"""Frame sampling, frame transforms and tracklet loading.
+"""Frame transforms and tracklet loading (which frames: :mod:`lsmrl.data.frame_indices`).
 
-Three things live here:
-
-- :func:`sample_frame_indices`: which ``T`` frames of a tracklet are used. The
-  modes reproduce the official protocols:
-
-  ``evenly``            test sampling of HITSZ-VCM (MITML ``video_test``): cut the
-                        tracklet into ``T`` chunks of ``ceil(n / T)`` frames (the
-                        last one padded with the last frame) and take the first
-                        frame of each, i.e. ``min(i * ceil(n / T), n - 1)``.
-  ``uniform``           test sampling of BUPTCampus (``np.linspace(0, n, T,
-                        endpoint=False)``, truncated to int).
-  ``restricted_random`` training (MITML ``video_train``): the same chunks as
-                        ``evenly``, one random frame from each; needs ``rng``.
-  ``consecutive``       ``T`` consecutive frames from a random start (``rng``) or
-                        from the centre of the tracklet (no ``rng``).
-  ``all``               every frame, in order (``num_samples`` is ignored).
-
-  When a tracklet has fewer than ``T`` frames, ``evenly``, ``restricted_random``
-  and ``consecutive`` repeat frames in temporal order (``floor(i * n / T)``, e.g.
-  3 frames, T=6 -> 0 0 1 1 2 2). MITML pads with the last frame instead; the
-  difference never shows with the official protocol, where tracklets shorter
-  than 12 frames are dropped and T=6. **[our choice]**
+Two things live here:
 
 - :func:`build_transform`: a :class:`FrameTransform` that turns a list of frames
   (PIL images or HWC uint8 arrays) into a ``(T, 3, H, W)`` float tensor normalised
@@ -34,10 +13,8 @@ Three things live here:
   as a ``(T, H, W, 3)`` uint8 array, read with PIL for frame folders and through
   :mod:`lsmrl.data.video` (a child process) for video files.
 
-Import cost: this module imports only numpy at import time; torch and PIL are
-imported when a transform or a loader is used. :mod:`lsmrl.data.video` loads
-this file *by path* in its decoding child process, so keep the top-level
-imports to the standard library and numpy.
+torch is imported when a transform is built, not at import: the app's upload
+checks and the data readers use this module without loading torch.
 """
 
 from __future__ import annotations
@@ -48,70 +25,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from lsmrl.data.frame_indices import sample_frame_indices
+from lsmrl.data.video import VideoLimits, read_video_frames
+from lsmrl.errors import VideoError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from lsmrl.data.tracklet import Tracklet
-    from lsmrl.data.video import VideoLimits
-
-SAMPLING_MODES = ("evenly", "uniform", "restricted_random", "consecutive", "all")
 
 #: CLIP's normalisation (OpenAI CLIP and open_clip's OPENAI_DATASET_MEAN/STD).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-# --------------------------------------------------------------------------- indices
-def _repeat_in_order(num_frames: int, num_samples: int) -> np.ndarray:
-    """``floor(i * n / T)``: every frame used, repeated in temporal order (n < T)."""
-    return (np.arange(num_samples) * num_frames) // num_samples
-
-
-def sample_frame_indices(
-    num_frames: int,
-    num_samples: int,
-    mode: str = "evenly",
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Indices (int64, non-decreasing) of the frames to use from a tracklet of ``num_frames``.
-
-    See the module docstring for the modes. ``restricted_random`` needs ``rng``
-    (a ``numpy.random.Generator``); ``consecutive`` uses it when given.
-    """
-    if mode not in SAMPLING_MODES:
-        raise ValueError(f"unknown sampling mode {mode!r}; expected one of {SAMPLING_MODES}")
-    num_frames = int(num_frames)
-    if num_frames < 1:
-        raise ValueError(f"a tracklet needs at least 1 frame to sample from, got {num_frames}")
-    if mode == "all":
-        return np.arange(num_frames, dtype=np.int64)
-    num_samples = int(num_samples)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-
-    if mode == "uniform":
-        # BUPTCampus dataloader.py: np.linspace(0, n, T, endpoint=False, dtype=int)
-        return np.linspace(0, num_frames, num_samples, endpoint=False).astype(np.int64)
-
-    if mode == "consecutive":
-        if num_frames < num_samples:
-            return _repeat_in_order(num_frames, num_samples).astype(np.int64)
-        span = num_frames - num_samples
-        start = int(rng.integers(0, span + 1)) if rng is not None else span // 2
-        return np.arange(start, start + num_samples, dtype=np.int64)
-
-    if num_frames < num_samples:  # evenly / restricted_random on a short tracklet
-        return _repeat_in_order(num_frames, num_samples).astype(np.int64)
-
-    chunk = math.ceil(num_frames / num_samples)
-    starts = np.arange(num_samples, dtype=np.int64) * chunk
-    if mode == "evenly":
-        return np.minimum(starts, num_frames - 1)
-    # restricted_random: one random frame of each (padded) chunk, as MITML's video_train
-    if rng is None:
-        raise ValueError("sampling mode 'restricted_random' needs an rng (numpy.random.Generator)")
-    offsets = rng.integers(0, chunk, size=num_samples)
-    return np.minimum(starts + offsets, num_frames - 1)
 
 
 # --------------------------------------------------------------------------- transforms
@@ -239,8 +164,6 @@ def build_transform(
 def _read_image(path: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    from lsmrl.errors import VideoError
-
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -257,7 +180,7 @@ def load_tracklet(
     rng: np.random.Generator | None = None,
     *,
     size: tuple[int, int] | None = None,
-    limits: "VideoLimits | None" = None,
+    limits: VideoLimits | None = None,
 ) -> np.ndarray:
     """The sampled frames of ``tracklet`` as a ``(T, H, W, 3)`` uint8 RGB array.
 
@@ -276,8 +199,6 @@ def load_tracklet(
                 cache[index] = _read_image(tracklet.frames[index])
             frames.append(cache[index])
     else:
-        from lsmrl.data.video import VideoLimits, read_video_frames
-
         video = read_video_frames(tracklet.video, num_samples, mode, limits=limits or VideoLimits(), rng=rng)
         frames = list(video)
 

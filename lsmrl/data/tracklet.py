@@ -19,6 +19,8 @@ MODALITIES = (VISIBLE, INFRARED)
 INFRARED_TO_VISIBLE = "infrared_to_visible"
 VISIBLE_TO_INFRARED = "visible_to_infrared"
 DIRECTIONS = (INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED)
+#: Each cross-modal direction's (query modality, gallery modality).
+DIRECTION_MODALITIES = {INFRARED_TO_VISIBLE: (INFRARED, VISIBLE), VISIBLE_TO_INFRARED: (VISIBLE, INFRARED)}
 
 
 @dataclass(frozen=True)

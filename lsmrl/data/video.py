@@ -15,7 +15,7 @@ on large inputs (#197, #208) and fails on some files that play elsewhere
    ``limits.max_pixels``, opens the video with decord, at reduced size when its
    long side exceeds ``limits.decode_max_side``, checks the frame count (at
    least 2, at most ``limits.max_frames``), samples the frame indices with
-   :func:`lsmrl.data.sampling.sample_frame_indices` and decodes them;
+   :func:`lsmrl.data.frame_indices.sample_frame_indices` and decodes them;
 3. the parent waits at most ``limits.timeout_s`` seconds (wall clock) and then
    kills the child's whole process group.
 
@@ -212,12 +212,13 @@ def read_video_frames(
 ) -> np.ndarray:
     """``num_samples`` frames of a video as a ``(T, H, W, 3)`` uint8 RGB array.
 
-    Frames are chosen by :func:`lsmrl.data.sampling.sample_frame_indices` with
+    Frames are chosen by :func:`lsmrl.data.frame_indices.sample_frame_indices` with
     ``mode`` (random modes draw a seed from ``rng``) and decoded in a child
     process under ``limits`` (default :class:`VideoLimits`). ``_child_sleep_s``
     is a test hook that makes the child sleep before decoding.
     """
-    from lsmrl.data.sampling import SAMPLING_MODES
+    # not at the top: this file also runs as the decoding child, which must not import the lsmrl package
+    from lsmrl.data.frame_indices import SAMPLING_MODES
 
     if mode not in SAMPLING_MODES:
         raise ValueError(f"unknown sampling mode {mode!r}; expected one of {SAMPLING_MODES}")
@@ -284,12 +285,12 @@ def write_video(frames, path: str | os.PathLike, fps: float = 10.0, crf: int = 1
 
 
 # =========================================================================== child side
-def _load_sampling_module():
-    """``sampling.py`` loaded by path, so the child never imports the ``lsmrl`` package (or torch)."""
+def _load_frame_indices_module():
+    """``frame_indices.py`` loaded by path, so the child never imports the ``lsmrl`` package (or torch)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "_lsmrl_sampling_child", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sampling.py")
+        "_lsmrl_frame_indices_child", os.path.join(os.path.dirname(os.path.abspath(__file__)), "frame_indices.py")
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up in sys.modules
@@ -376,9 +377,9 @@ def _child_main(request: dict) -> dict:
     if request.get("sleep_s"):
         time.sleep(float(request["sleep_s"]))
 
-    sampling = _load_sampling_module()
+    frame_indices = _load_frame_indices_module()
     rng = np.random.default_rng(request["seed"]) if request.get("seed") is not None else None
-    indices = sampling.sample_frame_indices(num_frames, request["num_samples"], request["mode"], rng)
+    indices = frame_indices.sample_frame_indices(num_frames, request["num_samples"], request["mode"], rng)
     unique, inverse = np.unique(indices, return_inverse=True)
     expected = (len(unique), height if decode_h < 0 else decode_h, width if decode_w < 0 else decode_w, 3)
     needed = len(indices) * expected[1] * expected[2] * 3

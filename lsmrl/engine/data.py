@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lsmrl.data.sampling import build_transform, load_tracklet, sample_frame_indices
+from lsmrl.data.frame_indices import sample_frame_indices
 from lsmrl.data.samplers import CrossModalIdentitySampler
+from lsmrl.data.sampling import build_transform, load_tracklet
 from lsmrl.data.tracklet import INFRARED, Tracklet
 from lsmrl.engine.frame_bank import FrameBank
 from lsmrl.model.cross_modal import INFRARED_ID, VISIBLE_ID

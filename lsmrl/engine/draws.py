@@ -26,14 +26,14 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from lsmrl.data.registry import build_dataset
-from lsmrl.data.synth.generate import generate_synthvvi
-from lsmrl.data.synth.writer import SYNTHVVI_VERSION
 from lsmrl.data.tracklet import DIRECTIONS
 from lsmrl.device import PRECISIONS, cpu_name, get_device, inference_precision
 from lsmrl.engine.extract import data_fingerprint, evaluate_model
 from lsmrl.errors import LSMRLError
 from lsmrl.evaluation.protocols import within_modality_metrics
 from lsmrl.model.checkpoint import load_model
+from lsmrl.synth.generate import generate_synthvvi
+from lsmrl.synth.writer import SYNTHVVI_VERSION
 
 #: The figures that are summarised over draws (percent).
 SUMMARY_METRICS = ("rank1", "mAP")

@@ -23,14 +23,17 @@ from lsmrl.data.registry import build_dataset
 from lsmrl.data.tracklet import VVIDataset
 from lsmrl.device import PRECISIONS, autocast_context, get_device, inference_precision
 from lsmrl.engine.data import eval_loader
-from lsmrl.evaluation.protocols import (direction_distmats, evaluate_directions, format_metrics_table,
-                                        query_records, within_modality_metrics)
 from lsmrl.errors import LSMRLError
+from lsmrl.evaluation.protocols import (
+    direction_distmats,
+    evaluate_directions,
+    format_metrics_table,
+    query_records,
+    within_modality_metrics,
+)
 from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path, write_checkpoint_meta
 from lsmrl.model.lsmrl import LSMRL
-
-STAGES = ("stfl", "sd", "cmi", "embedding")
-
+from lsmrl.model.stages import STAGES
 
 #: The parts after the visual tower: under bf16 autocast they stay fp32. They cost next to nothing (a few
 #: MFLOPs a tracklet against the ViT's GFLOPs) and they shape the final embedding; CMI also writes its

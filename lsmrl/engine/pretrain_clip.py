@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,19 +32,25 @@ from tqdm import tqdm
 from lsmrl.config import PretrainConfig
 from lsmrl.data.registry import build_dataset
 from lsmrl.data.sampling import build_transform, load_tracklet
-from lsmrl.data.synth.captions import drop_clauses
 from lsmrl.data.tracklet import VISIBLE
 from lsmrl.device import get_device, seed_everything
 from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.frame_bank import FrameBank, augment_batch
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.engine.precision import precision_record, training_precision
-from lsmrl.engine.zero_shot import (MODALITIES, clip_view, colour_free_captions, probe_language, probe_texts,
-                                    zero_shot_attribute_accuracy)
+from lsmrl.engine.zero_shot import (
+    MODALITIES,
+    clip_view,
+    colour_free_captions,
+    probe_language,
+    probe_texts,
+    zero_shot_attribute_accuracy,
+)
 from lsmrl.errors import LSMRLError
 from lsmrl.losses.clip import clip_contrastive_loss
 from lsmrl.model.backbone import BackboneConfig, build_clip, clip_model_config
 from lsmrl.model.tokenizer import WordTokenizer
+from lsmrl.synth.captions import drop_clauses
 
 CLIP_FORMAT = "lsmrl-clip-1"
 

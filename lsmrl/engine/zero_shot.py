@@ -25,13 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lsmrl.data.synth.captions import attribute_probes, probe_truth
-from lsmrl.data.synth.identities import PALETTE
 from lsmrl.data.tracklet import INFRARED, MODALITIES, VISIBLE, VVIDataset
 from lsmrl.device import autocast_context
 from lsmrl.engine.data import eval_loader
 from lsmrl.errors import LSMRLError
-
+from lsmrl.synth.captions import attribute_probes, probe_truth
+from lsmrl.synth.identities import PALETTE
 
 #: The attribute probes whose attribute near-infrared pixels show (both modalities can be asked about them).
 SHARED_PROBES = ("backpack", "bag", "hat", "striped top", "checked top", "logo top", "long sleeves", "long hair",

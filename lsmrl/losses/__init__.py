@@ -16,8 +16,12 @@ from lsmrl.losses.contrastive import (
     text_to_image_contrastive,
 )
 from lsmrl.losses.identity import CrossEntropyLabelSmooth, TripletLoss, pairwise_distance
-from lsmrl.losses.modality import (cross_modal_contrastive_loss, cross_modal_prompt_consistency, hetero_center_loss,
-                                   modality_centers)
+from lsmrl.losses.modality import (
+    cross_modal_contrastive_loss,
+    cross_modal_prompt_consistency,
+    hetero_center_loss,
+    modality_centers,
+)
 from lsmrl.losses.weights import LossWeights
 
 __all__ = [

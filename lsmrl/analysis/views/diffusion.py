@@ -6,8 +6,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lsmrl.analysis.diffusion import (DiffusionResult, attribute_probe_table, cross_modal_shift,
-                                      probe_text_features, prompt_identities, tracklet_diffusion)
+from lsmrl.analysis.diffusion import (
+    DiffusionResult,
+    attribute_probe_table,
+    cross_modal_shift,
+    probe_text_features,
+    prompt_identities,
+    tracklet_diffusion,
+)
 from lsmrl.errors import LSMRLError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -8,6 +8,7 @@ import numpy as np
 
 from lsmrl.analysis.failures import FailureStatistics, ImpostorReport, failure_statistics, find_impostors, worst_queries
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
+from lsmrl.model.stages import STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer
@@ -38,7 +39,6 @@ class FailureAnalysis:
     def impostors(self, query: str | int, direction: str = INFRARED_TO_VISIBLE, max_items: int = 20,
                   model: str = "main") -> ImpostorReport:
         """Gallery items ranked above the query's first true match, with per-stage similarities and margins."""
-        from lsmrl.analysis.explorer import STAGES
 
         ex = self.explorer
         bundle = ex.bundle(model)

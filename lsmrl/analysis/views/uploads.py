@@ -9,6 +9,7 @@ import numpy as np
 from lsmrl.analysis.failures import distance_to_similarity
 from lsmrl.data.tracklet import MODALITIES
 from lsmrl.errors import LSMRLError
+from lsmrl.model.stages import STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer
@@ -22,8 +23,8 @@ class UploadRetrieval:
 
     def embed(self, frames_uint8: np.ndarray, modality: str, model: str = "main") -> dict[str, np.ndarray]:
         """Every stage of an uploaded clip ``(T, H, W, 3)`` uint8, with the test transform and sampling."""
-        from lsmrl.analysis.explorer import STAGES
-        from lsmrl.data.sampling import build_transform, sample_frame_indices
+        from lsmrl.data.frame_indices import sample_frame_indices
+        from lsmrl.data.sampling import build_transform
 
         ex = self.explorer
         frames = np.asarray(frames_uint8)

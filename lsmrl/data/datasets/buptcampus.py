@@ -43,14 +43,7 @@ import numpy as np
 
 from lsmrl.data.datasets._common import FrameChecker, check_root, layout_error, read_lines, require_file
 from lsmrl.data.registry import register_dataset
-from lsmrl.data.tracklet import (
-    INFRARED,
-    INFRARED_TO_VISIBLE,
-    VISIBLE,
-    VISIBLE_TO_INFRARED,
-    Tracklet,
-    VVIDataset,
-)
+from lsmrl.data.tracklet import INFRARED, INFRARED_TO_VISIBLE, VISIBLE, VISIBLE_TO_INFRARED, Tracklet, VVIDataset
 
 NAME = "buptcampus"
 CAMERAS = {"LS3": 0, "G25": 1, "CQ1": 2, "W4": 3, "TSG1": 4, "TSG2": 5}

@@ -1,9 +1,9 @@
-"""``python app/perf.py --json OUT``: the app's own start-up and upload figures, driven over HTTP.
+"""``python tools/app_perf.py --json OUT``: the app's own start-up and upload figures, driven over HTTP.
 
-``python -m lsmrl bench all`` runs this file in a subprocess (the library never imports the app or
+``python tools/bench.py all`` runs this file in a subprocess (the library never imports the app or
 gradio) and merges its JSON: app start to first page (two launches: the first may fill caches), to the
 first answered call, a UMAP view, and an uploaded 16-frame video end to end (gradio_client ``/retrieve_video``).
-``LaunchedApp`` and ``sample_query_video`` also serve ``app/loadtest.py``.
+``LaunchedApp`` and ``sample_query_video`` also serve ``tools/loadtest.py``.
 """
 
 from __future__ import annotations
@@ -22,21 +22,25 @@ if str(REPO) not in sys.path:  # run as a script: make `lsmrl` importable
 
 DEFAULT_DATA = REPO / "assets" / "synthvvi"
 
-from lsmrl.timing import percentile  # noqa: E402  (after the sys.path fix above)
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+from lsmrl.data.video import write_video
+from tools.timing import percentile  # noqa: E402  (after the sys.path fix above)
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def _wait_http(url: str, deadline: float, process=None) -> bool:
-    import urllib.error
-    import urllib.request
-
     while time.perf_counter() < deadline:
         if process is not None and process.poll() is not None:
             return False
@@ -60,10 +64,6 @@ class LaunchedApp:
 
     def __init__(self, port: int | None = None, timeout_s: float = 180.0, extra_args=(), env=None, log=None,
                  script: str = "app/main.py"):
-        import subprocess
-        import sys
-        import tempfile
-
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="lsmrl-app-", suffix=".log")[1])
@@ -98,8 +98,6 @@ class LaunchedApp:
             return ""
 
     def close(self) -> None:
-        import signal
-
         if self.process.poll() is None:
             try:
                 if os.name == "posix":
@@ -129,8 +127,6 @@ def sample_query_video(path: Path, num_frames: int = 16, data_root: Path = DEFAU
     """
     import numpy as np
     from PIL import Image
-
-    from lsmrl.data.video import write_video
 
     folders = sorted(p for p in (data_root / "Test").glob("*/ir/*") if p.is_dir())
     modality = "infrared"
@@ -187,8 +183,6 @@ def umap_view_seconds(url: str, stage: str = "stfl") -> float:
 def app_timings(port: int | None = None, video_repeats: int = 3, app_args=()) -> dict:
     """App start to first page (two launches: the first may fill caches), to the first answered call, and
     the uploaded-video query. ``app_args``: extra ``app/main.py`` arguments (e.g. ``--checkpoint``)."""
-    import tempfile
-
     out: dict = {"notes": {}}
     if not (REPO / "app" / "main.py").is_file():
         for key in ("app_start_s", "app_start_first_s", "video_query_s"):
@@ -219,7 +213,7 @@ def app_timings(port: int | None = None, video_repeats: int = 3, app_args=()) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python app/perf.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/app_perf.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", required=True, help="output JSON (app_start_s, video_query_s, ...)")
     parser.add_argument("--port", type=int, default=None, help="port of the launched app (default: a free one)")
     parser.add_argument("--app-args", default="", help="extra `python app/main.py` arguments, as one string")

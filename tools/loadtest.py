@@ -1,6 +1,6 @@
 """Load test of a running LSMRL Explorer: concurrent ``/retrieve`` and ``/retrieve_video`` calls over loopback.
 
-``python app/loadtest.py [--url http://127.0.0.1:7860/] [--retrieve 50] [--retrieve-video 10] [--json perf.json]``
+``python tools/loadtest.py [--url http://127.0.0.1:7860/] [--retrieve 50] [--retrieve-video 10] [--json perf.json]``
 
 Without ``--url`` the app is launched (``python app/main.py --port P`` in a
 subprocess) and stopped at the end. The run is bounded in count (the numbers of
@@ -29,7 +29,7 @@ then count as errors). Steps:
 The queue settings the app launches with (concurrency limits, bounded size)
 are read by building the app's Blocks in this process without serving it
 (:func:`queue_settings`). ``--json`` merges the figures into a ``bench all``
-JSON file under ``load_test`` (``python -m lsmrl bench report`` shows them).
+JSON file under ``load_test`` (``python tools/bench.py report`` shows them).
 """
 
 from __future__ import annotations
@@ -44,13 +44,17 @@ import time
 from pathlib import Path
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
-if __name__ == "__main__":  # `python app/loadtest.py` puts app/, not the root, on sys.path
+if __name__ == "__main__":  # `python tools/loadtest.py` puts app/, not the root, on sys.path
     _APP_DIR = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _APP_DIR]
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from lsmrl.timing import percentile, process_cpu_seconds, time_calls  # noqa: E402
+import asyncio
+import shlex
+
+from tools.app_perf import LaunchedApp, sample_query_video
+from tools.timing import percentile, process_cpu_seconds, time_calls  # noqa: E402
 
 IR2VIS = "infrared_to_visible"
 VIS2IR = "visible_to_infrared"
@@ -67,12 +71,13 @@ def queue_settings() -> dict:
     runs :func:`app.main.launch_app` with ``launch`` replaced by a no-op that records its arguments, so
     ``demo.queue(...)`` is the app's own call.
     """
-    from app import state as app_state
+    from app import config as app_config
+    from app import resources as app_resources
 
-    app_state.configure_environment()
+    app_config.configure_environment()
     from app.main import build_app, launch_app
 
-    demo = build_app(app_state.Resources(app_state.AppConfig.resolve()), start=False)
+    demo = build_app(app_resources.Resources(app_config.AppConfig.resolve()), start=False)
     captured: dict = {}
     demo.launch = lambda **kwargs: captured.update(kwargs)  # type: ignore[method-assign]
     launch_app(demo, host="127.0.0.1", port=7860, quiet=True, prevent_thread_lock=True)
@@ -245,8 +250,6 @@ def _file_urls(value) -> list[str]:
 async def _phase(client: LeanClient, name: str, argument_sets: list[list], timeout_s: float,
                  server_cpu=None) -> dict:
     """``len(argument_sets)`` calls of ``/name`` submitted at once; latency of each from submit to its last file."""
-    import asyncio
-
     latencies: list[float] = []
     errors: list[str] = []
 
@@ -312,18 +315,12 @@ def run_load_test(url: str, retrieve_calls: int = 50, video_calls: int = 10, tim
     shows the server's own share of the latency). ``server_cpu``: a callable giving the server process's
     CPU seconds so far (when it was launched here), to report its share next to the load generator's.
     """
-    import asyncio
-
     return asyncio.run(_run_load_test(url, retrieve_calls, video_calls, timeout_s, top_k, warmup_timeout_s,
                                       download, log, server_cpu))
 
 
 async def _run_load_test(url, retrieve_calls, video_calls, timeout_s, top_k, warmup_timeout_s, download, log,
                          server_cpu) -> dict:
-    import asyncio
-
-    from app.perf import sample_query_video
-
     client = LeanClient(url, download=download, timeout_s=timeout_s)
     try:
         log(f"[load] warming up {url} (waits for the model) ...")
@@ -388,15 +385,14 @@ def handler_costs(app_args=(), repeats: int = 5, top_k: int = 10, log=print, res
     its handlers (:class:`app.callbacks.Callbacks`) are called directly with the load test's inputs.
     ``resources``: an app already open in this process (then ``app_args`` is ignored).
     """
-    from app import state as app_state
+    from app import config as app_config
+    from app import resources as app_resources
     from app.callbacks import Callbacks
     from app.main import build_parser, config_from_args
-    from app.perf import sample_query_video
-
-    app_state.configure_environment()
+    app_config.configure_environment()
     if resources is None:
         config = config_from_args(build_parser().parse_args(list(app_args)))
-        resources = app_state.Resources(config, precompute=False).start()
+        resources = app_resources.Resources(config, precompute=False).start()
     explorer = resources.explorer(timeout=900)
     callbacks = Callbacks(resources)
     query = explorer.queries(IR2VIS)[0]["tid"]
@@ -487,7 +483,7 @@ def merge_into(path: Path, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python app/loadtest.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/loadtest.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=None, help="a running app (default: launch `python app/main.py` here)")
     parser.add_argument("--retrieve", type=int, default=50, help="concurrent /retrieve calls (default 50)")
     parser.add_argument("--retrieve-video", type=int, default=10, help="concurrent /retrieve_video calls (default 10)")
@@ -520,10 +516,6 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url
     try:
         if url is None:
-            import shlex
-
-            from app.perf import LaunchedApp
-
             launched = LaunchedApp(args.port, timeout_s=300, extra_args=shlex.split(args.app_args))
             url = launched.url
             print(f"[load] launched the app at {url} (first page after {launched.start_s:.1f} s)")
@@ -533,16 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         if launched is not None:
             launched.close()
     if args.floor:
-        from app.perf import LaunchedApp
-
-        with LaunchedApp(timeout_s=120, script="app/loadtest.py", extra_args=["--serve-floor"]) as floor:
+        with LaunchedApp(timeout_s=120, script="tools/loadtest.py", extra_args=["--serve-floor"]) as floor:
             print(f"[load] the no-op floor app at {floor.url}")
             result["floor"] = run_load_test(floor.url, args.retrieve, args.retrieve_video, args.timeout,
                                             download=not args.no_download, server_cpu=floor.cpu_seconds)
     costs = None
     if not args.no_compute_floor:
-        import shlex
-
         try:  # after the phases, with the servers stopped: the handlers alone on the machine
             costs = handler_costs(shlex.split(args.app_args))
             result["handler_costs"] = costs

@@ -1,6 +1,6 @@
 """Difficulty bounds of a SynthVVI split: what matchers that know nothing, or everything, reach.
 
-``python -m lsmrl.data.synth.bounds --root D [--split test] [--json F]`` evaluates
+``python -m lsmrl bounds --root D [--split test] [--json F]`` evaluates
 five matchers under the HITSZ-VCM protocol (gallery items with the query's
 identity *and* camera removed, queries without a remaining match skipped), in
 both cross-modal directions, with Rank-1 and mAP in percent:
@@ -8,7 +8,7 @@ both cross-modal directions, with Rank-1 and mAP in percent:
 * ``chance``: a random ranking (the mean over ``CHANCE_DRAWS`` seeded random
   similarity matrices).
 * ``colour``: HSV histograms of the person's pixels in three bands over 12
-  evenly spaced frames (:func:`~lsmrl.data.synth.gap_check.colour_feature`).
+  evenly spaced frames (:func:`~lsmrl.synth.gap_check.colour_feature`).
   Across modalities it should give nothing: infrared frames carry no colour,
   and the NIR grey of a dye is not a function of its visible luminance.
 * ``attribute_oracle``: the generator's ground-truth attributes, **restricted
@@ -18,7 +18,7 @@ both cross-modal directions, with Rank-1 and mAP in percent:
   contrast shows it; for thermal, the thickness levels). Colours never enter.
   It is an upper bound on the identity information that infrared frames carry.
 * ``silhouette_12`` / ``silhouette_1``: the colour-free silhouette descriptor
-  (:func:`~lsmrl.data.synth.gap_check.shape_feature`) of 12 evenly spaced
+  (:func:`~lsmrl.synth.gap_check.shape_feature`) of 12 evenly spaced
   frames, or of one (the middle) frame.
 
 The data set's targets (checked in ``tests/test_synth_v2.py``): colour
@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from lsmrl.data.synth.gap_check import LoadedTracklet, colour_feature, load_split, shape_feature
-from lsmrl.data.synth.identities import ACCESSORY_NIR_FACTOR, HAIR_NIR, NIR_REFLECTANCE, SHOE_NIR
+from lsmrl.data.tracklet import DIRECTION_MODALITIES
+from lsmrl.errors import DatasetLayoutError
 from lsmrl.evaluation.rank import evaluate_rank
+from lsmrl.synth.gap_check import LoadedTracklet, colour_feature, load_split, shape_feature
+from lsmrl.synth.identities import ACCESSORY_NIR_FACTOR, HAIR_NIR, NIR_REFLECTANCE, SHOE_NIR
 
 MATCHERS = ("chance", "colour", "attribute_oracle", "silhouette_12", "silhouette_1")
-DIRECTIONS = {"infrared_to_visible": ("infrared", "visible"), "visible_to_infrared": ("visible", "infrared")}
 CHANCE_DRAWS = 20
 SEQUENCE_FRAMES = 12
 NIR_STEP = 0.1  # reflectance quantisation of the oracle: about 20 grey levels at a typical illuminator gain
@@ -134,7 +134,7 @@ def bounds_table(tracklets: list[LoadedTracklet], manifest: dict, seed: int = 0)
     features = matcher_features(tracklets, manifest)
     table: dict = {name: {} for name in MATCHERS}
     rng = np.random.default_rng(seed)
-    for direction, (q_mod, g_mod) in DIRECTIONS.items():
+    for direction, (q_mod, g_mod) in DIRECTION_MODALITIES.items():
         query, gallery = np.nonzero(modalities == q_mod)[0], np.nonzero(modalities == g_mod)[0]
         draws = [_metrics(rng.random((len(query), len(gallery))), pids, camids, query, gallery) for _ in range(CHANCE_DRAWS)]
         table["chance"][direction] = {key: float(np.mean([d[key] for d in draws])) for key in ("rank1", "mAP")}
@@ -157,7 +157,7 @@ def check_targets(table: dict) -> list[str]:
     colour, chance = table["colour"]["infrared_to_visible"]["rank1"], table["chance"]["infrared_to_visible"]["rank1"]
     if colour > 2.0 * chance:
         misses.append(f"colour infrared-to-visible Rank-1 {colour:.1f}% > 2 x chance ({2 * chance:.1f}%)")
-    for direction in DIRECTIONS:
+    for direction in DIRECTION_MODALITIES:
         oracle = table["attribute_oracle"][direction]["rank1"]
         if oracle < 90.0:
             misses.append(f"attribute oracle {direction} Rank-1 {oracle:.1f}% < 90%")
@@ -179,26 +179,22 @@ def format_bounds(table: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lsmrl.data.synth.bounds",
-        description="Difficulty bounds of a SynthVVI split: chance, colour, attribute oracle and silhouette matchers.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, help="SynthVVI root (with info/synthvvi.json)")
     parser.add_argument("--split", choices=("train", "test"), default="test")
     parser.add_argument("--json", default=None, metavar="F", help="also write the table as JSON")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     manifest_path = root / "info" / "synthvvi.json"
     if not (root / "info" / f"track_{args.split}_info.txt").is_file() or not manifest_path.is_file():
-        print(f"error: {root} is not a SynthVVI root (info/track_{args.split}_info.txt or info/synthvvi.json missing); "
-              "make one with `python -m lsmrl synth --out DIR`", file=sys.stderr)
-        return 1
+        raise DatasetLayoutError(f"{root} is not a SynthVVI root (info/track_{args.split}_info.txt or "
+                                 "info/synthvvi.json missing); make one with `python -m lsmrl synth --out DIR`")
     manifest = json.loads(manifest_path.read_text())
     tracklets = load_split(root, args.split)
     if not tracklets:
-        print(f"error: the {args.split} split of {root} has no tracklets", file=sys.stderr)
-        return 1
+        raise DatasetLayoutError(f"the {args.split} split of {root} has no tracklets")
     table = bounds_table(tracklets, manifest)
     version = manifest.get("synthvvi_version", 1)
     infrared = manifest.get("infrared", "thermal" if version == 1 else "nir")
@@ -213,7 +209,3 @@ def main(argv: list[str] | None = None) -> int:
                                      "targets_missed": misses}}
         Path(args.json).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """The SynthVVI renderers: visible (RGB) and two infrared ones, near-infrared (NIR, the default) and thermal.
 
 All take the same inputs: an identity, a camera with its background, a
-:class:`~lsmrl.data.synth.figure.TrackletPlan` and a random generator (used for
+:class:`~lsmrl.synth.figure.TrackletPlan` and a random generator (used for
 sensor noise only). Both rasterise the same label maps, so the person's geometry
 (build, limbs, hair, hat, bag, gait) is identical in the two modalities.
 
@@ -11,7 +11,7 @@ sensor noise only). Both rasterise the same label maps, so the person's geometry
   Gaussian blur and sensor noise.
 * **Near-infrared (default, HITSZ-VCM / SYSU-MM01-like night cameras)**: label ->
   NIR reflectance of its material (a fixed table per dye, hair colour, skin tone
-  and shoe material in :mod:`~lsmrl.data.synth.identities`; a pattern or logo
+  and shoe material in :mod:`~lsmrl.synth.identities`; a pattern or logo
   shows through the reflectance difference of its dye), composited over the
   camera's NIR reflectance panorama, then times the camera's illuminator
   (``gain * (1 - falloff * r^2)`` with ``r`` the distance from the camera's
@@ -41,8 +41,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from lsmrl.data.synth.cameras import CameraBackground, CameraSpec
-from lsmrl.data.synth.figure import (
+from lsmrl.synth.cameras import CameraBackground, CameraSpec
+from lsmrl.synth.figure import (
     BACKPACK,
     BAG,
     FAR,
@@ -60,7 +60,7 @@ from lsmrl.data.synth.figure import (
     TrackletPlan,
     rasterize,
 )
-from lsmrl.data.synth.identities import (
+from lsmrl.synth.identities import (
     ACCESSORY_NIR_FACTOR,
     HAIR_COLOURS,
     HAIR_NIR,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from lsmrl.data.synth.identities import COLOUR_WORDS, PALETTE, IdentityAttributes
+from lsmrl.synth.identities import COLOUR_WORDS, PALETTE, IdentityAttributes
 
 PATTERN_WORDS = {"plain": "plain", "stripes": "striped", "checks": "checked", "logo": "logo"}
 

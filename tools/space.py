@@ -1,20 +1,25 @@
-"""``python -m lsmrl space export``: assemble the Hugging Face Space bundle, list it, or push it.
+"""``python tools/space.py export``: assemble the Hugging Face Space bundle, list it, or push it.
 
-    python -m lsmrl space export --out build/space --dry-run   # what would be uploaded, with sizes and storage
-    python -m lsmrl space export --out build/space             # write the folder (run the app inside it)
-    HF_HUB_OFFLINE=0 HF_TOKEN=hf_... python -m lsmrl space export --out build/space --push OWNER/NAME
+    python tools/space.py export --out build/space --dry-run   # what would be uploaded, with sizes and storage
+    python tools/space.py export --out build/space             # write the folder (run the app inside it)
+    HF_HUB_OFFLINE=0 HF_TOKEN=hf_... python tools/space.py export --out build/space --push OWNER/NAME
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from lsmrl.errors import SpaceBundleError
-from lsmrl.space.bundle import SDKS, format_plan, plan_bundle, write_bundle
+if __name__ == "__main__":  # `python tools/space.py`: the checkout's root on the path, for app, lsmrl and tools
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-#: The checkout this package lies in (``lsmrl/`` sits at its root).
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
+from lsmrl.errors import LSMRLError
+from tools.space_bundle import SDKS, SpaceBundleError, format_plan, plan_bundle, write_bundle
+from tools.space_hub import check_push, push_bundle
+
+#: The checkout this tool lies in (``tools/`` sits at its root).
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if (args.prune or args.private) and not args.push:
         raise SpaceBundleError("--prune and --private apply to a push: add --push OWNER/NAME")
     if args.push:  # a bad Space name, no token or offline mode: said before anything is written
-        from lsmrl.space.hub import check_push
-
         check_push(args.push)
     plan = plan_bundle(args.source, sdk=args.sdk)
     if args.dry_run:
@@ -56,8 +59,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {summary['files']} files ({summary['bytes'] / 2**20:.1f} MiB) to {out}; "
           f"{summary['lfs_files']} go to large-file storage. Try it: cd {out} && python app/main.py")
     if args.push:
-        from lsmrl.space.hub import push_bundle
-
         url = push_bundle(out, args.push, plan, prune=args.prune, private=args.private or None)
         print(f"pushed: {url}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/space.py", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except LSMRLError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,8 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lsmrl.errors import SpaceBundleError
-from lsmrl.space.bundle import SDKS, BundlePlan
+from tools.space_bundle import SDKS, BundlePlan, SpaceBundleError
 
 #: Never uploaded, even if they appear in the folder after the export (running the app inside it writes these).
 IGNORE_PATTERNS = ("*/__pycache__/*", "*.pyc", "cache/*", "tmp/*", ".gradio/*")
@@ -99,7 +98,7 @@ def push_bundle(folder: str | Path, repo_id: str, plan: BundlePlan, *, token: st
         repo_id=repo_id, repo_type="space", folder_path=str(folder), token=token,
         allow_patterns=plan.allow_patterns(), ignore_patterns=list(IGNORE_PATTERNS),
         delete_patterns=["*"] if prune else None,
-        commit_message="LSMRL Explorer Space bundle (python -m lsmrl space export)",
+        commit_message="LSMRL Explorer Space bundle (python tools/space.py export)",
         commit_description=(f"{summary['files']} files; {summary['lfs_files']} binaries in large-file storage."),
     )
     return f"https://huggingface.co/spaces/{repo_id}"

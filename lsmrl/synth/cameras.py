@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from lsmrl.data.synth.identities import _round_floats  # one rounding rule for every JSON value
+from lsmrl.synth.identities import _round_floats  # one rounding rule for every JSON value
 
 CAMERA_DOMAIN = 1  # SeedSequence domain tag for cameras (identities use 0)
 WALL_TEXTURES = ("bricks", "panels", "windows", "plain")

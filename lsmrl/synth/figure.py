@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lsmrl.data.synth.cameras import PANORAMA_CROPS, CameraSpec
-from lsmrl.data.synth.identities import PALETTE, IdentityAttributes
+from lsmrl.synth.cameras import PANORAMA_CROPS, CameraSpec
+from lsmrl.synth.identities import PALETTE, IdentityAttributes
 
 PALETTE_NAMES = tuple(PALETTE)
 

@@ -1,6 +1,6 @@
 """A picture of SynthVVI: the same identities in visible, near-infrared and thermal light, from two cameras.
 
-``python -m lsmrl.data.synth.preview --out docs/synthvvi.png [--seed 0] [--identities 5]``
+``python -m lsmrl.synth.preview --out docs/synthvvi.png [--seed 0] [--identities 5]``
 renders, for each identity, one tracklet plan per camera and shows its middle
 frame through the three renderers (same pose, same background crop), so what
 changes between modalities is only the physics. This is the README's figure.
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lsmrl.data.synth.cameras import make_cameras, render_background
-from lsmrl.data.synth.figure import plan_tracklet
-from lsmrl.data.synth.generate import identity_rng
-from lsmrl.data.synth.identities import sample_identity
-from lsmrl.data.synth.render import render_infrared, render_nir, render_visible
+from lsmrl.synth.cameras import make_cameras, render_background
+from lsmrl.synth.figure import plan_tracklet
+from lsmrl.synth.generate import identity_rng
+from lsmrl.synth.identities import sample_identity
+from lsmrl.synth.render import render_infrared, render_nir, render_visible
 
 RENDERERS = (("visible", render_visible), ("NIR", render_nir), ("thermal", render_infrared))
 FRAMES = 9  # a short plan; its middle frame is shown
@@ -54,7 +54,7 @@ def render_preview(seed: int = 0, identities: int = 5, cameras: tuple[int, int] 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lsmrl.data.synth.preview", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lsmrl.synth.preview", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--identities", type=int, default=5)

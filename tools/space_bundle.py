@@ -5,8 +5,7 @@ storage (LFS or Xet), whatever its size, and any file over 10 MiB outside it.
 This repository keeps its files as plain git objects, so a Space is not pushed
 from this repository but from a folder assembled here:
 
-* what the app reads at run time: ``app/`` (without the developer tools
-  ``bench.py``, ``loadtest.py``, ``perf.py``), ``lsmrl/``, the committed
+* what the app reads at run time: ``app/``, ``lsmrl/``, the committed
   SynthVVI test split, the example clips, the two demo checkpoints with their
   sidecars, ``checkpoints/ablation.json`` and those entries of the shipped
   analysis cache that an Explorer of these checkpoints on this split reads (the
@@ -19,8 +18,9 @@ from this repository but from a folder assembled here:
   the first 8,000 bytes) and every file of 10 MiB or more to large-file
   storage (:func:`gitattributes_text`).
 
-:func:`plan_bundle` decides, :func:`write_bundle` copies; ``python -m lsmrl
-space export`` is the command (``lsmrl/space/cli.py``).
+The checkpoints, the data set and the cache folder are the app's own
+(:mod:`app.config`), so nothing is listed twice. :func:`plan_bundle` decides,
+:func:`write_bundle` copies; ``python tools/space.py export`` is the command.
 """
 
 from __future__ import annotations
@@ -32,17 +32,22 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from lsmrl.errors import SpaceBundleError
+from app import config as app_config
+from lsmrl.analysis.cache import key_belongs, stored_key
+from lsmrl.analysis.explorer import ANALYSIS_VERSION, data_cache_key
+from lsmrl.data.registry import build_dataset
+from lsmrl.errors import LSMRLError
+from lsmrl.model.checkpoint import file_sha256
 
 #: Git's binary test reads this many leading bytes (``buffer_is_binary`` in git's xdiff-interface.c).
 BINARY_SNIFF_BYTES = 8000
-#: The Hub refuses larger files outside large-file storage, text or not.
-HUB_PLAIN_FILE_LIMIT = 10 * 1024 * 1024
+#: The Hub refuses larger files outside large-file storage, text or not (the app's committed files stay under it).
+HUB_PLAIN_FILE_LIMIT = app_config.HUB_PLAIN_FILE_LIMIT
 #: PyTorch's index of CPU-only wheels (``torch==X`` resolves to ``X+cpu`` there: no CUDA libraries, about 4.5 GB
 #: less to install, docs/space_install.json).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: The first line of every ``.gitattributes`` this module writes (how :func:`write_bundle` recognises its own folder).
-GITATTRIBUTES_HEADER = "# Written by `python -m lsmrl space export`"
+GITATTRIBUTES_HEADER = "# Written by `python tools/space.py export`"
 LFS_ATTRIBUTES = "filter=lfs diff=lfs merge=lfs -text"
 SDKS = ("gradio", "docker")
 #: The Docker Space's port (the Dockerfile's EXPOSE and GRADIO_SERVER_PORT).
@@ -54,24 +59,27 @@ _CLEAN_EXTENSION = re.compile(r"^[A-Za-z0-9_-]+$")
 _MARKDOWN_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)|src=\"([^\"]+)\"")
 
 
+def _repo_relative(path: Path) -> str:
+    return path.resolve().relative_to(app_config.REPO_ROOT).as_posix()
+
+
+class SpaceBundleError(LSMRLError):
+    """The Space bundle cannot be assembled or pushed (names the file or setting, and the fix)."""
+
+
 @dataclass(frozen=True)
 class BundleLayout:
-    """Where the app's files lie in a source checkout (paths relative to its root).
+    """Where the app's files lie in a source checkout (paths relative to its root), read from :mod:`app.config`."""
 
-    ``app/state.py`` names the same checkpoints, split and caches for the app;
-    ``tests/test_space_bundle.py`` checks that the two agree.
-    """
-
-    trees: tuple[str, ...] = ("app", "lsmrl", "assets/synthvvi", "assets/cache/examples")
+    trees: tuple[str, ...] = ("app", "lsmrl", _repo_relative(app_config.DEFAULT_DATA_ROOT),
+                              _repo_relative(app_config.EXAMPLES_DIR))
     #: The data set the app serves by default (its analysis-cache entries must be for this data).
-    dataset: str = "synthvvi"
-    data_root: str = "assets/synthvvi"
-    #: Developer tools under ``app/`` that the running app never imports (benchmarks, the load test).
-    dev_only: tuple[str, ...] = ("app/bench.py", "app/loadtest.py", "app/perf.py")
-    checkpoints: tuple[str, ...] = ("checkpoints/lsmrl-mini-synthvvi.safetensors",
-                                    "checkpoints/baseline-mini-synthvvi.safetensors")
-    files: tuple[str, ...] = ("LICENSE", "checkpoints/ablation.json")
-    shipped_cache: str = "checkpoints/cache"
+    dataset: str = app_config.DEFAULT_DATASET
+    data_root: str = _repo_relative(app_config.DEFAULT_DATA_ROOT)
+    checkpoints: tuple[str, ...] = (_repo_relative(app_config.DEFAULT_CHECKPOINT),
+                                    _repo_relative(app_config.DEFAULT_BASELINE))
+    files: tuple[str, ...] = ("LICENSE", _repo_relative(app_config.ABLATION_JSON))
+    shipped_cache: str = _repo_relative(app_config.SHIPPED_CACHE)
     readme: str = "README.md"
     requirements: str = "requirements.txt"
     #: ``--sdk docker`` only: the image recipe and what it leaves out of the build context.
@@ -223,7 +231,7 @@ def space_requirements(requirements_text: str) -> str:
     cannot be reached, pip warns and installs the default build from PyPI: the
     same version, only larger.
     """
-    header = ("# The Space's install, written by `python -m lsmrl space export` from the repository's\n"
+    header = ("# The Space's install, written by `python tools/space.py export` from the repository's\n"
               "# requirements.txt: PyTorch's CPU-only index is consulted too, so torch and torchvision resolve to\n"
               "# their +cpu builds of the same versions (no CUDA libraries, about 4.5 GB less).\n"
               f"--extra-index-url {TORCH_CPU_INDEX}\n")
@@ -280,8 +288,6 @@ def _written_file(relative: str, text: str) -> BundleFile:
 
 def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleLayout | None = None) -> BundlePlan:
     """Decide the bundle's files from a source checkout; nothing is written."""
-    from lsmrl.model.checkpoint import file_sha256  # imports torch: not at module import (app/state.py reads this)
-
     root = Path(source_root).resolve()
     layout = layout or BundleLayout()
     if sdk not in SDKS:
@@ -298,11 +304,7 @@ def plan_bundle(source_root: str | Path, *, sdk: str = "gradio", layout: BundleL
 
     for folder in layout.trees:
         for path in _tree_files(root, folder):
-            relative = path.relative_to(root).as_posix()
-            if relative in layout.dev_only:
-                skipped.append((relative, "developer tool, not imported by the app"))
-            else:
-                add(relative)
+            add(path.relative_to(root).as_posix())
     shipped_shas = set()
     for checkpoint in layout.checkpoints:
         add(checkpoint)
@@ -347,10 +349,6 @@ def _add_shipped_cache(root: Path, layout: BundleLayout, shipped_shas: set[str],
     The rule is the app's own (:func:`lsmrl.analysis.cache.key_belongs`, which ``--build-cache`` applies
     too). Refuses when a shipped checkpoint has no features entry: the Space would extract them at start.
     """
-    from lsmrl.analysis.cache import key_belongs, stored_key
-    from lsmrl.analysis.explorer import ANALYSIS_VERSION, data_cache_key
-    from lsmrl.data.registry import build_dataset
-
     data_key = data_cache_key(build_dataset(layout.dataset, root / layout.data_root))
     featured = set()
     cache_root = root / layout.shipped_cache

@@ -1,4 +1,4 @@
-"""Latency figures of the app, measured server-side (``python app/bench.py``; prints a table).
+"""Latency figures of the app, measured server-side (``python tools/app_bench.py``; prints a table).
 
 =======================  ===========================================================  ========
 figure                   what is timed                                                 target
@@ -38,8 +38,13 @@ if __name__ == "__main__":
 if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
-from app import state as app_state  # noqa: E402
-from lsmrl.timing import latency_summary  # noqa: E402
+from app import config as app_config  # noqa: E402
+from app import resources as app_resources  # noqa: E402
+from lsmrl.analysis.render import tracklet_strip
+from lsmrl.data.video import write_video
+from lsmrl.evaluation.distance import compute_distance
+from tools.app_perf import LaunchedApp
+from tools.timing import latency_summary  # noqa: E402
 
 TARGETS = {"retrieval": 0.150, "retrieval_1k": 0.150, "upload_16": 1.5, "umap_disk": 0.5, "umap_memory": 0.5,
            "first_page": 15.0}
@@ -53,16 +58,12 @@ def _stats(name: str, label: str, times: list[float]) -> dict:
     return row
 
 
-def bench_handlers(config: app_state.AppConfig, repeat: int = 50, seed: int = 0) -> list[dict]:
+def bench_handlers(config: app_config.AppConfig, repeat: int = 50, seed: int = 0) -> list[dict]:
     """In-process figures: retrieval, 1k-gallery ranking, upload, UMAP views."""
     import numpy as np
 
     from app.callbacks import Callbacks
-    from lsmrl.analysis.render import tracklet_strip
-    from lsmrl.data.video import write_video
-    from lsmrl.evaluation.distance import compute_distance
-
-    resources = app_state.Resources(config, precompute=False).start()
+    resources = app_resources.Resources(config, precompute=False).start()
     explorer = resources.explorer()
     cb = Callbacks(resources)
     rng = np.random.default_rng(seed)
@@ -137,10 +138,8 @@ def bench_startup(argv: list[str] | None = None, repeat_http: int = 20, timeout:
     shipped one (a warm install) and ``seeds`` (e.g. the cache a user's own checkpoint already has)."""
     from gradio_client import Client
 
-    from app.perf import LaunchedApp
-
     cache = Path(tempfile.mkdtemp(prefix="lsmrl-bench-cache-"))
-    app_state.seed_cache(cache, list(seeds))
+    app_resources.seed_cache(cache, list(seeds))
     rows = []
     try:
         with LaunchedApp(timeout_s=timeout, extra_args=list(argv or []), env={"LSMRL_CACHE_DIR": str(cache)}) as app:
@@ -187,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     from app.main import build_parser, config_from_args
 
     parser = build_parser()
-    parser.prog = "python app/bench.py"
+    parser.prog = "python tools/app_bench.py"
     parser.description = "Latency figures of the app (same model flags as app/main.py)."
     parser.add_argument("--repeat", type=int, default=50, help="queries timed per figure (default 50)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up figures (subprocess)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
-    app_state.configure_environment()
+    app_config.configure_environment()
     config = config_from_args(args)
     problems = config.problems()
     if problems:

@@ -19,7 +19,7 @@ Rank-1 follows the HITSZ-VCM protocol: gallery items with the query's identity
 remaining match are skipped. ``chance`` is the expected Rank-1 of a random
 ranking (mean share of true matches in the filtered gallery).
 
-Usage: ``python -m lsmrl.data.synth.gap_check --root DIR [--split test]``.
+Usage: ``python -m lsmrl.synth.gap_check --root DIR [--split test]``.
 This module reads the HITSZ-VCM index files itself and needs only numpy and PIL.
 """
 
@@ -34,7 +34,8 @@ import numpy as np
 from PIL import Image
 
 MODALITY_NAMES = {1: "infrared", 2: "visible"}
-DIRECTIONS = (
+#: Query and gallery modalities of the four comparisons (within and across modalities).
+MODALITY_PAIRS = (
     ("visible", "visible"),
     ("infrared", "infrared"),
     ("infrared", "visible"),
@@ -163,7 +164,7 @@ def gap_table(tracklets: list[LoadedTracklet]) -> dict[str, dict[str, float]]:
         "shape": _normalise(np.stack([shape_feature(t.frames) for t in tracklets])),
     }
     table: dict[str, dict[str, float]] = {name: {} for name in (*features, "chance")}
-    for q_mod, g_mod in DIRECTIONS:
+    for q_mod, g_mod in MODALITY_PAIRS:
         key = f"{q_mod}->{g_mod}"
         query = np.nonzero(modalities == q_mod)[0]
         gallery = np.nonzero(modalities == g_mod)[0]
@@ -175,7 +176,7 @@ def gap_table(tracklets: list[LoadedTracklet]) -> dict[str, dict[str, float]]:
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
-    columns = [f"{q}->{g}" for q, g in DIRECTIONS]
+    columns = [f"{q}->{g}" for q, g in MODALITY_PAIRS]
     short = {"visible": "V", "infrared": "I"}
     header = f"{'Rank-1':<8}" + "".join(f"{short[c.split('->')[0]] + '->' + short[c.split('->')[1]]:>8}" for c in columns)
     lines = [header]
@@ -186,7 +187,7 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lsmrl.data.synth.gap_check",
+        prog="python -m lsmrl.synth.gap_check",
         description="Rank-1 of a colour matcher and a silhouette matcher on a SynthVVI (HITSZ-VCM layout) split.",
     )
     parser.add_argument("--root", required=True, help="data set root (with info/)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from lsmrl.data.synth.generate import INFRARED_RENDERERS, SynthConfig, default_workers, generate_synthvvi
-from lsmrl.data.synth.writer import LAYOUTS
+from lsmrl.synth.generate import INFRARED_RENDERERS, SynthConfig, default_workers, generate_synthvvi
+from lsmrl.synth.writer import LAYOUTS
 
 _DEFAULTS = SynthConfig()
 

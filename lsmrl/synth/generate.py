@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lsmrl.data.synth.cameras import CameraSpec, make_cameras, render_background
-from lsmrl.data.synth.captions import make_caption
-from lsmrl.data.synth.figure import plan_tracklet
-from lsmrl.data.synth.identities import IdentityAttributes, sample_identity
-from lsmrl.data.synth.render import render_infrared, render_nir, render_visible
-from lsmrl.data.synth.writer import (
+from lsmrl.errors import LSMRLError
+from lsmrl.synth.cameras import CameraSpec, make_cameras, render_background
+from lsmrl.synth.captions import make_caption
+from lsmrl.synth.figure import plan_tracklet
+from lsmrl.synth.identities import IdentityAttributes, sample_identity
+from lsmrl.synth.render import render_infrared, render_nir, render_visible
+from lsmrl.synth.writer import (
     LAYOUTS,
     MODALITY_FOLDERS,
     SYNTHVVI_VERSION,
@@ -48,7 +49,6 @@ from lsmrl.data.synth.writer import (
     write_jpeg,
     write_manifest,
 )
-from lsmrl.errors import LSMRLError
 
 INFRARED_RENDERERS = {"nir": render_nir, "thermal": render_infrared}
 IDENTITY_DOMAIN = 0

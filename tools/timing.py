@@ -1,5 +1,5 @@
-"""The one copy of the timing helpers that the benchmarks share (``lsmrl.benchmark``, ``app/perf.py``,
-``app/loadtest.py``, ``app/bench.py``): light, numpy only, so a load generator or an app launcher can import it
+"""The one copy of the timing helpers that the benchmarks share (``tools.bench``, ``tools/app_perf.py``,
+``tools/loadtest.py``, ``tools/app_bench.py``): light, numpy only, so a load generator or an app launcher can import it
 without torch."""
 
 from __future__ import annotations
