@@ -34,6 +34,7 @@ if str(_REPO_ROOT) not in sys.path:
 from app import cache_build as app_cache_build  # noqa: E402  (after the sys.path fix above)
 from app import config as app_config  # noqa: E402  (after the sys.path fix above)
 from app import resources as app_resources  # noqa: E402  (after the sys.path fix above)
+from app.config import DEFAULT_LIMITS
 from app.gpu import gpu  # noqa: E402,F401  (before lsmrl's model modules: spaces must precede CUDA)
 from lsmrl.errors import LSMRLError  # noqa: E402  (light: proves lsmrl is importable before anything heavy)
 
@@ -89,7 +90,7 @@ def build_app(resources: app_resources.Resources | None = None, config: app_conf
     """The ``gr.Blocks`` of the app (not launched). ``resources``: an open or loading
     :class:`app.resources.Resources` (default: one for ``config``, loading in the background when ``start``)."""
     app_config.configure_environment()
-    from app.config import DEFAULT_LIMITS
+    # gradio reads its settings at import: after configure_environment()
     from app.ui import build_ui
 
     if resources is None:
@@ -104,7 +105,7 @@ def build_app(resources: app_resources.Resources | None = None, config: app_conf
 def launch_app(demo, host: str | None = None, port: int | None = None, share: bool = False,
                prevent_thread_lock: bool = False, quiet: bool = False, limits=None):
     """Queue and launch ``demo``; returns what ``Blocks.launch`` returns."""
-    from app.config import DEFAULT_LIMITS
+    # gradio reads its settings at import: after configure_environment()
     from app.ui import CSS, _theme
 
     limits = limits or DEFAULT_LIMITS
@@ -171,6 +172,7 @@ def warm_up(demo, timeout_s: float = 600.0) -> bool:
     resources.start()
     try:
         resources.explorer(timeout=timeout_s)
+        # torch: loaded by the explorer's thread before this runs
         from lsmrl.device import get_device, inference_precision
 
         inference_precision("auto", get_device(resources.config.device))  # measures bf16 once, off the request path

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from app.config import ABLATION_JSON, EXAMPLES_DIR, REPO_ROOT, AppConfig, same_file
+from lsmrl.analysis.explorer import Explorer
+from lsmrl.analysis.split_queries import first_query
 from lsmrl.data.registry import build_dataset
 from lsmrl.errors import LSMRLError
 
@@ -106,8 +108,6 @@ class Resources:
         start = time.perf_counter()
         try:
             # torch and the model code load here, in the loader thread, while the first page is served
-            from lsmrl.analysis.explorer import Explorer
-
             config = self.config
             problems = config.problems()
             if problems:
@@ -180,20 +180,13 @@ class Resources:
         the demo; no model); None if neither works (the handlers then use their own default)."""
         try:
             if self.ready:
-                explorer = self._explorer
-                rows = explorer.queries(explorer.directions[0])
-                return rows[0]["tid"] if rows else None
+                return self._explorer.default_query()
             config = self.config
             if config.data_root is None or not Path(config.data_root).is_dir():
                 return None
-            dataset = build_dataset(config.dataset, config.data_root)
-            for name in ("infrared_to_visible", *dataset.directions):
-                if name in dataset.directions and len(dataset.directions[name][0]):
-                    tracklet = dataset.test[int(dataset.directions[name][0][0])]
-                    return tracklet.tid or None
+            return first_query(build_dataset(config.dataset, config.data_root))
         except Exception:  # noqa: BLE001 - only a default for the API page
             return None
-        return None
 
     def wait_analysis(self, timeout: float | None = None) -> bool:
         """Wait until the background precomputation (gap table, probes, UMAP) is done."""

@@ -32,6 +32,7 @@ from app.tabs.model import ABLATION_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
 from app.tabs.shared import refresh_if_stale
 from app.validation import MAX_TOP_K
+from lsmrl.viz.images import colour_bar, jet_colormap
 
 TITLE = "LSMRL Explorer"
 INTRO = (
@@ -68,9 +69,6 @@ PRIVATE = {"api_visibility": "private"}
 
 def _attention_colour_bar():
     """The colour scale of the attention overlays (the same colormap, drawn once)."""
-    from lsmrl.analysis.attention import jet_colormap
-    from lsmrl.analysis.render import colour_bar
-
     return colour_bar(jet_colormap, left="0: no evidence", right="1: the tracklet's strongest point",
                       title="each tracklet's maps share one scale")
 

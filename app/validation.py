@@ -27,6 +27,7 @@ import gradio as gr
 
 from app.config import DEFAULT_LIMITS, UploadLimits
 from lsmrl.data.tracklet import MODALITIES
+from lsmrl.data.video import probe_video, read_video_frames
 from lsmrl.errors import CheckpointError, ConfigError, DatasetLayoutError, LSMRLError, VideoError
 
 LOG = logging.getLogger("lsmrl.app")
@@ -108,8 +109,6 @@ def upload_path(value: Any) -> Path:
 # =========================================================================== uploads
 def read_upload(value: Any, num_frames: int, limits: UploadLimits = DEFAULT_LIMITS):
     """``(frames (T, H, W, 3) uint8, info)`` of an uploaded video, within ``limits``; raises VideoError."""
-    from lsmrl.data.video import probe_video, read_video_frames
-
     path = upload_path(value)
     if not path.is_file():
         raise VideoError("the uploaded file is gone (uploads are cleaned after a while); upload it again")

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from lsmrl.allocator import tune_cpu_allocator
 from lsmrl.errors import LSMRLError
 
 # name -> (module, one-line help[, add_arguments name, run name])
@@ -64,8 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    from lsmrl.allocator import tune_cpu_allocator
-
     tune_cpu_allocator()  # large tensors reuse freed memory instead of faulting in fresh pages
     try:
         return int(args._run(args) or 0)

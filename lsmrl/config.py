@@ -24,7 +24,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 class DataConfig:
     dataset: str = "synthvvi"
     root: str = ""
-    # T (frames per tracklet) is ``model.num_frames``, one value for training and test (issue 13): training
+    # T (frames per tracklet) is ``model.num_frames``, one value for training and test: training
     # draws one random frame of each of T chunks, the test protocol the first frame of each chunk.
     workers: int = 0
     identities_per_batch: int = 8  # P

@@ -16,11 +16,11 @@ import torch
 
 from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
 from lsmrl.analysis.compare import compare_records
-from lsmrl.analysis.embedding import align_procrustes, fit_umap, umap_figure, umap_layouts
+from lsmrl.analysis.embedding import align_procrustes, fit_umap, umap_layouts
+from lsmrl.analysis.failure_stats import failure_by_attribute
 from lsmrl.analysis.failures import (
     QueryOutcome,
     attribute_differences,
-    failure_by_attribute,
     find_impostors,
     flatten_attributes,
     worst_queries,
@@ -29,6 +29,7 @@ from lsmrl.analysis.modality_gap import gap_metrics
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED, Tracklet, VVIDataset
 from lsmrl.errors import LSMRLError
 from lsmrl.evaluation.protocols import query_records
+from lsmrl.viz.figures import umap_figure, umap_view_figure
 
 TEST_FRAMES = 3
 
@@ -289,7 +290,7 @@ def test_attribute_helpers_and_failure_rate_ratio():
 
 
 def test_wilson_interval_matches_the_closed_form_and_small_groups():
-    from lsmrl.analysis.failures import wilson_interval
+    from lsmrl.analysis.failure_stats import wilson_interval
 
     low, high = wilson_interval(30, 36)
     assert low == pytest.approx(0.6811, abs=1e-3) and high == pytest.approx(0.9213, abs=1e-3)  # by hand
@@ -394,7 +395,7 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
     assert all(r.auc is None or 0.0 <= r.auc <= 1.0 for r in probes)
     json.dumps(result.to_dict())  # JSON-ready for the app's API
 
-    from lsmrl.analysis.diffusion import probe_figure, prompt_similarity_figure
+    from lsmrl.viz.figures import probe_figure, prompt_similarity_figure
 
     assert len(prompt_similarity_figure(report).data) == 2 and len(probe_figure(probes).data) == 4
 
@@ -403,10 +404,14 @@ def test_explorer_failures_gap_diffusion_and_card(explorer):
     assert set(card["metrics_now"]) == {INFRARED_TO_VISIBLE, VISIBLE_TO_INFRARED}
 
     # every figure builder produces a valid plotly figure with hover text
-    from lsmrl.analysis.compare import ap_change_figure
-    from lsmrl.analysis.diffusion import sd_attention_figure
-    from lsmrl.analysis.failures import attribute_failure_figure, camera_pair_figure, similarity_histogram_figure
-    from lsmrl.analysis.modality_gap import gap_figure
+    from lsmrl.viz.figures import (
+        ap_change_figure,
+        attribute_failure_figure,
+        camera_pair_figure,
+        gap_figure,
+        sd_attention_figure,
+        similarity_histogram_figure,
+    )
 
     for figure in (gap_figure(rows), sd_attention_figure(report), similarity_histogram_figure(stats.histogram),
                    camera_pair_figure(stats), attribute_failure_figure(stats),
@@ -450,7 +455,12 @@ def test_explorer_umap_and_reopening_are_served_from_the_cache(explorer, explore
     coords, meta = explorer.gap.umap("sd")
     assert coords.shape == (len(explorer.dataset.test), 2) and meta["tid"][0] == explorer.dataset.test[0].tid
     q = explorer.queries()[0]["tid"]
-    figure = explorer.gap.figure("embedding", query=q, top_k=3)
+    view = explorer.gap.view("embedding", query=q, top_k=3)
+    result = explorer.retrieve(q, top_k=3)
+    assert view.query_row == result["query"]["test_index"]
+    assert view.match_rows == [item["test_index"] for item in result["items"]]
+    assert view.match_correct == [item["is_match"] for item in result["items"]]
+    figure = umap_view_figure(view)
     assert {t.name for t in figure.data} == {"visible", "infrared", "query", "top matches"}
 
     again = Explorer.open(**explorer_args)
@@ -467,7 +477,7 @@ def test_explorer_attention_maps(explorer):
     out = explorer.attention.explain(q, method="gradcam")
     maps = out["query_maps"]
     assert isinstance(maps, attention.AttentionMaps)
-    assert maps.maps.shape[0] == TEST_FRAMES and out["query_overlay"].shape == out["query_frames"].shape
+    assert maps.maps.shape[0] == TEST_FRAMES and maps.maps.shape[1:] == out["query_frames"].shape[1:3]
     assert out["match"]["test_index"] == explorer.retrieve(q, top_k=1)["items"][0]["test_index"]
     assert out["match_maps"].maps.shape[0] == TEST_FRAMES
     prompt = explorer.attention.explain(q, target="prompt", both=False)
@@ -481,6 +491,4 @@ def test_explorer_attention_maps(explorer):
     assert occlusion["query_maps"].score == pytest.approx(out["query_maps"].score, abs=1e-5)  # the same target
     with pytest.raises(LSMRLError, match="method must be one of"):
         explorer.attention.explain(q, method="scorecam")
-    from lsmrl.analysis import explorer as explorer_module
-
-    assert explorer_module.EXPLANATION_METHODS == attention.EXPLANATION_METHODS
+    assert set(attention.EXPLANATION_METHODS) == {"gradcam", "hirescam", "occlusion", "rollout"}

@@ -15,26 +15,26 @@ from lsmrl.analysis.attention import (
     attention_rollout,
     attention_weights,
     gradcam_maps,
-    jet_colormap,
     occlusion_maps,
-    overlay,
     person_concentration,
     rollout_matrix,
     token_frame_index,
     tokens_to_grid,
 )
 from lsmrl.analysis.person_focus import DEFAULT_FLAGS, hiding_test, person_focus, random_twin, synth_flags
-from lsmrl.analysis.render import (
+from lsmrl.analysis.synth_masks import render_tracklet_with_masks
+from lsmrl.model.stfl import run_grouped
+from lsmrl.viz.figures import frame_contribution_figure
+from lsmrl.viz.images import (
     BORDER_COLOURS,
     contribution_bars,
-    frame_contribution_figure,
+    jet_colormap,
     line_height,
+    overlay,
     ranked_strip_grid,
     side_by_side,
     tracklet_strip,
 )
-from lsmrl.analysis.synth_masks import render_tracklet_with_masks
-from lsmrl.model.stfl import run_grouped
 from tests.helpers import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]

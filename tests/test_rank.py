@@ -21,6 +21,7 @@ from lsmrl.evaluation import (
     evaluate_directions,
     format_metrics_table,
     query_records,
+    rank_query,
     top_k_gallery,
 )
 
@@ -115,6 +116,17 @@ def test_camera_filter_on_and_off():
     with pytest.raises(ValueError):
         one_query([0.1, 0.2], [1, 2], [0, 0], remove_same_camera=True)
     assert one_query([0.1, 0.2], [1, 2], [0, 0], remove_same_camera=False)["mAP"] == 1.0
+
+
+def test_rank_query_lists_what_evaluate_rank_counts():
+    # the gallery of test_camera_filter_on_and_off, out of distance order: ties keep gallery order
+    distances, g_pids, g_camids = [0.3, 0.1, 0.2, 0.2], [1, 1, 2, 3], [1, 0, 0, 0]
+    columns, is_match = rank_query(distances, g_pids, g_camids, q_pid=1, q_camid=0)
+    assert columns.tolist() == [2, 3, 0] and is_match.tolist() == [False, False, True]  # column 1 removed
+    columns, is_match = rank_query(distances, g_pids, g_camids, q_pid=1, q_camid=0, remove_same_camera=False)
+    assert columns.tolist() == [1, 2, 3, 0] and is_match.tolist() == [True, False, False, True]
+    # the first true match's rank is the one evaluate_rank scores (AP 1/3 for a single match at rank 3)
+    assert one_query(distances, g_pids, g_camids)["ap"][0] == pytest.approx(1 / 3)
 
 
 def test_cmc_length_does_not_depend_on_gallery_size():

@@ -31,7 +31,7 @@ if __name__ == "__main__":  # `python tools/bench.py`: the checkout's root on th
 import sys
 
 from lsmrl.device import inference_precision  # noqa: E402
-from lsmrl.errors import LSMRLError  # noqa: E402
+from lsmrl.errors import LSMRLError
 from tools.bench_flops import COST_FRAMES, bench_model, flops_table, format_rows  # noqa: E402
 from tools.bench_report import render_report, update_readme  # noqa: E402
 from tools.bench_speed import (  # noqa: E402
@@ -48,6 +48,7 @@ from tools.bench_speed import (  # noqa: E402
     retrieval_latency,
     umap_timings,
 )
+from tools.command import run_command  # noqa: E402
 
 
 def app_timings(app_args=(), timeout_s: float = 1200.0) -> dict:
@@ -248,15 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/bench.py", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except LSMRLError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
+    return run_command("python tools/bench.py", __doc__, add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,12 +22,13 @@ import numpy as np
 import torch
 
 from lsmrl.analysis.cache import AnalysisCache, CacheKey
-from lsmrl.analysis.embedding import UMAPParams, umap_figure, umap_layouts
+from lsmrl.analysis.embedding import UMAPParams, umap_layouts
 from lsmrl.device import cpu_name
 from lsmrl.engine.extract import inference_autocast
 from lsmrl.model.checkpoint import load_model
 from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
 from lsmrl.model.tokenizer import WordTokenizer
+from lsmrl.viz.figures import umap_figure
 from tools.bench_flops import attention_and_dense_flops
 from tools.timing import percentile
 

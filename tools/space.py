@@ -14,7 +14,7 @@ from pathlib import Path
 if __name__ == "__main__":  # `python tools/space.py`: the checkout's root on the path, for app, lsmrl and tools
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lsmrl.errors import LSMRLError
+from tools.command import run_command
 from tools.space_bundle import SDKS, SpaceBundleError, format_plan, plan_bundle, write_bundle
 from tools.space_hub import check_push, push_bundle
 
@@ -65,15 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/space.py", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except LSMRLError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
+    return run_command("python tools/space.py", __doc__, add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

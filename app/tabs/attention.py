@@ -9,6 +9,7 @@ from app import session as sessions
 from app.gpu import gpu
 from app.tabs.shared import TabContext
 from app.validation import UserInputError, check_direction, user_errors, warn
+from lsmrl.viz.images import overlay
 
 METHODS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("occlusion", "occlusion"),
            ("attention rollout", "rollout"))
@@ -45,8 +46,8 @@ class AttentionTab:
                   progress=gr.Progress()):
         """/attention: per-frame maps of the query and the match. Returns (query overlays, match overlays,
         per-frame contribution figure, summary)."""
-        from lsmrl.analysis.render import frame_contribution_figure
-
+        # plotly loads with the first chart, not at start-up
+        from lsmrl.viz.figures import frame_contribution_figure
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)
         aliases = {**{label.lower(): value for label, value in METHODS}, **{value: value for _, value in METHODS}}
@@ -72,12 +73,13 @@ class AttentionTab:
         except IndexError as error:
             raise UserInputError(f"{error}; use -1 for the last block") from None
 
-        def frames_gallery(overlay, maps) -> list[tuple[np.ndarray, str]]:
-            if overlay is None:
+        def frames_gallery(frames, maps) -> list[tuple[np.ndarray, str]]:
+            if frames is None:
                 return []
             shares = maps.frame_contribution
+            # drawn at the frames' own resolution (the maps are upsampled), not at the model's input size
             return [(np.ascontiguousarray(frame), f"frame {i + 1} · {100 * float(shares[i]):.0f}% of the map")
-                    for i, frame in enumerate(overlay)]
+                    for i, frame in enumerate(overlay(frames, maps.maps))]
 
         q_maps, m_maps = out["query_maps"], out["match_maps"]
         q_row, m_row = out["query"], out["match"]
@@ -115,7 +117,7 @@ class AttentionTab:
             elif maps.method == "occlusion":
                 lines.append(f"**No single patch of the {name} supports the target**: hiding any one of them leaves "
                              "the similarity as high or higher.")
-        return (frames_gallery(out["query_overlay"], q_maps), frames_gallery(out["match_overlay"], m_maps), figure,
+        return (frames_gallery(out["query_frames"], q_maps), frames_gallery(out["match_frames"], m_maps), figure,
                 "\n\n".join(lines))
 
 

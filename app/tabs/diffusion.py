@@ -36,7 +36,8 @@ class DiffusionTab:
     def diffusion(self, query: str, top_k: float = 5, progress=gr.Progress()):
         """/diffusion: what SD changes for a tracklet. Returns (summary, prompt similarity figure, SD attention
         figure, attribute probe figure, probe table, raw JSON)."""
-        from lsmrl.analysis import probe_figure, prompt_similarity_figure, sd_attention_figure
+        # plotly loads with the first chart, not at start-up
+        from lsmrl.viz.figures import probe_figure, prompt_similarity_figure, sd_attention_figure
 
         ex = self.ctx.explorer(progress)
         index = self.ctx.query_index(ex, query)

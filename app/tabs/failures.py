@@ -7,6 +7,8 @@ import gradio as gr
 from app import session as sessions
 from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, rounded
 from app.validation import UserInputError, check_direction, user_errors
+from lsmrl.analysis.failure_stats import wilson_interval
+from lsmrl.viz.images import side_by_side, stacked
 
 
 class FailuresTab:
@@ -19,7 +21,8 @@ class FailuresTab:
     def failures(self, direction: str, sort_by: str = "ap", limit: float = 50, progress=gr.Progress()):
         """/failures: the worst queries first. Returns (table, summary, camera-pair figure, attribute figure,
         similarity histogram figure)."""
-        from lsmrl.analysis import attribute_failure_figure, camera_pair_figure, similarity_histogram_figure
+        # plotly loads with the first chart, not at start-up
+        from lsmrl.viz.figures import attribute_failure_figure, camera_pair_figure, similarity_histogram_figure
 
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)
@@ -39,8 +42,6 @@ class FailuresTab:
             table.append([position, r["tid"], r["pid"], r["camid"], rounded(r["ap"]), rounded(r["inp"]),
                           r["first_match_rank"], r["num_matches"], bool(records.get(r["tid"], r)["rank1_correct"])])
         stats = ex.failure.statistics(direction)
-        from lsmrl.analysis.failures import wilson_interval
-
         low, high = wilson_interval(stats.num_failures, stats.num_valid)
         summary = (f"**{DIRECTION_LABELS.get(direction, direction)}**: {stats.num_failures} of {stats.num_valid} "
                    f"valid queries fail at rank 1 ({100 * stats.failure_rate:.1f}%, 95% Wilson interval "
@@ -55,13 +56,11 @@ class FailuresTab:
     @user_errors
     def impostors(self, query: str, direction: str, progress=gr.Progress()):
         """/impostors: the best impostor beside the first true match. Returns (image, summary, impostor table)."""
-        from lsmrl.analysis.render import side_by_side, stacked
-
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)
         index = self.ctx.query_index(ex, query)
         report = ex.failure.impostors(index, direction)
-        t = ex.dataset.test[index]
+        tid = ex.tracklet_row(index)["tid"]
         panels = []
         if report.first_match is not None:
             fm = report.first_match
@@ -73,13 +72,13 @@ class FailuresTab:
                                                                   f"sim {bi.similarity:.3f}  cam {bi.camid}"]))
         image = stacked([self.ctx.query_strip(ex, index, scale=1)] + ([side_by_side(panels, gap=16)] if panels else []))
         if report.first_match is None:
-            text = f"`{t.tid}` has no true match in the gallery: the metric skips it."
+            text = f"`{tid}` has no true match in the gallery: the metric skips it."
         elif report.margin is not None and report.margin > 0:
-            text = (f"`{t.tid}`: **{report.num_impostors} impostor(s)** rank above the first true match (rank "
+            text = (f"`{tid}`: **{report.num_impostors} impostor(s)** rank above the first true match (rank "
                     f"{report.first_match.rank}); the best impostor (identity {report.best_impostor.pid}) beats it by "
                     f"{report.margin:.3f} in similarity.")
         else:
-            text = f"`{t.tid}`: the top-1 is a true match (no impostor above it)."
+            text = f"`{tid}`: the top-1 is a true match (no impostor above it)."
             if report.margin is not None:
                 text += f" The best wrong identity trails by {-report.margin:.3f}."
         if report.stage_margins:

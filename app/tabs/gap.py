@@ -7,6 +7,8 @@ import gradio as gr
 from app import session as sessions
 from app.tabs.shared import TabContext, rounded
 from app.validation import UserInputError, check_direction, check_top_k, user_errors, warn
+from lsmrl.analysis import gap_columns
+from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_legend
 
 
 class GapTab:
@@ -36,8 +38,8 @@ class GapTab:
         """/modality_gap: the stage's UMAP with the query and its matches highlighted, and the gap metrics.
         ``colour_by``: "modality" or "identity" (the query's and its matches' identities get a legend).
         Returns (UMAP figure, highlighted points table, gap table, gap figure, note with the column legend)."""
-        from lsmrl.analysis import gap_columns, gap_figure
-        from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_legend
+        # plotly loads with the first chart, not at start-up
+        from lsmrl.viz.figures import gap_figure, umap_view_figure
 
         ex = self.ctx.explorer(progress)
         stage = str(stage or "embedding")
@@ -55,11 +57,10 @@ class GapTab:
         note = ""
         if query is not None:
             index = self.ctx.query_index(ex, query)
-            if ex.dataset.test[index].modality != self.ctx.direction_query_modality(ex, direction):
-                direction = next((d for d in ex.directions if self.ctx.direction_query_modality(ex, d)
-                                  == ex.dataset.test[index].modality), direction)
+            if ex.tracklet_row(index)["modality"] != ex.query_modality(direction):
+                direction = ex.direction_of(index) or direction
             self.ctx.check_query_direction(ex, index, direction)
-            figure = ex.gap.figure(stage, index, direction, k, colour_by=colour_by)
+            figure = umap_view_figure(ex.gap.view(stage, index, direction, k), colour_by=colour_by)
             result = ex.retrieve(index, direction, k)
             q = result["query"]
             highlight_rows.append(["query ★", q["tid"], q["pid"], q["camid"], q["modality"], None, None])
@@ -69,7 +70,7 @@ class GapTab:
             note = (f"Star: query `{q['tid']}`; rings: its top-{k} in the final embedding "
                     "(green = same identity, red = another).")
         else:
-            figure = ex.gap.figure(stage, colour_by=colour_by)
+            figure = umap_view_figure(ex.gap.view(stage), colour_by=colour_by)
         rows = ex.gap.table()
         labels = gap_columns(rows)
         keys = [key for key in labels if key != "stage" and any(key in r for r in rows)]

@@ -108,7 +108,8 @@ class ModelTab:
     def compare(self, other: str, direction: str, progress=gr.Progress()):
         """/compare: per-query AP changes main -> ``other`` ("baseline" or "compare"). Returns (summary,
         AP-change figure, changed top-1 table)."""
-        from lsmrl.analysis import ap_change_figure
+        # plotly loads with the first chart, not at start-up
+        from lsmrl.viz.figures import ap_change_figure
 
         ex = self.ctx.explorer(progress)
         direction = check_direction(direction, ex.directions)

@@ -29,6 +29,9 @@ from app.validation import (
     user_errors,
     warn,
 )
+from lsmrl.analysis.modality_gap import STAGE_LABELS
+from lsmrl.data.frame_indices import sample_frame_indices
+from lsmrl.viz.images import tracklet_strip
 
 ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"), ("easiest first", "easiest"))
 MAX_THUMBNAILS = 30
@@ -53,8 +56,6 @@ class RetrievalTab:
         direction = session.get("direction") if session.get("direction") in ex.directions else ex.directions[0]
         session["direction"] = direction
         identity, camera, query, thumbs, session = self.list_queries(direction, ALL, ALL, "identity", session)
-        from lsmrl.analysis.modality_gap import STAGE_LABELS
-
         stages = [(STAGE_LABELS.get(s, s), s) for s in ex.stages]
         others = [(f"the baseline ({Path(ex.baseline.path).stem})", "baseline")] if ex.baseline is not None else []
         if ex.compare_bundle is not None:
@@ -217,6 +218,7 @@ class RetrievalTab:
     def _tracks(self, video: Any, frames: np.ndarray):
         """The people found in an uploaded clip, once per clip content (``/detect_people`` then
         ``/retrieve_video`` with a person detect once)."""
+        # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import detect_people
 
         return self.ctx.track_cache.get((self._content_key(video), len(frames)), lambda: detect_people(frames))
@@ -226,6 +228,7 @@ class RetrievalTab:
         """/detect_people: the people in an uploaded video (a scene with several people, say). Returns (the
         tracks as JSON: id, number of frames, first and last scanned frame, boxes, detector score; a preview
         frame with every track's box and label; the tracks' thumbnails)."""
+        # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import preview_frame_index, preview_image
 
         upload_path(video)
@@ -266,10 +269,8 @@ class RetrievalTab:
         (a clip that is already a person crop is used whole, else the longest track) or a track id from
         /detect_people. Returns (ranked list JSON, summary, the query frames as a strip, result strips,
         session)."""
-        from lsmrl.analysis.render import tracklet_strip
-        from lsmrl.data.frame_indices import sample_frame_indices
+        # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import person_query
-
         modality = check_modality(modality)
         k = check_top_k(top_k)
         choice = check_person(person)
@@ -365,8 +366,7 @@ class RetrievalTab:
         """The /retrieve result of test tracklet ``query`` in the direction whose queries are of its modality."""
         ex = self.ctx.explorer()
         index = self.ctx.query_index(ex, query)
-        modality = ex.dataset.test[index].modality
-        direction = next((d for d in ex.directions if self.ctx.direction_query_modality(ex, d) == modality), None)
+        direction = ex.direction_of(index)
         if direction is None:
             raise UserInputError(f"{query} is not a query of any direction")
         self.ctx.check_query_direction(ex, index, direction)
@@ -395,10 +395,10 @@ class RetrievalTab:
             row = {key: item.get(key) for key in ("rank", "tid", "pid", "camid", "modality", "similarity", "distance",
                                                   "is_match")}
             if ex is not None and item.get("test_index") is not None:
-                row["frames"] = relative_source(ex.dataset, ex.dataset.test[int(item["test_index"])])
+                row["frames"] = ex.tracklet_source(int(item["test_index"]))
             rows.append(row)
         if ex is not None and query.get("test_index") is not None:
-            query["frames"] = relative_source(ex.dataset, ex.dataset.test[int(query["test_index"])])
+            query["frames"] = ex.tracklet_source(int(query["test_index"]))
         query.pop("test_index", None)
         out_dir = app_config.app_temp_dir() / "exports" / uuid.uuid4().hex[:12]
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -420,20 +420,4 @@ class RetrievalTab:
         return str(path)
 
 
-def relative_source(dataset, tracklet) -> str:
-    """Where a tracklet's frames are, relative to the data set's folder (its frame folder, or its video); a
-    path outside that folder is reduced to its last two parts, so no server path leaves the app."""
-    source = tracklet.video or (str(Path(tracklet.frames[0]).parent) if tracklet.frames else "")
-    if not source:
-        return ""
-    path = Path(source)
-    root = getattr(dataset, "root", None)
-    if root is not None:
-        try:
-            return path.resolve().relative_to(Path(root).resolve()).as_posix()
-        except (ValueError, OSError):
-            pass
-    return Path(*path.parts[-2:]).as_posix() if len(path.parts) >= 2 else path.name
-
-
-__all__ = ["ORDERS", "RetrievalTab", "relative_source"]
+__all__ = ["ORDERS", "RetrievalTab"]

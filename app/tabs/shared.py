@@ -27,6 +27,7 @@ from app import config as app_config
 from app import resources as app_resources
 from app.config import DEFAULT_LIMITS, UploadLimits
 from app.validation import UserInputError, check_query
+from lsmrl.viz.images import tracklet_strip
 
 DIRECTION_LABELS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
 ALL = "all"
@@ -112,7 +113,6 @@ class TabContext:
         # so one strip file serves every query (the SynthVVI demo needs at most 400 x 3); the folder stays
         # bounded (STRIP_FILES files of about 100 kB) by deleting the files the LRU drops
         self._strip_files = LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
-        self._directions: dict[str, tuple[str | None, frozenset]] = {}
         # people found in recent uploads, so that choosing a person after "Find people" detects nothing again
         self.track_cache = LRU(size=16)
 
@@ -123,8 +123,6 @@ class TabContext:
         return self.frame_cache.get(int(index), lambda: ex.tracklet_frames(int(index)))
 
     def strip(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> np.ndarray:
-        from lsmrl.analysis.render import tracklet_strip
-
         return tracklet_strip(self.frames(ex, index), border=border, label_lines=lines, scale=scale,
                               text_scale=scale)
 
@@ -139,8 +137,7 @@ class TabContext:
     def strip_file(self, ex, index: int, border: str | None, lines: list[str], scale: int = STRIP_SCALE) -> str:
         """The path of the strip image of test tracklet ``index``: rendered once per (tracklet, border, label,
         scale) into :func:`app.config.strip_cache_dir`, then served as a file (no re-encoding per call)."""
-        t = ex.dataset.test[int(index)]
-        key = (int(index), str(t.tid), border, tuple(lines), int(scale))
+        key = (int(index), ex.tracklet_row(int(index))["tid"], border, tuple(lines), int(scale))
 
         def render() -> str:
             digest = hashlib.sha256(json.dumps([self._strip_namespace(ex), *key], ensure_ascii=False)
@@ -173,41 +170,30 @@ class TabContext:
             raise
         except Exception as error:  # an LSMRLError with the id in it
             raise UserInputError(f"{error}. Use a test tracklet id such as "
-                                 f"{ex.dataset.test[0].tid or '0'} or pick a query in the Retrieval tab") from None
-
-    def direction_info(self, ex, direction: str) -> tuple[str | None, frozenset]:
-        """(query modality, test indices of the queries) of ``direction``, computed once per direction."""
-        info = self._directions.get(direction)
-        if info is None:
-            rows = ex.queries(direction)
-            info = (rows[0]["modality"] if rows else None, frozenset(r["test_index"] for r in rows))
-            self._directions[direction] = info
-        return info
-
-    def direction_query_modality(self, ex, direction: str) -> str | None:
-        return self.direction_info(ex, direction)[0]
+                                 f"{ex.tracklet_row(0)['tid']} or pick a query in the Retrieval tab") from None
 
     def check_query_direction(self, ex, index: int, direction: str) -> None:
-        t = ex.dataset.test[index]
-        wanted = self.direction_query_modality(ex, direction)
-        if wanted is not None and t.modality != wanted:
-            others = [d for d in ex.directions if self.direction_query_modality(ex, d) == t.modality]
-            hint = f"switch the direction to {DIRECTION_LABELS.get(others[0], others[0])}, or " if others else ""
+        t = ex.tracklet_row(index)
+        wanted = ex.query_modality(direction)
+        if wanted is not None and t["modality"] != wanted:
+            other = ex.direction_of(index)
+            hint = f"switch the direction to {DIRECTION_LABELS.get(other, other)}, or " if other else ""
             label = DIRECTION_LABELS.get(direction, direction)
-            raise UserInputError(f"{t.tid or index} is a {t.modality} tracklet, and {label} needs a {wanted} query: "
+            raise UserInputError(f"{t['tid']} is a {t['modality']} tracklet, and {label} needs a {wanted} query: "
                                  f"{hint}choose a {wanted} tracklet")
-        if index not in self.direction_info(ex, direction)[1]:
-            raise UserInputError(f"{t.tid or index} is not a query of {DIRECTION_LABELS.get(direction, direction)}")
+        if not ex.is_query(index, direction):
+            raise UserInputError(f"{t['tid']} is not a query of {DIRECTION_LABELS.get(direction, direction)}")
+
+    @staticmethod
+    def query_caption(ex, index: int) -> list[str]:
+        t = ex.tracklet_row(index)
+        return [f"query {t['tid']}", f"id {t['pid']}  cam {t['camid']}  {t['modality']}"]
 
     def query_strip(self, ex, index: int, scale: int = QUERY_SCALE) -> np.ndarray:
-        t = ex.dataset.test[index]
-        return self.strip(ex, index, "query", [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"],
-                          scale=scale)
+        return self.strip(ex, index, "query", self.query_caption(ex, index), scale=scale)
 
     def query_strip_file(self, ex, index: int, scale: int = QUERY_SCALE) -> str:
-        t = ex.dataset.test[index]
-        return self.strip_file(ex, index, "query",
-                               [f"query {t.tid or index}", f"id {t.pid}  cam {t.camid}  {t.modality}"], scale=scale)
+        return self.strip_file(ex, index, "query", self.query_caption(ex, index), scale=scale)
 
     def result_gallery(self, ex, items: list[dict], verdict: bool = True) -> list[tuple[str, str]]:
         gallery = []

@@ -8,14 +8,16 @@ module                 what
 =====================  ==========================================================
 ``cache``              on-disk cache keyed by checkpoint hash + data fingerprint
 ``modality_gap``       per-stage gap metrics (centroids, cross-modal similarity, probe)
-``embedding``          seeded per-stage UMAP, Procrustes-aligned; plotly scatter
+``embedding``          seeded per-stage UMAP layouts, Procrustes-aligned
 ``diffusion``          identity-prompt similarity before/after SD, SD attention, probes
 ``failures``           worst queries, impostors, failure rates by camera/attribute
 ``compare``            two checkpoints on the same queries
 ``attention``          per-frame Grad-CAM and attention rollout (torch)
-``render``             tracklet strips and contribution bars (PIL)
 ``explorer``           the facade: :class:`Explorer`
 =====================  ==========================================================
+
+The analyses return numbers, arrays and records; :mod:`lsmrl.viz` draws them
+(plotly figures, tracklet strips, explanation-map overlays).
 
 Importing this package is light: names are resolved on first use (PEP 562), so
 ``import lsmrl.analysis`` imports neither torch, plotly nor umap; ``umap`` is
@@ -42,7 +44,6 @@ _EXPORTS: dict[str, str] = {
     # modality gap
     "gap_metrics": "modality_gap",
     "gap_columns": "modality_gap",
-    "gap_figure": "modality_gap",
     "stage_gap": "modality_gap",
     "probe_accuracy": "modality_gap",
     "STAGE_LABELS": "modality_gap",
@@ -51,7 +52,6 @@ _EXPORTS: dict[str, str] = {
     "align_procrustes": "embedding",
     "fit_umap": "embedding",
     "umap_layouts": "embedding",
-    "umap_figure": "embedding",
     "point_meta": "embedding",
     # diffusion
     "DiffusionResult": "diffusion",
@@ -63,40 +63,30 @@ _EXPORTS: dict[str, str] = {
     "probe_summary": "diffusion",
     "probe_text_features": "diffusion",
     "prompt_identities": "diffusion",
-    "prompt_similarity_figure": "diffusion",
-    "sd_attention_figure": "diffusion",
-    "probe_figure": "diffusion",
     # failures
     "QueryOutcome": "failures",
     "RankedItem": "failures",
     "ImpostorReport": "failures",
-    "FailureStatistics": "failures",
+    "FailureStatistics": "failure_stats",
     "normalise_records": "failures",
     "worst_queries": "failures",
     "find_impostors": "failures",
-    "failure_statistics": "failures",
+    "failure_statistics": "failure_stats",
     "attribute_differences": "failures",
     "flatten_attributes": "failures",
     "describe_attributes": "failures",
-    "similarity_histogram": "failures",
-    "similarity_histogram_figure": "failures",
-    "camera_pair_figure": "failures",
-    "attribute_failure_figure": "failures",
+    "similarity_histogram": "failure_stats",
     # compare
     "Comparison": "compare",
     "QueryChange": "compare",
     "compare_records": "compare",
     "compare_all": "compare",
-    "ap_change_figure": "compare",
-    # attention and rendering (lsmrl.analysis.attention / render)
+    # attention
     "AttentionMaps": "attention",
     "EmbeddingSimilarityTarget": "attention",
     "PromptTarget": "attention",
     "gradcam_maps": "attention",
     "attention_rollout": "attention",
-    "overlay": "attention",
-    "tracklet_strip": "render",
-    "frame_contribution_figure": "render",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -122,49 +112,32 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PromptTarget,
         attention_rollout,
         gradcam_maps,
-        overlay,
     )
     from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache, key_belongs, stored_key
-    from lsmrl.analysis.compare import Comparison, QueryChange, ap_change_figure, compare_all, compare_records
+    from lsmrl.analysis.compare import Comparison, QueryChange, compare_all, compare_records
     from lsmrl.analysis.diffusion import (
         DiffusionResult,
         ProbeRow,
         TrackletDiffusion,
         attribute_probe_table,
         cross_modal_shift,
-        probe_figure,
         probe_summary,
         probe_text_features,
         prompt_identities,
-        prompt_similarity_figure,
-        sd_attention_figure,
         tracklet_diffusion,
     )
-    from lsmrl.analysis.embedding import UMAPParams, align_procrustes, fit_umap, point_meta, umap_figure, umap_layouts
+    from lsmrl.analysis.embedding import UMAPParams, align_procrustes, fit_umap, point_meta, umap_layouts
     from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer, ModelBundle, data_cache_key
+    from lsmrl.analysis.failure_stats import FailureStatistics, failure_statistics, similarity_histogram
     from lsmrl.analysis.failures import (
-        FailureStatistics,
         ImpostorReport,
         QueryOutcome,
         RankedItem,
         attribute_differences,
-        attribute_failure_figure,
-        camera_pair_figure,
         describe_attributes,
-        failure_statistics,
         find_impostors,
         flatten_attributes,
         normalise_records,
-        similarity_histogram,
-        similarity_histogram_figure,
         worst_queries,
     )
-    from lsmrl.analysis.modality_gap import (
-        STAGE_LABELS,
-        gap_columns,
-        gap_figure,
-        gap_metrics,
-        probe_accuracy,
-        stage_gap,
-    )
-    from lsmrl.analysis.render import frame_contribution_figure, tracklet_strip
+    from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_columns, gap_metrics, probe_accuracy, stage_gap

@@ -137,29 +137,9 @@ def compare_all(records_a: Any, records_b: Any, dataset=None, label_a: str = "A"
             for name in table_a if name in table_b}
 
 
-def ap_change_figure(comparison: Comparison):
-    """Per-query AP change, sorted (a "waterfall"): red = worse under B, green = better; hover names the query."""
-    import plotly.graph_objects as go
-
-    changes = comparison.changes
-    colours = ["#d62828" if c.ap_change < 0 else "#2a9d3f" if c.ap_change > 0 else "#9aa5b1" for c in changes]
-    hover = [f"{c.tid} (id {c.pid}, cam {c.camid})<br>AP {c.ap_a:.3f} -> {c.ap_b:.3f}<br>"
-             f"first true rank {c.first_match_rank_a} -> {c.first_match_rank_b}<br>top-1 {c.status}" for c in changes]
-    figure = go.Figure(go.Bar(x=list(range(1, len(changes) + 1)), y=[c.ap_change for c in changes],
-                              marker_color=colours, text=hover, hovertemplate="%{text}<extra></extra>",
-                              textposition="none"))
-    s = comparison.summary
-    title = (f"AP change {comparison.label_a} -> {comparison.label_b} ({comparison.direction}): "
-             f"mAP {s.get('mAP_a', 0):.1f} -> {s.get('mAP_b', 0):.1f}, "
-             f"{s.get('fixed', 0)} top-1 fixed, {s.get('broken', 0)} broken")
-    figure.update_layout(title=title, xaxis_title="queries (sorted by AP change)", yaxis_title="AP change",
-                         template="plotly_white")
-    return figure
-
-
 def summary_table(comparisons: Mapping[str, Comparison]) -> list[dict]:
     """One row per direction with the summary counts (for a table next to the figure)."""
     return [{"direction": name, **c.summary} for name, c in comparisons.items()]
 
 
-__all__ = ["Comparison", "QueryChange", "ap_change_figure", "compare_all", "compare_records", "summary_table"]
+__all__ = ["Comparison", "QueryChange", "compare_all", "compare_records", "summary_table"]

@@ -40,6 +40,7 @@ import numpy as np
 
 from lsmrl.analysis.failures import describe_attributes
 from lsmrl.analysis.modality_gap import l2_normalise, modality_mask, pair_similarity_means
+from lsmrl.synth.captions import attribute_probes, probe_truth
 
 
 # --------------------------------------------------------------------------- prompt identities
@@ -194,8 +195,6 @@ def probe_text_features(model, probes: Mapping[str, tuple[str, str]] | None = No
     """``{"names", "positive", "negative"}``: L2-normalised text features of every probe's two captions."""
     import torch
 
-    from lsmrl.synth.captions import attribute_probes
-
     probes = dict(probes if probes is not None else attribute_probes())
     names = list(probes)
     with torch.no_grad():
@@ -225,8 +224,6 @@ def attribute_probe_table(features: Mapping[str, np.ndarray], probe_features: Ma
     """
     if not attributes:
         return []
-    from lsmrl.synth.captions import probe_truth
-
     pids = np.asarray(features["pids"])
     infrared = modality_mask(features["modalities"])
     names = [str(n) for n in probe_features["names"]]
@@ -290,78 +287,6 @@ class DiffusionResult:
                 "probes": [asdict(r) for r in self.probes], "probe_summary": probe_summary(self.probes)}
 
 
-# --------------------------------------------------------------------------- figures
-def _prompt_label(index: int, pids: Sequence[int] | None) -> str:
-    return f"id {pids[index]}" if pids is not None else f"prompt {index}"
-
-
-def prompt_similarity_figure(report: TrackletDiffusion):
-    """Grouped bars: the union of the top prompts before and after SD, similarity before vs after."""
-    import plotly.graph_objects as go
-
-    indices = []
-    for entry in report.after + report.before:
-        if entry.prompt_index not in indices:
-            indices.append(entry.prompt_index)
-    if report.true_prompt_index is not None and report.true_prompt_index not in indices:
-        indices.append(report.true_prompt_index)
-    descriptions = {e.prompt_index: e.description for e in report.before + report.after}
-    labels = [_prompt_label(i, report.prompt_pids) + (" (true)" if i == report.true_prompt_index else "")
-              for i in indices]
-    hover = [descriptions.get(i, "") or _prompt_label(i, report.prompt_pids) for i in indices]
-    figure = go.Figure()
-    for name, values, colour in (("before SD (stfl)", report.similarity_before, "#9aa5b1"),
-                                 ("after SD (sd)", report.similarity_after, "#3a6ea5")):
-        figure.add_bar(name=name, x=labels, y=[values[i] for i in indices], marker_color=colour,
-                       customdata=hover, hovertemplate="%{x}: %{y:.3f}<br>%{customdata}<extra>" + name + "</extra>")
-    figure.update_layout(barmode="group", title=f"{report.tid} ({report.modality}): similarity to identity prompts",
-                         yaxis_title="cosine similarity", template="plotly_white")
-    return figure
-
-
-def sd_attention_figure(report: TrackletDiffusion):
-    """Bars of the top SD attention weights over the prompt bank."""
-    import plotly.graph_objects as go
-
-    entries = report.attention
-    figure = go.Figure(go.Bar(x=[_prompt_label(e.prompt_index, report.prompt_pids) for e in entries],
-                              y=[e.score for e in entries], marker_color="#3a6ea5",
-                              customdata=[e.description for e in entries],
-                              hovertemplate="%{x}: weight %{y:.3f}<br>%{customdata}<extra></extra>"))
-    figure.update_layout(title=f"{report.tid}: SD attention over identity prompts (top {len(entries)})",
-                         yaxis_title="attention weight", template="plotly_white")
-    return figure
-
-
-def probe_figure(rows: Sequence[ProbeRow], metric: str = "auc", stages: Sequence[str] = ("stfl", "sd")):
-    """Grouped bars per probe: visible/infrared x before/after SD, for ``metric`` ("auc" or "mean_difference")."""
-    import plotly.graph_objects as go
-
-    if metric not in ("auc", "mean_difference"):
-        raise ValueError(f"metric must be 'auc' or 'mean_difference', got {metric!r}")
-    probes = list(dict.fromkeys(r.probe for r in rows))
-    colours = {("visible", 0): "#f4a582", ("visible", 1): "#e4572e", ("infrared", 0): "#92c5de",
-               ("infrared", 1): "#3a6ea5"}
-    figure = go.Figure()
-    for modality in ("visible", "infrared"):
-        for position, stage in enumerate(stages):
-            chosen = {r.probe: r for r in rows if r.modality == modality and r.stage == stage}
-            name = f"{modality}, {'before SD' if position == 0 else 'after SD'} ({stage})"
-            figure.add_bar(
-                name=name, x=probes, y=[getattr(chosen[p], metric) if p in chosen else None for p in probes],
-                marker_color=colours.get((modality, min(position, 1))),
-                customdata=[[chosen[p].num_positive, chosen[p].num_negative] if p in chosen else [0, 0]
-                            for p in probes],
-                hovertemplate="%{x}: %{y:.3f}<br>%{customdata[0]} positive / %{customdata[1]} negative tracklets"
-                              "<extra>" + name + "</extra>")
-    if metric == "auc":
-        figure.add_hline(y=0.5, line_dash="dash", line_color="grey")
-    figure.update_layout(barmode="group", title="Attribute probes: what the features carry, before vs after SD",
-                         yaxis_title="AUC (0.5 = no signal)" if metric == "auc" else "score difference",
-                         template="plotly_white", xaxis_tickangle=-40)
-    return figure
-
-
 __all__ = ["DiffusionResult", "ProbeRow", "PromptScore", "TrackletDiffusion", "attribute_probe_table",
-           "cross_modal_shift", "probe_figure", "probe_summary", "probe_text_features", "prompt_identities",
-           "prompt_similarity_figure", "sd_attention_figure", "tracklet_diffusion"]
+           "cross_modal_shift", "probe_summary", "probe_text_features", "prompt_identities",
+           "tracklet_diffusion"]

@@ -21,7 +21,7 @@ Per-point metadata (``meta``) is a dict of equal-length lists:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,6 @@ from lsmrl.analysis.modality_gap import STAGE_LABELS, l2_normalise
 
 #: Bump when the layout computation changes (part of the cache key).
 UMAP_VERSION = "umap-2"
-
-
-MODALITY_COLOURS = {"visible": "#e4572e", "infrared": "#3a6ea5"}
 
 
 @dataclass(frozen=True)
@@ -188,106 +185,6 @@ def point_meta(dataset, indices: Sequence[int] | None = None) -> dict[str, list]
     return meta
 
 
-def _hover(meta: Mapping[str, Sequence], rows: Iterable[int]) -> list[str]:
-    return [f"{meta['tid'][i]}<br>identity {meta['pid'][i]}<br>camera {meta['camid'][i]}<br>{meta['modality'][i]}"
-            for i in rows]
-
-
-def umap_figure(coords: Any, meta: Mapping[str, Sequence], stage: str, highlight_query: int | None = None,
-                highlight_matches: Iterable[int] = (), match_correct: Sequence[bool] | None = None,
-                webgl_above: int = 3000, colour_by: str = "modality"):
-    """Scatter of a stage's 2-D layout.
-
-    ``colour_by="modality"`` (default): colour = modality, traces "visible" and
-    "infrared". ``colour_by="identity"``: colour = identity (a cycled palette),
-    marker = modality (circle visible, diamond infrared); the identities of the
-    query and of its matches get a trace and a legend entry each ("id 205
-    (query)"), every other point is in the trace "other identities" (100
-    identities cannot each have a legend entry one could read).
-    ``coords``: (N, 2) of ``stage``, or the dict from :func:`umap_layouts`.
-    ``meta``: per-point lists (:func:`point_meta`), row i describing ``coords[i]``.
-    ``highlight_query``: a *row* of ``coords`` (== the test index when the
-    layout covers all of ``dataset.test``) drawn as a large star;
-    ``highlight_matches``: rows ringed (green/red by ``match_correct`` if given,
-    else black); the highlight traces are named "query" and "top matches".
-    """
-    import plotly.graph_objects as go
-
-    if colour_by not in ("modality", "identity"):
-        raise ValueError(f"colour_by must be 'modality' or 'identity', got {colour_by!r}")
-    if isinstance(coords, Mapping):
-        coords = coords[stage]
-    coords = np.asarray(coords)
-    n = len(coords)
-    for name, values in meta.items():
-        if len(values) != n:
-            raise ValueError(f"meta[{name!r}] has {len(values)} entries for {n} points")
-    pids = list(meta["pid"])
-    scatter = go.Scattergl if n > webgl_above else go.Scatter
-    figure = go.Figure()
-    matches = [int(i) for i in highlight_matches]
-
-    def customdata(rows):
-        return [meta["test_index"][i] for i in rows] if "test_index" in meta else None
-
-    if colour_by == "modality":
-        for modality in ("visible", "infrared"):
-            rows = [i for i in range(n) if meta["modality"][i] == modality]
-            figure.add_trace(scatter(
-                x=coords[rows, 0] if rows else [], y=coords[rows, 1] if rows else [], mode="markers", name=modality,
-                marker=dict(color=MODALITY_COLOURS[modality], size=8, opacity=0.8, line=dict(width=0.5, color="white")),
-                text=_hover(meta, rows), hovertemplate="%{text}<extra></extra>", customdata=customdata(rows)))
-        legend_title = "modality"
-    else:
-        palette = IDENTITY_PALETTE
-        colour_of = {pid: palette[i % len(palette)] for i, pid in enumerate(sorted(set(pids)))}
-        highlighted: list[int] = []
-        for row in ([int(highlight_query)] if highlight_query is not None else []) + matches:
-            if pids[row] not in highlighted:
-                highlighted.append(pids[row])
-        symbol = {"visible": "circle", "infrared": "diamond"}
-        rest = [i for i in range(n) if pids[i] not in highlighted]
-        figure.add_trace(scatter(
-            x=coords[rest, 0] if rest else [], y=coords[rest, 1] if rest else [], mode="markers",
-            name="other identities", marker=dict(color=[colour_of[pids[i]] for i in rest], size=7, opacity=0.35,
-                                                 symbol=[symbol.get(meta["modality"][i], "circle") for i in rest]),
-            text=_hover(meta, rest), hovertemplate="%{text}<extra></extra>", customdata=customdata(rest)))
-        query_pid = pids[int(highlight_query)] if highlight_query is not None else None
-        for pid in highlighted:
-            rows = [i for i in range(n) if pids[i] == pid]
-            figure.add_trace(go.Scatter(
-                x=coords[rows, 0], y=coords[rows, 1], mode="markers",
-                name=f"id {pid}" + (" (query)" if pid == query_pid else ""),
-                marker=dict(color=colour_of[pid], size=11, opacity=0.95, line=dict(width=1, color="black"),
-                            symbol=[symbol.get(meta["modality"][i], "circle") for i in rows]),
-                text=_hover(meta, rows), hovertemplate="%{text}<extra></extra>", customdata=customdata(rows)))
-        legend_title = "identity (circle: visible, diamond: infrared)"
-    if matches:
-        colours = ["black"] * len(matches) if match_correct is None else [
-            "#2a9d3f" if ok else "#d62828" for ok in match_correct]
-        figure.add_trace(go.Scatter(
-            x=coords[matches, 0], y=coords[matches, 1], mode="markers", name="top matches",
-            marker=dict(symbol="circle-open", size=18, line=dict(width=2.5), color=colours),
-            text=[f"rank {r + 1}<br>" + h for r, h in enumerate(_hover(meta, matches))],
-            hovertemplate="%{text}<extra></extra>"))
-    if highlight_query is not None:
-        q = int(highlight_query)
-        figure.add_trace(go.Scatter(
-            x=[coords[q, 0]], y=[coords[q, 1]], mode="markers", name="query",
-            marker=dict(symbol="star", size=22, color="gold", line=dict(width=1.5, color="black")),
-            text=["query<br>" + _hover(meta, [q])[0]], hovertemplate="%{text}<extra></extra>"))
-    figure.update_layout(title=f"UMAP: {STAGE_LABELS.get(stage, stage)}", legend_title=legend_title,
-                         xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""),
-                         template="plotly_white")
-    return figure
-
-
-#: Colours of identities when the UMAP is coloured by identity (plotly's Dark24, cycled).
-IDENTITY_PALETTE = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
-                    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
-                    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038")
-
-
-__all__ = ["Alignment", "IDENTITY_PALETTE", "UMAPParams", "UMAP_VERSION", "align_procrustes", "exact_cosine_knn",
+__all__ = ["Alignment", "UMAPParams", "UMAP_VERSION", "align_procrustes", "exact_cosine_knn",
            "fit_umap",
-           "point_meta", "umap_cache_key", "umap_figure", "umap_layouts"]
+           "point_meta", "umap_cache_key", "umap_layouts"]

@@ -38,9 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from lsmrl.allocator import tune_cpu_allocator
 from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
 from lsmrl.analysis.embedding import UMAPParams
 from lsmrl.analysis.failures import QueryOutcome, distance_to_similarity, normalise_records, rank_gallery
+from lsmrl.analysis.split_queries import SplitQueries
 from lsmrl.analysis.views import (
     AttentionAnalysis,
     DiffusionAnalysis,
@@ -49,9 +51,11 @@ from lsmrl.analysis.views import (
     Provenance,
     UploadRetrieval,
 )
-from lsmrl.analysis.views.attention import EXPLANATION_METHODS  # noqa: F401  (re-exported)
-from lsmrl.data.tracklet import DIRECTIONS, INFRARED_TO_VISIBLE, VVIDataset
+from lsmrl.data.registry import build_dataset
+from lsmrl.data.sampling import load_tracklet
+from lsmrl.data.tracklet import INFRARED_TO_VISIBLE, VVIDataset
 from lsmrl.errors import LSMRLError
+from lsmrl.evaluation.protocols import direction_distmats, evaluate_directions, query_records
 from lsmrl.model.stages import STAGES
 
 #: Part of every cache key: bump when an analysis changes its output.
@@ -110,19 +114,20 @@ def content_digest(dataset: VVIDataset, samples: int = 16) -> str:
 def data_cache_key(dataset: VVIDataset, fingerprint: str | None = None) -> str:
     """The data part of every analysis-cache key: the tracklet lists' fingerprint, then the content digest."""
     if fingerprint is None:
+        # torch loads when a model is used, not at import
         from lsmrl.engine.extract import data_fingerprint
 
         fingerprint = data_fingerprint(dataset)
     return f"{fingerprint}-{content_digest(dataset)}"
 
 
-class Explorer:
+class Explorer(SplitQueries):
     """See the module docstring. Build with :meth:`open`."""
 
     def __init__(self, dataset: VVIDataset, main: ModelBundle, compare: ModelBundle | None,
                  baseline: ModelBundle | None, cache: AnalysisCache, num_frames: int, sampling: str,
                  device, fingerprint: str, umap_params: UMAPParams = UMAPParams()):
-        self.dataset = dataset
+        super().__init__(dataset)
         self.main = main
         self.compare_bundle = compare
         self.baseline = baseline
@@ -136,12 +141,8 @@ class Explorer:
         self._item_locks: dict[str, threading.Lock] = {}
         self._item_locks_guard = threading.Lock()
         self._memo: dict[str, Any] = {}
-        self._tid_index = {t.tid: i for i, t in enumerate(dataset.test) if t.tid}
         self._pids = np.array([t.pid for t in dataset.test])
         self._camids = np.array([t.camid for t in dataset.test])
-        self._query_rows: dict[str, dict[int, int]] = {
-            name: {int(q): row for row, q in enumerate(np.asarray(idx[0]).reshape(-1))}
-            for name, idx in dataset.directions.items()}
         self._outcomes = {role: normalise_records(b.records, dataset) for role, b in self.bundles().items()}
         # the analyses, one object each (lsmrl.analysis.views)
         self.uploads = UploadRetrieval(self)
@@ -167,8 +168,10 @@ class Explorer:
         it is already set (call before anything imports umap).
         ``progress(fraction, message)`` reports loading and extraction.
         """
-        from lsmrl.allocator import tune_cpu_allocator
+        # torch loads when a model is used, not at import
         from lsmrl.device import get_device
+
+        # torch loads when a model is used, not at import
         from lsmrl.engine.extract import data_fingerprint
 
         tune_cpu_allocator()  # a serving process: reuse freed memory across forwards (see its docstring)
@@ -182,8 +185,6 @@ class Explorer:
         else:
             if data_root is None:
                 raise LSMRLError(f"data_root is required to read the data set {dataset!r}")
-            from lsmrl.data.registry import build_dataset
-
             data = build_dataset(dataset, data_root, **dict(dataset_options or {}))
         frames = int(num_frames or data.test_num_frames)
         fingerprint = data_fingerprint(data)
@@ -234,38 +235,6 @@ class Explorer:
         """Whether :meth:`lazy` has computed ``name`` already."""
         return name in self._memo
 
-    def check_direction(self, direction: str) -> str:
-        if direction not in self.dataset.directions:
-            raise LSMRLError(f"unknown direction {direction!r}; this data set has {sorted(self.dataset.directions)}")
-        return direction
-
-    def test_index(self, query: str | int) -> int:
-        """A tracklet id or a test index -> the index into ``dataset.test``."""
-        if isinstance(query, (int, np.integer)) and not isinstance(query, bool):
-            index = int(query)
-            if not 0 <= index < len(self.dataset.test):
-                raise LSMRLError(f"test index {index} is out of range (0..{len(self.dataset.test) - 1})")
-            return index
-        if isinstance(query, str):
-            if query in self._tid_index:
-                return self._tid_index[query]
-            if query.strip().isdigit():
-                return self.test_index(int(query.strip()))
-            raise LSMRLError(f"no test tracklet with id {query!r}")
-        raise LSMRLError(f"a query is a tracklet id or a test index, got {type(query).__name__}")
-
-    def query_row(self, index: int, direction: str) -> int:
-        rows = self._query_rows[self.check_direction(direction)]
-        if index not in rows:
-            t = self.dataset.test[index]
-            raise LSMRLError(f"{t.tid or index} ({t.modality}) is not a query of {direction}; "
-                             f"pick a query of that direction (see Explorer.queries)")
-        return rows[index]
-
-    def tracklet_row(self, index: int) -> dict:
-        t = self.dataset.test[index]
-        return {"tid": t.tid or str(index), "test_index": int(index), "pid": int(t.pid), "camid": int(t.camid),
-                "modality": t.modality}
 
     def _outcome(self, index: int, direction: str, model: str = "main") -> QueryOutcome:
         return self._outcomes[model][direction][self.query_row(index, direction)]
@@ -288,10 +257,6 @@ class Explorer:
         return row
 
     # ================================================================== retrieval
-    @property
-    def directions(self) -> list[str]:
-        return [d for d in DIRECTIONS if d in self.dataset.directions] + [
-            d for d in self.dataset.directions if d not in DIRECTIONS]
 
     def queries(self, direction: str = INFRARED_TO_VISIBLE, model: str = "main") -> list[dict]:
         """Every query of ``direction``: tid, test_index, pid, camid, modality, ap, inp, first_match_rank, ..."""
@@ -366,8 +331,6 @@ class Explorer:
     # ================================================================== frames and attention
     def tracklet_frames(self, test_index: str | int, num_frames: int | None = None) -> np.ndarray:
         """The tracklet's frames as the model sees them (test sampling): (T, H, W, 3) uint8, original size."""
-        from lsmrl.data.sampling import load_tracklet
-
         index = self.test_index(test_index)
         return load_tracklet(self.dataset.test[index], int(num_frames or self.num_frames), self.sampling)
 
@@ -390,8 +353,10 @@ class Explorer:
 
 def _load_bundle(role: str, path: Path, dataset: VVIDataset, num_frames: int, data_key: str,
                  cache: AnalysisCache, device, batch_size: int, progress: Callable[[float, str], None]) -> ModelBundle:
+    # torch loads when a model is used, not at import
     from lsmrl.engine.extract import extract_stages
-    from lsmrl.evaluation.protocols import direction_distmats, evaluate_directions, query_records
+
+    # torch loads when a model is used, not at import
     from lsmrl.model.checkpoint import file_sha256, load_model
 
     progress(0.0, f"loading the {role} checkpoint {path.name}")
@@ -419,4 +384,4 @@ def _load_bundle(role: str, path: Path, dataset: VVIDataset, num_frames: int, da
     return ModelBundle(role, path, model, meta, sha, key, features, distmats, records, metrics, timing["seconds"])
 
 
-__all__ = ["ANALYSIS_VERSION", "EXPLANATION_METHODS", "Explorer", "ModelBundle", "STAGES", "content_digest"]
+__all__ = ["ANALYSIS_VERSION", "Explorer", "ModelBundle", "content_digest"]

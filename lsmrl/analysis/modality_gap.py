@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lsmrl.data.tracklet import DIRECTIONS, INFRARED, VISIBLE
+from lsmrl.evaluation.protocols import evaluate_directions
 
 #: Display names of the stages, in pipeline order.
 STAGE_LABELS = {
@@ -184,8 +185,6 @@ def gap_metrics(features_by_stage: Mapping[str, Any], pids: Any, modalities: Any
     ``rank1_<direction>`` and ``mAP_<direction>`` (percent) for its directions,
     ranked with ``dataset.metric`` and ``dataset.camera_filter``.
     """
-    from lsmrl.evaluation.protocols import evaluate_directions
-
     rows = []
     for stage, features in features_by_stage.items():
         row: dict[str, Any] = {"stage": stage, "label": STAGE_LABELS.get(stage, stage)}
@@ -221,21 +220,5 @@ def gap_legend(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-def gap_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
-        "centroid_distance", "cross_sim_gap", "probe_accuracy")):
-    """Grouped bars: one group per metric, one bar per stage (hover shows the exact values)."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    names = [GAP_COLUMNS.get(m, m) for m in metrics]
-    for row in rows:
-        values = [row.get(m) for m in metrics]
-        figure.add_bar(name=row.get("label", row["stage"]), x=names, y=values,
-                       hovertemplate="%{x}: %{y:.3f}<extra>" + str(row.get("label", row["stage"])) + "</extra>")
-    figure.update_layout(barmode="group", title="Modality gap per stage", yaxis_title="value",
-                         legend_title="stage")
-    return figure
-
-
-__all__ = ["GAP_COLUMNS", "GAP_DEFINITIONS", "STAGE_LABELS", "gap_columns", "gap_legend", "gap_figure", "gap_metrics", "l2_normalise",
+__all__ = ["GAP_COLUMNS", "GAP_DEFINITIONS", "STAGE_LABELS", "gap_columns", "gap_legend", "gap_metrics", "l2_normalise",
            "modality_mask", "pair_similarity_means", "probe_accuracy", "stage_gap"]

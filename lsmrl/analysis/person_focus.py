@@ -31,6 +31,10 @@ import torch
 
 from lsmrl.analysis.attention import EXPLANATION_METHODS, EmbeddingSimilarityTarget, explain, person_concentration
 from lsmrl.analysis.synth_masks import SynthTrackletWithMasks, render_tracklet_with_masks
+from lsmrl.data.frame_indices import sample_frame_indices
+from lsmrl.data.sampling import build_transform
+from lsmrl.model.checkpoint import load_model
+from lsmrl.model.lsmrl import LSMRL
 
 FOCUS_METHODS = EXPLANATION_METHODS
 DEFAULT_FLAGS = {"seed": 0, "frames": (16, 32), "infrared": "nir", "height": 128, "width": 64, "cameras": 6,
@@ -61,9 +65,6 @@ def cross_modal_pairs(config, flags: dict, count: int) -> Iterator[tuple]:
     The frames are normalised model inputs (T, 3, H, W) at ``config.image_size``; ``coverage`` (T, H, W) is the
     person's share of each input pixel. Queries alternate between infrared (-> visible) and visible (-> infrared).
     """
-    from lsmrl.data.frame_indices import sample_frame_indices
-    from lsmrl.data.sampling import build_transform
-
     transform = build_transform(tuple(config.image_size))
     render_flags = {k: v for k, v in flags.items() if k != "train_identities"}
     first_visible = flags["infrared_tracklets"]
@@ -128,8 +129,6 @@ def hiding_test(model, flags: dict, count: int = 10, seed: int = 0) -> np.ndarra
 
 def random_twin(model, seed: int = 0):
     """A randomly initialised model of ``model``'s config (prompt bank refreshed, eval mode): the control."""
-    from lsmrl.model.lsmrl import LSMRL
-
     torch.manual_seed(seed)
     twin = LSMRL(model.config)
     twin.refresh_prompt_bank()
@@ -144,8 +143,6 @@ def _mean_text(values) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
-
-    from lsmrl.model.checkpoint import load_model
 
     parser = argparse.ArgumentParser(prog="python -m lsmrl.analysis.person_focus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[2] / "checkpoints"

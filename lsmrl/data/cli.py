@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lsmrl.data.registry import build_dataset, dataset_statistics
+
 DATASET_NAMES = ("hitsz-vcm", "buptcampus", "synthvvi")
 
 
@@ -28,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lsmrl.data.registry import build_dataset, dataset_statistics
-
     options: dict = {"check_files": not args.no_check_files}
     if args.dataset in ("hitsz-vcm", "synthvvi"):
         if args.min_length is not None:

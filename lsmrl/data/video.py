@@ -76,7 +76,7 @@ class VideoInfo:
 
 # =========================================================================== parent side
 def _video_error(message: str) -> Exception:
-    from lsmrl.errors import VideoError
+    from lsmrl.errors import VideoError  # not at the top: the decoding child runs this file without lsmrl
 
     return VideoError(message)
 
@@ -217,8 +217,7 @@ def read_video_frames(
     process under ``limits`` (default :class:`VideoLimits`). ``_child_sleep_s``
     is a test hook that makes the child sleep before decoding.
     """
-    # not at the top: this file also runs as the decoding child, which must not import the lsmrl package
-    from lsmrl.data.frame_indices import SAMPLING_MODES
+    from lsmrl.data.frame_indices import SAMPLING_MODES  # not at the top: see _video_error
 
     if mode not in SAMPLING_MODES:
         raise ValueError(f"unknown sampling mode {mode!r}; expected one of {SAMPLING_MODES}")

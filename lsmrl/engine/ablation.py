@@ -32,7 +32,7 @@ ROWS = {
     "4_cmi": "+ CMI",
     "5_full": "+ modality losses (full LSMRL)",
 }
-# Single-seed control rows (issue 13), trained only when named with --rows: what each part adds on its own
+# Single-seed control rows, trained only when named with --rows: what each part adds on its own
 # (the baseline with the modality losses) and what the full model loses without each module.
 EXTRA_ROWS = {
     "6_baseline_modality": "baseline + modality losses",

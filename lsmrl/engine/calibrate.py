@@ -71,7 +71,7 @@ def calibrate_modules(model: LSMRL, tracklets, labels: dict[int, int], num_frame
             if rows.any():
                 sd.centre.set_mean(modality, residual[rows].mean(0))
         features = features + sd.gate.float() * (residual - sd.centre.mean[modalities])
-    elif model.semantic_diffusion is not None:  # v1 "bank" SD has no centre: run it as it is
+    elif model.semantic_diffusion is not None:  # the "bank" SD has no centre: run it as it is
         features = torch.cat([model.semantic_diffusion(chunk)[0].float() for chunk in features.split(256)])
 
     summary = {"tracklets": int(len(features))}

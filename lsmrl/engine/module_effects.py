@@ -7,8 +7,8 @@ tracklet ``i`` is ``r_i = b_i - a_i``. Over the tracklets of one modality,
 
 is the fraction of the residual's energy that is one constant vector: 1.0 for a module that only shifts
 the modality by a fixed offset (which the BNNeck could do for free), near 0 for one whose effect depends
-on the input. The v1 demo measured 0.44-0.60 for SD and 0.27-0.36 for CMI on its test split (issue 13);
-the target is at most 0.3. ``relative_norm`` (mean ||r|| / mean ||a||) says how large the residual is.
+on the input. Uncentred, SD measured 0.44-0.60 and CMI 0.27-0.36 on a demo's test split (docs/design.md §2); the
+target is at most 0.3. ``relative_norm`` (mean ||r|| / mean ||a||) says how large the residual is.
 
 Computed from :func:`lsmrl.engine.extract.extract_stages` output (or a ``python -m lsmrl extract`` .npz);
 the trainer stores it in the checkpoint's sidecar (``training.module_effects``).

@@ -38,6 +38,7 @@ from lsmrl.engine.data import to_grayscale
 from lsmrl.engine.frame_bank import FrameBank, augment_batch
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.engine.precision import precision_record, training_precision
+from lsmrl.engine.step_log import StepLog
 from lsmrl.engine.zero_shot import (
     MODALITIES,
     clip_view,
@@ -148,9 +149,7 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
             snapshot = out.with_suffix(f".step{step}.safetensors")
             _save_weights(clip, snapshot)
             snapshot.with_suffix(".json").write_text(json.dumps({**sidecar(), "step": step, "validation": record}) + "\n")
-        if log_file:
-            log_file.write(json.dumps({"validation": record}) + "\n")
-            log_file.flush()
+        log.write({"validation": record})
         print(f"step {step}: language probe on {probe_root}: " + ", ".join(
             f"{m} attributes {record[m]['attribute_balanced_accuracy']}, caption top-1 {record[m]['caption_top1']}"
             for m in MODALITIES))
@@ -163,10 +162,7 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
     schedule = warmup_cosine(optimizer, config.warmup_steps, config.steps)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    log = []
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path, "w") if log_path else None
+    log = StepLog(log_path)
     progress = tqdm(range(config.steps), desc="pretrain-clip", unit="step")
     for step in progress:
         picks = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
@@ -216,25 +212,20 @@ def pretrain_clip(data_root: str, out: str | Path, config: PretrainConfig, clip_
             clip.logit_scale.clamp_(0, np.log(100))
         if validation_set is not None and probe_every and (step + 1) % probe_every == 0 and step + 1 < config.steps:
             probe(step + 1)
-        if step % config.log_every == 0 or step == config.steps - 1:
-            record = {"step": step, "loss": round(loss.item(), 4), "lr": schedule.get_last_lr()[0],
-                      "elapsed_s": round(time.time() - start, 1)}
-            log.append(record)
+        if log.log_step(step, every=config.log_every, last=config.steps - 1, losses={"loss": loss},
+                        lr=schedule.get_last_lr()[0], start=start):
             progress.set_postfix(loss=f"{loss.item():.3f}")
-            if log_file:
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
     if validation_set is not None:
         probe(config.steps, keep=False)
-    if log_file:
-        log_file.close()
+    log.close()
     seconds_per_step = (time.time() - loop_start) / max(1, config.steps - 1) if config.steps > 1 else time.time() - start
     clip.eval()
     zero_shot = zero_shot_attribute_accuracy(clip, tokenizer, dataset, image_size, device)
     wall = time.time() - start
     _save_weights(clip, out)
     summary = {**sidecar(), "wall_time_s": round(wall, 1), "seconds_per_step": round(seconds_per_step, 3),
-               "zero_shot": zero_shot, "validation": validation, "log": log}
+               "zero_shot": zero_shot, "validation": validation,
+               "log": [record for record in log.records if "loss" in record]}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

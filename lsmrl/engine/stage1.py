@@ -16,7 +16,6 @@ until they retrieve their own identity's features, those losses pull towards noi
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 
 import numpy as np
@@ -28,6 +27,7 @@ from lsmrl.config import Stage1Config
 from lsmrl.engine.data import SeededBatches, TrackletClips, collate
 from lsmrl.engine.optim import adamw, warmup_cosine
 from lsmrl.engine.precision import Precision
+from lsmrl.engine.step_log import StepLog
 from lsmrl.losses.contrastive import image_to_text_contrastive, text_to_image_contrastive
 from lsmrl.model.lsmrl import LSMRL
 
@@ -56,8 +56,8 @@ def cache_image_features(model: LSMRL, clips: TrackletClips, passes: int, seed: 
 
 
 def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, config: Stage1Config,
-                  seed: int, device, log_file=None) -> list[dict]:
-    """Optimise ``model.prompt_learner.identity_context`` only; returns the log records."""
+                  seed: int, device, log: StepLog | None = None) -> list[dict]:
+    """Optimise ``model.prompt_learner.identity_context`` only; returns the step records (also written to ``log``)."""
     start = time.time()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -68,6 +68,7 @@ def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, co
     temperature = 1.0 / model.clip.logit_scale.exp().item()
     rng = np.random.default_rng(seed)
     features, labels = features.to(device), labels.to(device)
+    log = log if log is not None else StepLog()
     records = []
     model.eval()
     progress = tqdm(range(config.steps), desc="stage 1: prompts", unit="step")
@@ -89,15 +90,12 @@ def train_prompts(model: LSMRL, features: torch.Tensor, labels: torch.Tensor, co
         loss.backward()
         optimizer.step()
         schedule.step()
-        if step % config.log_every == 0 or step == config.steps - 1:
-            record = {"stage": 1, "step": step, "loss": round(loss.item(), 4), "i2t": round(loss_i2t.item(), 4),
-                      "t2i": round(loss_t2i.item(), 4), "lr": schedule.get_last_lr()[0],
-                      "elapsed_s": round(time.time() - start, 1)}
+        record = log.log_step(step, every=config.log_every, last=config.steps - 1,
+                              losses={"loss": loss, "i2t": loss_i2t, "t2i": loss_t2i}, lr=schedule.get_last_lr()[0],
+                              start=start, stage=1)
+        if record:
             records.append(record)
             progress.set_postfix(loss=f"{loss.item():.3f}")
-            if log_file:
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
     context.requires_grad_(False)
     model.refresh_prompt_bank()
     return records

@@ -5,9 +5,9 @@ Losses (LSMRL Sec. 3.5; design.md §6), each switchable through its weight and t
 * identity level: label-smoothed ID cross-entropy on the BNNeck logits,
   cross-modal batch-hard triplet on the final pre-BN feature, and (``i2t``, its
   own switch) CLIP-ReID's image-to-text cross-entropy of the *encoder's own*
-  sequence feature (STFL) against the frozen identity prompts. v1 applied it
-  after SD and CMI, where it pulled towards the tracklet's own prompt while SD
-  mixed in the others';
+  sequence feature (STFL) against the frozen identity prompts (not after SD and
+  CMI, where it would pull towards the tracklet's own prompt while SD mixes in
+  the others');
 * SD ("generated" mode): its generated prompt's sentence feature is classified
   against the identity prompts (``sd_prompt``: close to the identity's learnt
   prompt) and the visible and infrared prompts of an identity are pulled

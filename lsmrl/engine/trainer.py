@@ -46,6 +46,7 @@ from lsmrl.engine.precision import precision_record, training_precision
 from lsmrl.engine.pretrain_clip import read_clip_sidecar
 from lsmrl.engine.stage1 import cache_image_features, prompt_retrieval_accuracy, train_prompts
 from lsmrl.engine.stage2 import Stage2Losses, build_optimizer, set_trainable
+from lsmrl.engine.step_log import StepLog
 from lsmrl.errors import CheckpointError, LSMRLError
 from lsmrl.evaluation.protocols import format_metrics_table
 from lsmrl.model.checkpoint import file_sha256, load_model, save_checkpoint
@@ -151,7 +152,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
     model.to(device)
     if rank == 0:
         dump_config(config, out_dir / "config.yaml")
-    log_file = open(out_dir / "log.jsonl", "a" if resume else "w") if rank == 0 else None
+    log = StepLog(out_dir / "log.jsonl" if rank == 0 else None, append=resume)
     timings: dict[str, float] = {}
     image_size = tuple(model.config.image_size)
     num_frames = model.config.num_frames
@@ -184,7 +185,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                                   flip_prob=config.data.flip_prob, padding=config.data.padding, bank=bank)
             features, feature_labels, _ = cache_image_features(model, clips, config.stage1.feature_passes,
                                                                config.seed, device, precision=precision)
-            train_prompts(model, features, feature_labels, config.stage1, config.seed, device, log_file)
+            train_prompts(model, features, feature_labels, config.stage1, config.seed, device, log)
             stage1_metrics = {"prompt_top1_train": round(prompt_retrieval_accuracy(model, features, feature_labels), 4)}
             timings["stage1_s"] = round(time.time() - start, 1)
             if rank == 0:
@@ -229,8 +230,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                                                            for d, m in metrics.items()},
                   "val_root": str(config.data.val_root)}
         validation.append(record)
-        log_file.write(json.dumps(record) + "\n")
-        log_file.flush()
+        log.write(record)
 
     while step < stage.steps:
         loader.batch_sampler.set_epoch(epoch)
@@ -254,12 +254,8 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                 epoch_terms[name] = epoch_terms.get(name, 0.0) + value.item()
             progress.update(1)
             progress.set_postfix(loss=f"{loss.item():.3f}")
-            if rank == 0 and (step % stage.log_every == 0 or step == stage.steps):
-                record = {"stage": 2, "step": step, "epoch": epoch, "loss": round(loss.item(), 4),
-                          **{k: round(v.item(), 4) for k, v in terms.items()},
-                          "lr": schedule.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
+            log.log_step(step, every=stage.log_every, last=stage.steps, losses={"loss": loss, **terms},
+                         lr=schedule.get_last_lr()[0], start=start, stage=2, epoch=epoch)
             if rank == 0 and validation_set is not None and stage.validate_every and step % stage.validate_every == 0:
                 validate()
             if rank == 0 and stage.checkpoint_every and step % stage.checkpoint_every == 0:
@@ -267,10 +263,8 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                 torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step},
                            out_dir / "last_state.pt")
         if rank == 0 and epoch_batches:
-            record = {"stage": 2, "epoch_end": epoch, "step": step,
-                      **{f"mean_{k}": round(v / epoch_batches, 4) for k, v in epoch_terms.items()}}
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
+            log.write({"stage": 2, "epoch_end": epoch, "step": step,
+                       **{f"mean_{k}": round(v / epoch_batches, 4) for k, v in epoch_terms.items()}})
         epoch_terms, epoch_batches = {}, 0
         epoch += 1
     progress.close()
@@ -295,7 +289,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
             timings["eval_s"] = round(time.time() - start, 1)
             (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             (out_dir / "metrics.queries.json").write_text(json.dumps(records) + "\n")
-            log_file.write(json.dumps({"eval": metrics}) + "\n")
+            log.write({"eval": metrics})
         training = {"config": config.to_dict(), "timings": timings, "clip_weights": str(clip_weights) if clip_weights else None,
                     "clip_weights_sha256": file_sha256(clip_weights) if clip_weights else None,
                     "stage1": stage1_metrics, "world_size": world_size, "device": str(device),
@@ -306,7 +300,7 @@ def train(config: TrainConfig, out_dir: str | Path, clip_weights: str | None = N
                 "test_tracklets": len(dataset.test), **identity_provenance(dataset, labels)}
         save_checkpoint(model, out_dir / "model.safetensors", training=training, data=data, metrics=metrics)
         summary["metrics"] = metrics
-        log_file.close()
+        log.close()
     if world_size > 1:
         torch.distributed.barrier()
     return summary

@@ -14,7 +14,7 @@ from lsmrl.evaluation.protocols import (
     format_metrics_table,
     query_records,
 )
-from lsmrl.evaluation.rank import evaluate_rank, top_k_gallery
+from lsmrl.evaluation.rank import evaluate_rank, rank_query, top_k_gallery
 
 __all__ = [
     "CMC_RANKS",
@@ -28,5 +28,6 @@ __all__ = [
     "evaluate_rank",
     "format_metrics_table",
     "query_records",
+    "rank_query",
     "top_k_gallery",
 ]

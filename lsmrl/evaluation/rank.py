@@ -171,6 +171,27 @@ def top_k_gallery(
     }
 
 
+def rank_query(
+    distances: Any,
+    g_pids: Any,
+    g_camids: Any,
+    q_pid: int,
+    q_camid: int,
+    remove_same_camera: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query's whole ranking as :func:`evaluate_rank` counts it.
+
+    Returns ``(gallery columns best first, is_match)`` after the camera rule:
+    stable sort by distance (ties keep gallery order), same-identity same-camera
+    items removed if ``remove_same_camera``.
+    """
+    d = np.asarray(distances, dtype=np.float64).reshape(1, -1)
+    order, keep, is_match = _ranked_chunk(d, np.asarray([q_pid]), np.asarray(g_pids).reshape(-1),
+                                          np.asarray([q_camid]), np.asarray(g_camids).reshape(-1),
+                                          remove_same_camera)
+    return order[0][keep[0]], is_match[0][keep[0]]
+
+
 def _rank(distmat, q_pids, g_pids, q_camids, g_camids, remove_same_camera, chunk_size, topk) -> dict[str, Any]:
     """Validate the inputs, then rank every query chunk by chunk (one sort per query)."""
     distmat = _as_numpy(distmat, "distmat")

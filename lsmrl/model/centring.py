@@ -1,7 +1,7 @@
 """Per-modality centring of a module's residual, and the cross-rank helpers that keep buffers in sync under DDP.
 
-SD and CMI add a residual ``r`` to the sequence feature. Measured on the v1 demo, 44-60% (SD) and 27-36%
-(CMI) of that residual's energy was one vector per modality: the modules mostly shifted each modality by a
+SD and CMI add a residual ``r`` to the sequence feature. Uncentred, 44-60% (SD) and 27-36% (CMI) of that
+residual's energy measured one vector per modality (docs/design.md §2): the modules mostly shifted each modality by a
 constant, which the BNNeck could do for free, instead of doing something that depends on the input. So
 both subtract a per-modality centre from their residual, like a batch norm without scaling: in training the
 batch mean of each modality (gradients flow through it, as in batch norm) and an exponential moving

@@ -94,7 +94,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LS
         raise CheckpointError(f"{path} is not a valid safetensors file ({error})") from error
     model = LSMRL(config)
     own = model.state_dict()
-    # Checkpoints written before the prompt template was saved (v1) lack it: rebuilt from the loaded CLIP below.
+    # A checkpoint without the prompt template's buffers gets them rebuilt from the loaded CLIP below.
     template = {k for k in own if k.startswith("prompt_learner.") and k.split(".")[-1] in ("prefix", "suffix")}
     rebuild = bool(template) and not (template & set(state))
     problems = state_dict_mismatch({k: v for k, v in own.items() if not (rebuild and k in template)}, state)

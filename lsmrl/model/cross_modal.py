@@ -11,13 +11,13 @@ attends to the other modality's memory:
     infrared f_i -> f_i + g_i * C_i(MHA(LN(f_i), LN(M_visible)))    (infrared to visible)
 
 ``C_m`` (``centred``, the default) subtracts the modality's mean residual
-(:class:`~lsmrl.model.centring.ModalityCentre`). Without it, the v1 model's
-CMI residual was 27-36% one constant vector per modality at test time: with
+(:class:`~lsmrl.model.centring.ModalityCentre`). Without it, the CMI
+residual measured 27-36% one constant vector per modality at test time: with
 a fixed memory and a soft attention, the attended prototype mix hardly
 depends on the query, so CMI learnt a per-modality offset. Centred, only the
 part of the attention that depends on the query moves the feature: a query
 is pulled towards the other-modality prototypes of the identities it
-resembles. ``centred=False`` is the v1 operator (checkpoints that predate it).
+resembles. ``centred=False`` is the uncentred operator (checkpoints trained with it).
 
 The memories are buffers. In training they follow an exponential moving
 average of the detached input features of each identity and modality (first

@@ -22,18 +22,18 @@ key                shape         what
 ``cmi_attention``  (B, C)        CMI attention over the other modality's memory (or None)
 =================  ============  ==============================================
 
-What each module does at test time, and why (measured on the v1 demo, issue 13): v1's SD attended over
-the fixed bank of training identities' prompts and CMI over a fixed prototype memory; both acted mostly as
-a constant offset per modality (44-60% and 27-36% of their residual energy). Now SD *generates* a
+What each module does at test time, and why: an SD that attends over the fixed bank of training
+identities' prompts and a CMI over a fixed prototype memory act mostly as a constant offset per modality
+(44-60% and 27-36% of their residual energy, measured; docs/design.md §2). So SD *generates* a
 modality-shared prompt from each sequence (an inversion network into the prompt template, encoded by the
 CLIP text encoder and diffused into the frame features by cross-attention), and both SD and CMI centre
 their residual per modality, so what they add depends on the input
 (:mod:`lsmrl.model.semantic_diffusion`, :mod:`lsmrl.model.cross_modal`, :mod:`lsmrl.model.centring`).
 :func:`lsmrl.engine.module_effects.modality_constant_share` measures it.
 
-Checkpoints written before these choices lack the keys ``sd_mode``, ``cmi_centred`` and ``shift_edges``;
-:meth:`LSMRLConfig.from_dict` gives them their v1 values (``LEGACY_DEFAULTS``), so they still load and
-behave as trained.
+Checkpoints whose config lacks the keys ``sd_mode``, ``cmi_centred`` and ``shift_edges`` were trained
+with the identity-bank SD, the uncentred CMI and the cyclic shift; :meth:`LSMRLConfig.from_dict` gives
+them those values (``LEGACY_DEFAULTS``), so they still load and behave as trained.
 
 With ``grouped``, ``shift``, ``sd`` and ``cmi`` all off the model is the
 frame-wise CLIP baseline: the mean of the frames' class tokens, trained with
@@ -77,26 +77,26 @@ class LSMRLConfig:
     shift_start: int | None = None
     group_size: int = 2
     shift_tile: tuple[tuple[int, ...], ...] = DEFAULT_SHIFT_TILE
-    shift_edges: str = "swap"  # "swap": no wrap across the tracklet's ends; "cyclic": v1
+    shift_edges: str = "swap"  # "swap": no wrap across the tracklet's ends; "cyclic": TPS's wrap
     # prompts, SD, CMI
     prompt_template: str = "a photo of a x x x x person."
     prompt_context: int = 4
-    sd_mode: str = "generated"  # "generated": a prompt per sequence (inversion); "bank": v1, the identity bank
+    sd_mode: str = "generated"  # "generated": a prompt per sequence (inversion); "bank": the identity bank
     sd_heads: int = 4
     i2t: bool = True  # image-to-text loss on the STFL feature against the stage-1 prompts (CLIP-ReID)
     cmi_heads: int = 4
     gate_init: float = 0.1
     cmi_momentum: float = 0.9
     cmi_share_weights: bool = False
-    cmi_centred: bool = True  # subtract the per-modality mean residual (v1: False)
+    cmi_centred: bool = True  # subtract the per-modality mean residual
     mask_own_identity: bool = True  # SD/CMI leave out the own identity in training (test-time conditions)
     tokenizer: dict | None = None  # the word vocabulary of the miniature CLIP
     test_sampling: str = "evenly"
 
     @classmethod
     def from_dict(cls, data: dict, stored: bool = False) -> "LSMRLConfig":
-        """Build from a dict. ``stored`` (a checkpoint's sidecar): keys an older config lacks take their v1
-        value (``LEGACY_DEFAULTS``); otherwise (a YAML config) missing keys take the field defaults."""
+        """Build from a dict. ``stored`` (a checkpoint's sidecar): keys an older config lacks take the values
+        it was trained with (``LEGACY_DEFAULTS``); otherwise (a YAML config) missing keys take the field defaults."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -7,10 +7,10 @@ visible and the infrared tracklets of that identity (modality-shared), so the
 text space gives both modalities one semantic anchor. The prefix and suffix
 token embeddings are fixed buffers (CLIP-ReID); the text encoder stays frozen.
 They are computed from the CLIP's token embedding *after* its weights are
-loaded and saved in checkpoints (v1 built them from the random
-initialisation at load time and did not save them, so prompt features after
-loading were wrong); :meth:`PromptLearner.rebuild_template` recomputes them
-for checkpoints that predate this.
+loaded, and saved in checkpoints (computed from the random initialisation
+instead, prompt features after loading would be wrong);
+:meth:`PromptLearner.rebuild_template` recomputes them for checkpoints that
+lack them.
 
 Inference never needs the identity: the prompts are used in training (stage 1
 learns them, stage 2 uses them as targets) and, once encoded, as the bank that

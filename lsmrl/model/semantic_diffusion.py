@@ -2,7 +2,7 @@
 
 Two operators; ``LSMRLConfig.sd_mode`` picks one.
 
-**"generated"** (the default, :class:`GeneratedPromptDiffusion`; design.md §6, revised after measuring v1):
+**"generated"** (the default, :class:`GeneratedPromptDiffusion`; design.md §2 and §6):
 modality-shared prompts *generated per sequence*. A shared inversion network maps the sequence feature
 ``f`` to the ``n_ctx`` pseudo-word embeddings of the prompt template ("a photo of a X X X X person."); the
 frozen CLIP text encoder encodes the prompt; each frame's feature attends to the prompt's token features
@@ -19,9 +19,9 @@ follows the line of the same group's image-level CLIP4VI-ReID (text semantics ge
 then injected into the infrared features) and of PromptSG-style inversion. ``sd_attention`` (B, C) is the
 softmax similarity of the generated prompt to the identity prompts (which identities it reads as).
 
-**"bank"** (v1, checkpoints that predate "generated") is the operator below. Measured on the v1 demo:
-at test time its bank is constant, so 44-60% of its residual energy was the same vector for every
-tracklet of a modality, and it lowered mAP (11.2 -> 10.8).
+**"bank"** (checkpoints trained with it) is the operator below. At test time its bank is constant, so
+44-60% of its residual energy measured the same vector for every tracklet of a modality, and it lowered
+mAP (11.2 -> 10.8, docs/design.md §2).
 
 The paper diffuses CLIP-generated, modality-shared language prompts into the
 visible and the infrared sequence features to give both a common semantic

@@ -16,13 +16,13 @@ CLIP's ViT blocks are split, with *no new parameters*, into three consecutive gr
    shifted. The shift is a permutation: nothing is lost.
 
    **Tracklet ends** (``shift_edges``): TPS shifts cyclically, which puts the
-   last frame's patches into the first frame (v1 did so). ``"swap"`` (the
+   last frame's patches into the first frame. ``"swap"`` (the
    default) never wraps: at positions with offset +1, frames exchange patches
    in pairs (0,1), (2,3), ...; with offset -1 in pairs (1,2), (3,4), ...; a
    frame without a partner keeps its own patch. Each frame so reads both
    neighbours across the mosaic, only ever its direct neighbours, and the
-   exchange is its own inverse. ``"cyclic"`` is v1's (checkpoints that
-   predate the switch).
+   exchange is its own inverse. ``"cyclic"`` keeps TPS's wrap (checkpoints
+   trained with it).
 
 No attention ever runs over all T x N tokens of a tracklet. The sequence
 feature is the mean of the frames' projected class tokens (the BNNeck follows
@@ -53,7 +53,7 @@ class STFLConfig:
     shift_start: int | None = None  # None: the last 1/6 (at least 1) of the blocks shift
     group_size: int = 2
     shift_tile: tuple[tuple[int, ...], ...] = field(default=DEFAULT_SHIFT_TILE)
-    shift_edges: str = "swap"  # "swap": pairwise exchange, never across the tracklet's ends; "cyclic": TPS/v1
+    shift_edges: str = "swap"  # "swap": pairwise exchange, never across the tracklet's ends; "cyclic": TPS's wrap
 
     def split(self, layers: int) -> tuple[int, int]:
         """Block indices where the grouped and the shift encoders start.

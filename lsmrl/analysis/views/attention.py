@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lsmrl.analysis.explanation_methods import EXPLANATION_METHODS
+from lsmrl.data.sampling import build_transform
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
 from lsmrl.errors import LSMRLError
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer
 
-# lsmrl.analysis.attention.EXPLANATION_METHODS, repeated so that opening an Explorer does not import torch's
-# explanation code (tests/test_analysis.py checks the two agree)
-EXPLANATION_METHODS = ("gradcam", "hirescam", "occlusion", "rollout")
 
 
 class AttentionAnalysis:
@@ -25,8 +24,6 @@ class AttentionAnalysis:
 
     def tracklet_tensor(self, test_index: str | int, num_frames: int | None = None, model: str = "main"):
         """A test tracklet's frames through the test transform: a (T, 3, H, W) float tensor on the CPU."""
-        from lsmrl.data.sampling import build_transform
-
         ex = self.explorer
         frames = ex.tracklet_frames(test_index, num_frames)
         return build_transform(tuple(ex.bundle(model).model.config.image_size), train=False)(list(frames))
@@ -45,15 +42,15 @@ class AttentionAnalysis:
         ``"occlusion"`` (the fall of the same target when one patch is hidden;
         gradient-free, ``T * grid`` forward passes) or ``"rollout"`` (attention
         rollout, target-free). Returns ``{"query", "match", "prompt",
-        "query_frames", "query_maps", "query_overlay", "match_frames",
-        "match_maps", "match_overlay"}`` (maps are
-        :class:`lsmrl.analysis.attention.AttentionMaps`; frames and overlays are
-        (T, H, W, 3) uint8 at the frames' own size, the maps upsampled from the
-        model's input size; ``match`` is None for prompts, ``prompt`` None for
-        matches).
+        "query_frames", "query_maps", "match_frames", "match_maps"}`` (maps are
+        :class:`lsmrl.analysis.attention.AttentionMaps` at the model's input size;
+        frames are (T, H, W, 3) uint8 at their own size, which
+        :func:`lsmrl.viz.images.overlay` draws the maps over; ``match`` is None for
+        prompts, ``prompt`` None for matches).
         """
         import torch
 
+        # torch loads when a model is used, not at import
         from lsmrl.analysis import attention as att
 
         ex = self.explorer
@@ -92,21 +89,18 @@ class AttentionAnalysis:
             query_target = att.PromptTarget(torch.from_numpy(prompts[label]),
                                             f"similarity to prompt {label}" + (f" (id {pids[label]})" if pids else ""))
 
-        def explain_one(index: int, tgt) -> tuple[np.ndarray, Any, np.ndarray]:
-            from lsmrl.data.sampling import build_transform
-
+        def explain_one(index: int, tgt) -> tuple[np.ndarray, Any]:
             frames_uint8 = ex.tracklet_frames(index)
             tensor = build_transform(tuple(net.config.image_size), train=False)(list(frames_uint8))
             modality = ex.dataset.test[index].modality
             with ex.model_lock:
                 maps = att.explain(net, tensor, modality, tgt, method, stage=stage, layer=layer)
-            # overlays at the frames' own resolution (the maps are upsampled), not at the model's input size
-            return frames_uint8, maps, att.overlay(frames_uint8, maps.maps)
+            return frames_uint8, maps
 
-        out["query_frames"], out["query_maps"], out["query_overlay"] = explain_one(q, query_target)
-        out["match_frames"] = out["match_maps"] = out["match_overlay"] = None
+        out["query_frames"], out["query_maps"] = explain_one(q, query_target)
+        out["match_frames"] = out["match_maps"] = None
         if m is not None and both:
-            out["match_frames"], out["match_maps"], out["match_overlay"] = explain_one(m, match_target)
+            out["match_frames"], out["match_maps"] = explain_one(m, match_target)
         return out
 
 

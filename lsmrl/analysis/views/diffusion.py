@@ -8,6 +8,7 @@ import numpy as np
 
 from lsmrl.analysis.diffusion import (
     DiffusionResult,
+    ProbeRow,
     attribute_probe_table,
     cross_modal_shift,
     probe_text_features,
@@ -69,8 +70,6 @@ class DiffusionAnalysis:
             return [asdict(r) for r in attribute_probe_table(ex.main.features, text, ex.dataset.attributes)]
 
         def load():
-            from lsmrl.analysis.diffusion import ProbeRow
-
             rows = ex.cache.get_or_compute(ex.cache_key("attribute_probes"), compute_rows)
             return [ProbeRow(**r) for r in rows]
 

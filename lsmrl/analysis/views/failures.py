@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lsmrl.analysis.failures import FailureStatistics, ImpostorReport, failure_statistics, find_impostors, worst_queries
+from lsmrl.analysis.failure_stats import FailureStatistics, failure_statistics
+from lsmrl.analysis.failures import ImpostorReport, find_impostors, worst_queries
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
 from lsmrl.model.stages import STAGES
 

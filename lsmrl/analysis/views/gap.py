@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lsmrl.analysis.embedding import point_meta, umap_cache_key, umap_figure, umap_layouts
+from lsmrl.analysis.embedding import point_meta, umap_cache_key, umap_layouts
 from lsmrl.analysis.modality_gap import gap_metrics
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
 from lsmrl.errors import LSMRLError
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer, ProgressFn
+
+
+@dataclass(frozen=True)
+class UMAPView:
+    """What one UMAP picture shows: a stage's layout, the query (a row of ``coords``), its ranked matches and
+    whether each is a true match (None: not known)."""
+
+    coords: np.ndarray
+    meta: dict[str, list]
+    stage: str
+    query_row: int | None = None
+    match_rows: list[int] = field(default_factory=list)
+    match_correct: list[bool] | None = None
 
 
 class GapAnalysis:
@@ -51,18 +65,16 @@ class GapAnalysis:
             raise LSMRLError(f"unknown stage {stage!r}; have {ex.stages}")
         return self.layouts()[stage], point_meta(ex.dataset)
 
-    def figure(self, stage: str, query: str | int | None = None, direction: str = INFRARED_TO_VISIBLE,
-               top_k: int = 5, **options):
-        """The stage's UMAP with the query as a star and its top-k matches ringed (green = true match);
-        ``options`` go to :func:`lsmrl.analysis.embedding.umap_figure`."""
+    def view(self, stage: str, query: str | int | None = None, direction: str = INFRARED_TO_VISIBLE,
+             top_k: int = 5) -> UMAPView:
+        """The stage's UMAP layout with the query and its top-k matches marked (drawn by
+        :func:`lsmrl.viz.figures.umap_view_figure`)."""
         coords, meta = self.umap(stage)
-        highlight, matches, correct = None, [], None
-        if query is not None:
-            result = self.explorer.retrieve(query, direction, top_k)
-            highlight = result["query"]["test_index"]
-            matches = [item["test_index"] for item in result["items"]]
-            correct = [item["is_match"] for item in result["items"]]
-        return umap_figure(coords, meta, stage, highlight, matches, correct, **options)
+        if query is None:
+            return UMAPView(coords, meta, stage)
+        result = self.explorer.retrieve(query, direction, top_k)
+        return UMAPView(coords, meta, stage, result["query"]["test_index"],
+                        [item["test_index"] for item in result["items"]],
+                        [item["is_match"] for item in result["items"]])
 
-
-__all__ = ["GapAnalysis"]
+__all__ = ["GapAnalysis", "UMAPView"]

@@ -98,6 +98,7 @@ class Provenance:
         compared with)."""
         from dataclasses import replace
 
+        # torch loads when a model is used, not at import
         from lsmrl.engine.extract import data_fingerprint
 
         ex = self.explorer

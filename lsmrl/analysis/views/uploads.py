@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lsmrl.analysis.failures import distance_to_similarity
+from lsmrl.data.frame_indices import sample_frame_indices
+from lsmrl.data.sampling import build_transform
 from lsmrl.data.tracklet import MODALITIES
 from lsmrl.errors import LSMRLError
+from lsmrl.evaluation.distance import compute_distance
 from lsmrl.model.stages import STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,9 +26,6 @@ class UploadRetrieval:
 
     def embed(self, frames_uint8: np.ndarray, modality: str, model: str = "main") -> dict[str, np.ndarray]:
         """Every stage of an uploaded clip ``(T, H, W, 3)`` uint8, with the test transform and sampling."""
-        from lsmrl.data.frame_indices import sample_frame_indices
-        from lsmrl.data.sampling import build_transform
-
         ex = self.explorer
         frames = np.asarray(frames_uint8)
         if frames.ndim == 3:
@@ -40,6 +40,7 @@ class UploadRetrieval:
         clip = build_transform(tuple(bundle.model.config.image_size), train=False)(list(chosen))
         import torch
 
+        # torch loads when a model is used, not at import
         from lsmrl.engine.extract import inference_autocast
 
         with ex.model_lock, torch.no_grad(), inference_autocast(bundle.model, ex.device):  # bf16 where it pays
@@ -49,8 +50,6 @@ class UploadRetrieval:
 
     def retrieve(self, frames_uint8: np.ndarray, modality: str, top_k: int = 10, model: str = "main") -> dict:
         """Rank the gallery of the other modality for an uploaded clip (no AP, no camera rule)."""
-        from lsmrl.evaluation.distance import compute_distance
-
         ex = self.explorer
         bundle = ex.bundle(model)
         stages = self.embed(frames_uint8, modality, model)

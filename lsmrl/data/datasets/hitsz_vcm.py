@@ -46,21 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lsmrl.data.datasets._common import (
-    FrameChecker,
-    check_root,
-    layout_error,
-    read_lines,
-)
+from lsmrl.data.datasets._common import FrameChecker, check_root, layout_error, read_lines
 from lsmrl.data.registry import register_dataset
-from lsmrl.data.tracklet import (
-    INFRARED,
-    INFRARED_TO_VISIBLE,
-    VISIBLE,
-    VISIBLE_TO_INFRARED,
-    Tracklet,
-    VVIDataset,
-)
+from lsmrl.data.tracklet import INFRARED, INFRARED_TO_VISIBLE, VISIBLE, VISIBLE_TO_INFRARED, Tracklet, VVIDataset
 
 NAME = "hitsz-vcm"
 INFO_FILES = ("train_name.txt", "track_train_info.txt", "test_name.txt", "track_test_info.txt", "query_IDX.txt")

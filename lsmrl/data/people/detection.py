@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from lsmrl.data.people.records import DetectionConfig
+from lsmrl.errors import LSMRLError
 
 _EMPTY = (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
 
@@ -37,8 +38,6 @@ def resize_for_detection(frames: list[np.ndarray], scale: float) -> list[np.ndar
 def people_hog() -> cv2.HOGDescriptor:
     """A fresh HOG descriptor with OpenCV's default people SVM (64x128 window, trained on INRIA)."""
     if not hasattr(cv2, "HOGDescriptor"):  # opencv 5 dropped it; requirements.txt pins <5
-        from lsmrl.errors import LSMRLError
-
         raise LSMRLError(
             f"OpenCV {cv2.__version__} has no HOGDescriptor; install `opencv-python-headless>=4.8,<5`"
         )

@@ -8,19 +8,8 @@ import cv2
 import numpy as np
 
 from lsmrl.data.people.crops import thumbnail_of
-from lsmrl.data.people.detection import (
-    detect_frame_boxes,
-    detection_scale,
-    hog_boxes,
-    people_hog,
-    resize_for_detection,
-)
-from lsmrl.data.people.records import (
-    DetectionConfig,
-    NoPersonFoundError,
-    PersonTrack,
-    UnknownPersonError,
-)
+from lsmrl.data.people.detection import detect_frame_boxes, detection_scale, hog_boxes, people_hog, resize_for_detection
+from lsmrl.data.people.records import DetectionConfig, NoPersonFoundError, PersonTrack, UnknownPersonError
 from lsmrl.data.people.tracking import link_detections
 from lsmrl.errors import VideoError
 

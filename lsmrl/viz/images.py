@@ -1,12 +1,12 @@
-"""Pictures for the explorer: tracklet strips, grids of them, per-frame contribution bars.
+"""Pictures for the explorer: tracklet strips, grids of them, colour bars, explanation-map overlays.
 
-Pure functions on numpy arrays (uint8 RGB, HWC) with PIL for text; no UI code.
+Pure functions on numpy arrays (uint8 RGB, HWC) with PIL for text and resizing;
+no UI code and no torch.
 The retrieval-list look follows fast-reid's ``visualize_result.py`` (anchors.md
 §6): a query strip in blue, gallery strips framed green (same identity) or red
 (wrong identity), captions under each strip (rank, similarity, camera).
-Per-frame contributions (:mod:`lsmrl.analysis.attention`, design.md §5b: "also
-show each frame's raw contribution to the match") are drawn as a plotly figure
-(:func:`frame_contribution_figure`) or a small bar image (:func:`contribution_bars`).
+Explanation maps (:mod:`lsmrl.analysis.attention`) are drawn over their frames
+with a jet-like colormap (:func:`overlay`) whose scale :func:`colour_bar` shows.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ BORDER_COLOURS: dict[str | None, tuple[int, int, int]] = {
 }
 BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (0x21, 0x21, 0x21)
-QUERY_BAR = "#1565c0"
-MATCH_BAR = "#2e7d32"
 LINE_PADDING = 2
 #: Caption text size in pixels: readable (at least 11 px) where the app shows a strip at about its own size.
 LABEL_PX = 15
@@ -203,20 +201,42 @@ def contribution_bars(frame_contribution, height: int = 40, bar_width: int = 16,
     return canvas
 
 
-def frame_contribution_figure(query_contrib, match_contrib=None, names: tuple[str, str] = ("query", "match"),
-                              title: str = "Each frame's share of the attention map"):
-    """Plotly grouped bar chart of per-frame shares (in %) for the query and (optionally) the matched tracklet."""
-    import plotly.graph_objects as go
+def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T, h, w) float maps resized bilinearly to ``size`` (H, W), frame by frame."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.shape[-2:] == tuple(size):
+        return maps
+    height, width = int(size[0]), int(size[1])
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(m), mode="F").resize((width, height),
+                                                                                          Image.BILINEAR))
+                     for m in maps])
 
-    figure = go.Figure()
-    for values, name, colour in ((query_contrib, names[0], QUERY_BAR), (match_contrib, names[1], MATCH_BAR)):
-        if values is None:
-            continue
-        values = np.asarray(values, dtype=np.float64).ravel()
-        frames = [f"frame {i + 1}" for i in range(values.size)]
-        figure.add_trace(go.Bar(x=frames, y=100.0 * values, name=name, marker_color=colour,
-                                hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>"))
-    figure.update_layout(title=title, barmode="group", yaxis_title="share of the map (%)",
-                         height=260, margin=dict(l=40, r=10, t=40, b=30), template="plotly_white",
-                         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return figure
+
+def jet_colormap(values: np.ndarray) -> np.ndarray:
+    """A jet-like colormap (blue -> cyan -> yellow -> red) in numpy: values in [0, 1] -> float RGB in [0, 1]."""
+    x = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)[..., None]
+    centres = np.array([0.75, 0.5, 0.25], dtype=np.float32)  # red, green, blue peaks
+    return np.clip(1.5 - np.abs(4.0 * (x - centres)), 0.0, 1.0)
+
+
+def overlay(frames_uint8: np.ndarray, maps: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend jet-coloured maps over frames: (T, H, W, 3) uint8 + (T, H, W) in [0, 1] -> (T, H, W, 3) uint8.
+
+    Single frames (H, W, 3) + (H, W) work too. Maps of another size are resized bilinearly.
+    """
+    frames = np.asarray(frames_uint8)
+    maps = np.asarray(maps, dtype=np.float32)
+    single = frames.ndim == 3
+    if single:
+        frames, maps = frames[None], maps[None] if maps.ndim == 2 else maps
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if maps.ndim != 3 or maps.shape[0] != frames.shape[0]:
+        raise ValueError(f"maps must be (T, h, w) with T = {frames.shape[0]}, got {maps.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    maps = np.nan_to_num(resize_maps(maps, frames.shape[1:3]))
+    colours = jet_colormap(maps) * 255.0
+    blended = (1.0 - alpha) * frames.astype(np.float32) + alpha * colours
+    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out[0] if single else out
