@@ -30,7 +30,6 @@ from app.validation import (
     warn,
 )
 from lsmrl.analysis.modality_gap import STAGE_LABELS
-from lsmrl.data.frame_indices import sample_frame_indices
 from lsmrl.viz.images import tracklet_strip
 
 ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"), ("easiest first", "easiest"))
@@ -290,7 +289,7 @@ class RetrievalTab:
         result["query"].update(file=name, width=info.width, height=info.height, fps=info.fps,
                                duration_s=info.duration_s, num_frames_in_file=info.num_frames, person=person_id,
                                people_found=len(chosen.tracks), modality_warning=chosen.modality_warning)
-        used = chosen.frames[sample_frame_indices(len(chosen.frames), ex.num_frames, "evenly")]
+        used = ex.uploads.frames_used(chosen.frames)
         shown = self._resize_for_display(used)
         what = f"person {person_id}" if person_id is not None else "the whole clip (a person crop)"
         # a wide strip is shown smaller than its pixels: larger caption text keeps it readable

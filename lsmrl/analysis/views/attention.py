@@ -48,9 +48,9 @@ class AttentionAnalysis:
         :func:`lsmrl.viz.images.overlay` draws the maps over; ``match`` is None for
         prompts, ``prompt`` None for matches).
         """
+        # torch loads when a model is used, not at import
         import torch
 
-        # torch loads when a model is used, not at import
         from lsmrl.analysis import attention as att
 
         ex = self.explorer

@@ -24,6 +24,13 @@ class UploadRetrieval:
     def __init__(self, explorer: "Explorer"):
         self.explorer = explorer
 
+    def frames_used(self, frames_uint8: np.ndarray) -> np.ndarray:
+        """The frames of a clip the model sees: the protocol's test sampling of ``num_frames`` (evenly spaced
+        when the protocol samples at random)."""
+        ex = self.explorer
+        sampling = ex.sampling if ex.sampling in ("evenly", "uniform") else "evenly"
+        return np.asarray(frames_uint8)[sample_frame_indices(len(frames_uint8), ex.num_frames, sampling)]
+
     def embed(self, frames_uint8: np.ndarray, modality: str, model: str = "main") -> dict[str, np.ndarray]:
         """Every stage of an uploaded clip ``(T, H, W, 3)`` uint8, with the test transform and sampling."""
         ex = self.explorer
@@ -35,12 +42,11 @@ class UploadRetrieval:
         if modality not in MODALITIES:
             raise LSMRLError(f"modality must be one of {MODALITIES}, got {modality!r}")
         bundle = ex.bundle(model)
-        sampling = ex.sampling if ex.sampling in ("evenly", "uniform") else "evenly"
-        chosen = frames[sample_frame_indices(len(frames), ex.num_frames, sampling)]
+        chosen = self.frames_used(frames)
         clip = build_transform(tuple(bundle.model.config.image_size), train=False)(list(chosen))
+        # torch loads when a model is used, not at import
         import torch
 
-        # torch loads when a model is used, not at import
         from lsmrl.engine.extract import inference_autocast
 
         with ex.model_lock, torch.no_grad(), inference_autocast(bundle.model, ex.device):  # bf16 where it pays
