@@ -152,7 +152,7 @@ def split_wide_blob(mask: np.ndarray, person_aspect: float, valley: float = 0.6)
 
     ``mask`` (h, w) is the blob's foreground in its bounding box. The blob is
     taken to hold :func:`blob_people` people side by side; each cut between
-    two of them is the column with the least foreground in the top 40% of the
+    two of them is the column with the least foreground in the top 20% of the
     blob (heads and shoulders, apart even when bodies overlap), searched in
     the middle 80% of the span around each even cut position. A cut must be a
     valley: at most ``valley`` times the lower of the two peaks beside it. A
@@ -162,7 +162,7 @@ def split_wide_blob(mask: np.ndarray, person_aspect: float, valley: float = 0.6)
     mask = np.asarray(mask, bool)
     height, width = mask.shape
     people = blob_people(width, height, person_aspect)
-    profile = mask[: max(1, int(round(0.4 * height)))].sum(axis=0).astype(np.float64)
+    profile = mask[: max(1, int(round(0.2 * height)))].sum(axis=0).astype(np.float64)
     window = max(1, width // (4 * people))
     smooth = np.convolve(profile, np.ones(window) / window, mode="same")
     span = width / people
