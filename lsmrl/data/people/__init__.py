@@ -6,13 +6,18 @@ people; the model expects one person's crops. This package finds them offline:
 - **Detection** per frame: OpenCV's HOG + linear-SVM people detector (Dalal &
   Triggs 2005; the model ships inside the opencv wheel, no download), and, for
   static cameras, MOG2 background subtraction whose person-shaped foreground
-  blobs join HOG's boxes through non-maximum suppression.
-- **Tracking**: boxes linked over frames by greedy IoU matching against a
-  constant-velocity prediction; gaps of up to ``max_gap`` scanned frames are
-  bridged by linear interpolation; tracks sorted longest first, ids from 1.
+  blobs join HOG's boxes through non-maximum suppression; a blob too wide for
+  one person is cut into person-shaped boxes at the valleys between heads, or
+  dropped.
+- **Tracking**: ByteTrack (``supervision``) links boxes over frames (Kalman
+  constant-velocity prediction, Hungarian matching on IoU); gaps of up to
+  ``max_gap`` scanned frames are bridged by linear interpolation; a track is
+  cut where its colours change (HSV histograms, a change point), and one whose
+  colours still vary "looks mixed"; tracks sorted longest first, ids from 1.
 - :func:`person_query` does it all for a video query: the clip itself when it
-  already is a person crop, else the chosen person's crops, plus the warning of
-  the modality check.
+  already is a person crop, else the chosen person's crops (``"auto"``: the
+  longest track that does not look mixed), plus warnings in words: the
+  modality check's and one when the chosen track looks like several people.
 - :func:`crop_track` gives the chosen person's crops with a margin, padded to the
   model's 2:1 aspect and resized; :func:`preview_image` draws every track with a
   readable label; :func:`is_person_crop` recognises a clip that is already a
@@ -32,8 +37,9 @@ Limits (what to expect from a 2005 detector):
   Someone who stands still for much of the clip becomes background and leaves
   a "ghost" blob when they go; tracks of blobs alone that never move are
   dropped, but a ghost that changes shape can remain as a short extra track.
-- Tracking by overlap alone: two people who cross may swap ids, and a person
-  who leaves and comes back becomes a new track.
+- Tracking by overlap, checked by colour: two people who cross may swap ids
+  when their clothes look alike, and a person who leaves and comes back
+  becomes a new track.
 - Only ``max_scan_frames`` evenly spaced frames are searched; boxes of the
   frames between are interpolated.
 

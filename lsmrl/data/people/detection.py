@@ -74,6 +74,10 @@ def hog_boxes(
 def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """Person-shaped foreground blobs of MOG2 in every frame (empty lists where the camera seems to move).
 
+    A blob too wide for one upright person is cut into person-shaped boxes
+    (:func:`split_wide_blob`), or dropped when it would hold more than
+    ``blob_max_people``: a box around several people gives mixed crops.
+
     MOG2 first learns the background from *all* scanned frames, then labels each
     frame with the learning frozen: a person walking through a short clip is then
     not learnt as background from the first frame on (which would leave a "ghost"
@@ -109,20 +113,75 @@ def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig
             continue
         foreground = cv2.morphologyEx((mask == 255).astype(np.uint8), cv2.MORPH_OPEN, open_)
         foreground = cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, close)
-        count, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
         boxes, scores = [], []
-        for x, y, w, h, area in stats[1:count]:
-            if h / scale < config.min_box_height or not low <= h / max(w, 1) <= high:
+        for label, (x, y, w, h, _) in enumerate(stats[1:count], start=1):
+            if h / scale < config.min_box_height:
                 continue
-            if area / float(w * h) < config.blob_min_fill:
-                continue
-            boxes.append([x, y, x + w, y + h])
-            scores.append(config.blob_score)
+            blob = labels[y : y + h, x : x + w] == label
+            if h / max(w, 1) >= config.blob_split_aspect:
+                pieces = [(0, 0, w, h)]
+            elif blob_people(w, h, config.person_aspect) <= config.blob_max_people:
+                pieces = split_wide_blob(blob, config.person_aspect)
+            else:
+                continue  # far too wide for a few people side by side: a car, a shadow, a crowd
+            for px0, py0, px1, py1 in pieces:
+                pw, ph = px1 - px0, py1 - py0
+                if ph / scale < config.min_box_height or not low <= ph / max(pw, 1) <= high:
+                    continue
+                if blob[py0:py1, px0:px1].mean() < config.blob_min_fill:
+                    continue
+                boxes.append([x + px0, y + py0, x + px1, y + py1])
+                scores.append(config.blob_score)
         if boxes:
             results.append((np.asarray(boxes, np.float32) / scale, np.asarray(scores, np.float32)))
         else:
             results.append(_EMPTY)
     return results
+
+
+def blob_people(width: int, height: int, person_aspect: float) -> int:
+    """How many upright people of height/width ``person_aspect`` side by side make a blob this wide (at least 2)."""
+    return max(2, int(round(width * person_aspect / max(height, 1))))
+
+
+def split_wide_blob(mask: np.ndarray, person_aspect: float, valley: float = 0.6) -> list[tuple[int, int, int, int]]:
+    """Person-shaped boxes (x0, y0, x1, y1, in ``mask``'s pixels) of a blob too wide for one upright person,
+    or [] when the blob does not look like several people.
+
+    ``mask`` (h, w) is the blob's foreground in its bounding box. The blob is
+    taken to hold :func:`blob_people` people side by side; each cut between
+    two of them is the column with the least foreground in the top 20% of the
+    blob (heads and shoulders, apart even when bodies overlap), searched in
+    the middle 80% of the span around each even cut position. A cut must be a
+    valley: at most ``valley`` times the lower of the two peaks beside it. A
+    solid blob (a car, a box, a shadow) has no such valleys and gives [].
+    Each piece is shrunk to its own foreground's rows and columns.
+    """
+    mask = np.asarray(mask, bool)
+    height, width = mask.shape
+    people = blob_people(width, height, person_aspect)
+    profile = mask[: max(1, int(round(0.2 * height)))].sum(axis=0).astype(np.float64)
+    window = max(1, width // (4 * people))
+    smooth = np.convolve(profile, np.ones(window) / window, mode="same")
+    span = width / people
+    edges = [0]
+    for i in range(1, people):
+        lo = int(round(i * span - 0.4 * span))
+        hi = max(lo + 1, int(round(i * span + 0.4 * span)))
+        edges.append(lo + int(np.argmin(smooth[lo:hi])))
+    edges.append(width)
+    for before, cut, after in zip(edges[:-2], edges[1:-1], edges[2:]):
+        peak = min(smooth[before:cut].max(initial=0.0), smooth[cut:after].max(initial=0.0))
+        if peak <= 0 or smooth[cut] > valley * peak:
+            return []
+    pieces = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        part = mask[:, a:b]
+        rows, cols = np.nonzero(part.any(axis=1))[0], np.nonzero(part.any(axis=0))[0]
+        if len(rows) and len(cols):
+            pieces.append((a + int(cols[0]), int(rows[0]), a + int(cols[-1]) + 1, int(rows[-1]) + 1))
+    return pieces
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

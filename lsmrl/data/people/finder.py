@@ -35,7 +35,9 @@ def scan_frame_indices(num_frames: int, max_scan_frames: int) -> list[int]:
 def detect_people(frames: np.ndarray, config: DetectionConfig = DetectionConfig()) -> list[PersonTrack]:
     """The people in a video, longest track first, ids 1, 2, ... in that order.
 
-    ``frames``: (T, H, W, 3) uint8 (RGB or BGR: neither detector looks at hue).
+    ``frames``: (T, H, W, 3) uint8, RGB (the detectors do not look at hue; the
+    appearance check does, and with BGR frames it still compares a track with
+    itself consistently).
     Raises :class:`NoPersonFoundError` when no track survives.
     """
     frames = _checked_frames(frames)
@@ -44,7 +46,7 @@ def detect_people(frames: np.ndarray, config: DetectionConfig = DetectionConfig(
     scale = detection_scale(height, width, config)
     images = resize_for_detection([frames[i] for i in indices], scale)
     per_frame = detect_frame_boxes(images, scale, (height, width), config)
-    linked = link_detections(per_frame, indices, config)
+    linked = link_detections(per_frame, indices, config, frames=frames)
     if not linked:
         detectors = " and ".join(
             name for name, on in (("the HOG people detector", config.use_hog),
@@ -64,17 +66,25 @@ def detect_people(frames: np.ndarray, config: DetectionConfig = DetectionConfig(
     for track_id, track in enumerate(linked, start=1):
         frame_indices, boxes = track.dense()
         thumbnail = thumbnail_of(frames, frame_indices, boxes, track.best_frame)
-        tracks.append(PersonTrack(track_id, frame_indices, boxes, track.score, thumbnail))
+        outliers = track.appearance_outliers(config.appearance_outlier_distance)
+        tracks.append(PersonTrack(track_id, frame_indices, boxes, track.score, thumbnail, outliers,
+                                  looks_mixed=outliers > config.appearance_max_outliers))
     return tracks
 
 
 def select_track(tracks: Sequence[PersonTrack], person: int | str = AUTO) -> PersonTrack:
-    """The track ``person`` names: its id (an int or a digit string), or ``"auto"`` for the longest."""
+    """The track ``person`` names: its id (an int or a digit string), or ``"auto"``.
+
+    ``"auto"`` is the longest track that does not look mixed (``looks_mixed``:
+    its colours say it holds more than one person); when every track looks
+    mixed, the longest of them (:func:`~lsmrl.data.people.person_query` then
+    warns).
+    """
     if not tracks:
         raise NoPersonFoundError("No person was detected, so there is no person to choose.")
     if isinstance(person, str):
         if person.strip().lower() == AUTO:
-            return max(tracks, key=lambda t: (t.length, t.score))
+            return max(tracks, key=lambda t: (not t.looks_mixed, t.length, t.score))
         if not person.strip().isdigit():
             raise UnknownPersonError(f"person must be a track id or {AUTO!r}, not {person!r}")
         person = int(person)

@@ -19,14 +19,18 @@ class PersonQuery:
 
     ``frames``: (n, H, W, 3) uint8: the chosen person's crops (``size``), or the
     clip unchanged when it already is a person crop (then ``person`` is None and
-    ``tracks`` is empty). ``modality_warning``: the sentence of
-    :func:`check_declared_modality`, or None.
+    ``tracks`` is empty). ``modality_warning``: the warnings for the user in
+    words, or None: the sentence of :func:`check_declared_modality`, then
+    ``person_warning`` (the app shows this one field). ``person_warning``: a
+    sentence when the chosen track looks like more than one person
+    (:attr:`PersonTrack.looks_mixed`), or None.
     """
 
     frames: np.ndarray
     person: PersonTrack | None
     tracks: tuple[PersonTrack, ...]
     modality_warning: str | None
+    person_warning: str | None = None
 
     @property
     def used_whole_clip(self) -> bool:
@@ -46,7 +50,7 @@ def person_query(
 
     With ``"auto"``, a clip that is already a person crop (:func:`is_person_crop`)
     is used whole, as before person detection; otherwise the longest track is
-    used. A track id always uses tracks: ``tracks`` when given (those that
+    used (the longest that does not look mixed). A track id always uses tracks: ``tracks`` when given (those that
     :func:`detect_people` returned for these same frames, e.g. from an earlier
     preview), else a fresh detection. Raises
     :class:`~lsmrl.data.people.NoPersonFoundError` or
@@ -58,4 +62,17 @@ def person_query(
     if tracks is None:
         tracks = detect_people(frames, config)
     chosen = select_track(tracks, person)
-    return PersonQuery(crop_track(frames, chosen, size, margin), chosen, tuple(tracks), warning)
+    person_warning = mixed_track_warning(chosen)
+    combined = " ".join(w for w in (warning, person_warning) if w) or None
+    return PersonQuery(crop_track(frames, chosen, size, margin), chosen, tuple(tracks), combined, person_warning)
+
+
+def mixed_track_warning(track: PersonTrack) -> str | None:
+    """A sentence for the user when ``track`` looks like more than one person, else None."""
+    if not track.looks_mixed:
+        return None
+    return (
+        f"Person {track.id} may be more than one person: {track.appearance_outliers:.0%} of the detections "
+        "along the track differ in colour from the rest (people crossing, or a group seen as one). The query "
+        "would mix them; choose another person, or upload a clip cropped to one person."
+    )

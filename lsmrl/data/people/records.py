@@ -61,6 +61,14 @@ class DetectionConfig:
     bg_min_frames: int = 5
     bg_max_foreground_fraction: float = 0.3
     blob_aspect_range: tuple[float, float] = (1.2, 4.5)
+    # A blob lower than ``blob_split_aspect`` times its width is several people side by side (or crossing):
+    # it is cut into ``round(width * person_aspect / height)`` (at least 2) person-shaped boxes at the
+    # valleys of its foreground's column profile (see detection.split_wide_blob); pieces that are not
+    # person-shaped are dropped. A blob that would hold more than blob_max_people is dropped whole: a car, a
+    # long shadow or a crowd, none of which gives one person's crops.
+    blob_split_aspect: float = 1.6
+    person_aspect: float = 2.0
+    blob_max_people: int = 3
     blob_min_fill: float = 0.3
     blob_score: float = 0.5
     # A HOG box that a blob confirms takes the blob's (tighter, pixel-accurate) extent.
@@ -76,9 +84,24 @@ class DetectionConfig:
     drop_static_ghosts: bool = True
     ghost_max_shift: float = 0.1
 
-    link_iou: float = 0.3
+    # ByteTrack (supervision): a box joins a track when IoU x confidence >= link_iou (HOG's margin clipped at
+    # 1, a blob's blob_score); boxes of confidence >= track_activation + 0.1 start tracks; a track is kept
+    # through max_gap scanned frames without a box.
+    link_iou: float = 0.2
+    track_activation: float = 0.25
     max_gap: int = 4
     min_track_detections: int = 3
+
+    # Appearance: a track is cut where the HSV histogram of its boxes changes (Bhattacharyya distance of the
+    # mean histograms before and after above appearance_split_distance, both sides at least
+    # appearance_min_segment detections). A track with more than appearance_max_outliers of its detections
+    # farther than appearance_outlier_distance from its median histogram "looks mixed": "auto" avoids it
+    # and a query from it is warned about.
+    appearance_split: bool = True
+    appearance_split_distance: float = 0.4
+    appearance_min_segment: int = 3
+    appearance_outlier_distance: float = 0.5
+    appearance_max_outliers: float = 0.25
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,9 +118,17 @@ class DetectionConfig:
         low, high = self.blob_aspect_range
         if not 0 < low < high:
             problems.append("blob_aspect_range must be (low, high) with 0 < low < high")
+        if self.blob_split_aspect <= 0 or self.person_aspect <= 0:
+            problems.append("need blob_split_aspect > 0 and person_aspect > 0")
+        if self.blob_max_people < 2:
+            problems.append("blob_max_people must be at least 2")
+        if self.appearance_min_segment < 1:
+            problems.append("appearance_min_segment must be at least 1")
         if self.bg_learning_passes < 1:
             problems.append("bg_learning_passes must be at least 1")
-        for name in ("bg_background_ratio", "refine_iou", "nms_iou", "nms_containment", "link_iou", "blob_min_fill", "bg_max_foreground_fraction"):
+        for name in ("bg_background_ratio", "refine_iou", "nms_iou", "nms_containment", "link_iou", "blob_min_fill", "bg_max_foreground_fraction",
+                     "track_activation", "appearance_split_distance", "appearance_outlier_distance",
+                     "appearance_max_outliers"):
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{name} must lie in (0, 1]")
         if self.ghost_max_shift < 0:
@@ -118,6 +149,10 @@ class PersonTrack:
     box). ``score`` is the mean detector score of the real detections (HOG's SVM
     margin, or ``blob_score`` for a motion blob). ``thumbnail`` is a uint8 HxWx3
     crop of the frame where the detector was most confident.
+    ``appearance_outliers`` is the share of its detections whose colours are
+    unlike the track's median (see :mod:`~lsmrl.data.people.appearance`);
+    ``looks_mixed`` is True when that share is above the configured bound: the
+    track probably holds more than one person.
     """
 
     id: int
@@ -125,6 +160,8 @@ class PersonTrack:
     boxes: tuple[Box, ...]
     score: float
     thumbnail: np.ndarray = field(repr=False, compare=False)
+    appearance_outliers: float = 0.0
+    looks_mixed: bool = False
 
     @property
     def length(self) -> int:
@@ -138,11 +175,13 @@ class PersonTrack:
         return self.boxes[frame_index - self.frame_indices[0]]
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (no thumbnail): id, length, score, frame_indices, boxes."""
+        """JSON-ready summary (no thumbnail): id, length, score, appearance check, frame_indices, boxes."""
         return {
             "id": self.id,
             "length": self.length,
             "score": round(float(self.score), 4),
+            "appearance_outliers": round(float(self.appearance_outliers), 4),
+            "looks_mixed": bool(self.looks_mixed),
             "frame_indices": list(self.frame_indices),
             "boxes": [list(box) for box in self.boxes],
         }
