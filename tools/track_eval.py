@@ -43,8 +43,8 @@ from lsmrl.data.people import (  # noqa: E402
     select_track,
 )
 from lsmrl.data.people.detection import box_iou  # noqa: E402
-from lsmrl.data.synth.cameras import make_cameras, render_background  # noqa: E402
-from lsmrl.data.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan  # noqa: E402
+from lsmrl.synth.cameras import make_cameras, render_background  # noqa: E402
+from lsmrl.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan  # noqa: E402
 
 
 @dataclass(frozen=True)
