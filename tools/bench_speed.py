@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import torch
 
 from lsmrl.analysis.cache import AnalysisCache, CacheKey
 from lsmrl.analysis.embedding import UMAPParams, umap_layouts
-from lsmrl.device import cpu_name
 from lsmrl.engine.extract import inference_autocast
 from lsmrl.model.checkpoint import load_model
 from lsmrl.model.lsmrl import LSMRL, LSMRLConfig
@@ -35,16 +33,6 @@ from tools.timing import percentile
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "lsmrl-mini-synthvvi.safetensors"
 DEFAULT_DATA = REPO / "assets" / "synthvvi"
-
-
-def machine_info() -> dict:
-    """CPU model, cores, torch threads, load average (a loaded machine gives lower, noisier figures)."""
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__.split("+")[0], "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
-    if hasattr(os, "getloadavg"):
-        info["load_1min_start"] = round(os.getloadavg()[0], 2)
-    return info
 
 
 # --------------------------------------------------------------------------- matmul peak

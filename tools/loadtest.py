@@ -54,6 +54,8 @@ import asyncio
 import shlex
 
 from tools.app_perf import LaunchedApp, sample_query_video
+from tools.machine import machine_info  # noqa: E402
+from tools.soak import run_soak  # noqa: E402
 from tools.timing import percentile, process_cpu_seconds, time_calls  # noqa: E402
 
 IR2VIS = "infrared_to_visible"
@@ -336,7 +338,8 @@ async def _run_load_test(url, retrieve_calls, video_calls, timeout_s, top_k, war
                     raise RuntimeError(f"the app did not answer /failures within {warmup_timeout_s:g} s: "
                                        f"{error}") from None
                 await asyncio.sleep(2)
-        result: dict = {"url": url, "warmup_s": round(time.perf_counter() - start, 2), "top_k": top_k,
+        result: dict = {"url": url, "machine": machine_info(), "warmup_s": round(time.perf_counter() - start, 2),
+                        "top_k": top_k,
                         "downloads": download, "client": "httpx asyncio, Gradio's /gradio_api/call API",
                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         if hasattr(os, "getloadavg"):
@@ -482,6 +485,23 @@ def merge_into(path: Path, result: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def _soak_main(args: argparse.Namespace) -> int:
+    if not 10 <= args.soak <= 6 * 3600 or not 1 <= args.soak_workers <= 32:
+        raise SystemExit("--soak takes 10 to 21600 seconds and --soak-workers 1 to 32")
+    result = run_soak(args.soak, args.soak_workers, shlex.split(args.app_args), client_factory=LeanClient,
+                      query_ids=_query_ids)
+    result["machine"] = machine_info()
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
+    if args.json:
+        path = Path(args.json)
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data["soak"] = result
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"merged into {args.json} (soak)")
+    return 0 if result["meets_goal"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/loadtest.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=None, help="a running app (default: launch `python app/main.py` here)")
@@ -503,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-args", default="",
                         help="extra arguments of the launched `python app/main.py` (one string, e.g. "
                              "\"--checkpoint my.safetensors\")")
+    parser.add_argument("--soak", type=float, default=None, metavar="SECONDS",
+                        help="instead of the phases: a steady mix of calls for SECONDS, with the server's memory "
+                             "and upload folder watched (tools/soak.py); --json gets it under `soak`")
+    parser.add_argument("--soak-workers", type=int, default=4, help="calls in flight during the soak (default 4)")
     args = parser.parse_args(argv)
     if args.retrieve < 0 or args.retrieve_video < 0 or args.retrieve + args.retrieve_video > 500:
         parser.error("--retrieve and --retrieve-video must be between 0 and 500 in total")
@@ -512,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_floor:
         serve_floor(args.port or 7860)
         return 0
+    if args.soak is not None:
+        return _soak_main(args)
     launched = None
     url = args.url
     try:
