@@ -91,8 +91,10 @@ def build_app(resources: app_resources.Resources | None = None, config: app_conf
     :class:`app.resources.Resources` (default: one for ``config``, loading in the background when ``start``)."""
     app_config.configure_environment()
     # gradio reads its settings at import: after configure_environment()
+    from app import gradio_sessions
     from app.ui import build_ui
 
+    gradio_sessions.install()  # a new session (every API call) no longer builds every block's config
     if resources is None:
         resources = app_resources.Resources(config or app_config.AppConfig.resolve())
     if start:

@@ -1,12 +1,11 @@
 """Input checks of the app and the mapping of lsmrl's errors to ``gr.Error`` (plain words, the app stays up).
 
 * :func:`read_upload` checks an uploaded video against :class:`app.config.UploadLimits`
-  (bytes, frames, resolution, duration): checks the cheap things in this process, probes the
-  container in a child process (:func:`lsmrl.data.video.probe_video`) to check
-  the duration, frame count and resolution with a message that names the limit,
-  then decodes the frames in a child process with a timeout
-  (:func:`lsmrl.data.video.read_video_frames`): a hostile or broken file can
-  neither hang nor crash the server.
+  (bytes, frames, resolution, duration): checks the cheap things in this process,
+  then decodes the frames in one child process with a timeout
+  (:func:`lsmrl.data.video.read_video`, which refuses too many pixels or frames
+  before decoding) and words every limit the same way: a hostile or broken file
+  can neither hang nor crash the server.
 * :func:`user_errors` (a decorator for every event handler): ``VideoError``,
   ``CheckpointError``, ``DatasetLayoutError`` and any other ``LSMRLError`` become
   a ``gr.Error`` whose title says what kind of input was wrong; an unexpected
@@ -27,7 +26,7 @@ import gradio as gr
 
 from app.config import DEFAULT_LIMITS, UploadLimits
 from lsmrl.data.tracklet import MODALITIES
-from lsmrl.data.video import probe_video, read_video_frames
+from lsmrl.data.video import read_video
 from lsmrl.errors import CheckpointError, ConfigError, DatasetLayoutError, LSMRLError, VideoError
 
 LOG = logging.getLogger("lsmrl.app")
@@ -120,20 +119,36 @@ def read_upload(value: Any, num_frames: int, limits: UploadLimits = DEFAULT_LIMI
     if size > limits.max_bytes:
         raise VideoError(f"{path.name} is {size / 2**20:.1f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB. "
                          "Trim or downscale it first")
-    video_limits = limits.video_limits()
-    info = probe_video(path, video_limits)
+    # one child process decodes and reports the size and length; the limits are worded here, the same way
+    # whether the child refused the file (too many pixels or frames) or it was decoded first (duration, sides)
+    try:
+        frames, info = read_video(path, num_frames, "evenly", limits=limits.video_limits())
+    except VideoError as error:
+        kind, detail = getattr(error, "kind", ""), getattr(error, "detail", "")
+        if kind == "resolution":
+            width, height = (int(v) for v in detail.split("x"))
+            raise VideoError(_resolution_message(path.name, width, height, limits)) from None
+        if kind == "too_long":
+            raise VideoError(_frames_message(path.name, int(detail), limits)) from None
+        raise
     if info.duration_s and info.duration_s > limits.max_duration_s:
         raise VideoError(f"{path.name} lasts {info.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s. "
                          "Trim it to the part that shows the person")
     if info.num_frames > limits.max_frames:
-        raise VideoError(f"{path.name} has {info.num_frames} frames; the limit is {limits.max_frames}. "
-                         "Trim it to the part that shows the person")
+        raise VideoError(_frames_message(path.name, info.num_frames, limits))
     long_side, short_side = max(info.width, info.height), min(info.width, info.height)
     if long_side > max(limits.max_width, limits.max_height) or short_side > min(limits.max_width, limits.max_height):
-        raise VideoError(f"{path.name} is {info.width}x{info.height}; the limit is {limits.max_width}x"
-                         f"{limits.max_height}. Crop the person or downscale it first")
-    frames = read_video_frames(path, num_frames, "evenly", limits=video_limits)
+        raise VideoError(_resolution_message(path.name, info.width, info.height, limits))
     return frames, info
+
+
+def _frames_message(name: str, frames: int, limits: UploadLimits) -> str:
+    return f"{name} has {frames} frames; the limit is {limits.max_frames}. Trim it to the part that shows the person"
+
+
+def _resolution_message(name: str, width: int, height: int, limits: UploadLimits) -> str:
+    return (f"{name} is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}. "
+            "Crop the person or downscale it first")
 
 
 # =========================================================================== errors

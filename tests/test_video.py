@@ -12,6 +12,7 @@ import pytest
 
 from lsmrl.data import Tracklet, VideoLimits, load_tracklet, probe_video, read_video_frames, write_video
 from lsmrl.data import video as video_module
+from lsmrl.data.video import read_video
 from lsmrl.errors import VideoError
 
 T, H, W = 24, 64, 32
@@ -61,6 +62,19 @@ def test_round_trip(videos):
     a = read_video_frames(videos["good"], 5, "restricted_random", rng=np.random.default_rng(3))
     b = read_video_frames(videos["good"], 5, "restricted_random", rng=np.random.default_rng(3))
     assert np.array_equal(a, b)
+
+    # one child for both: the same frames as read_video_frames and the same facts as probe_video
+    both, info_too = read_video(videos["good"], 6, "evenly")
+    assert np.array_equal(both, frames) and info_too == info
+
+
+def test_limit_errors_carry_the_childs_verdict(videos):
+    with pytest.raises(VideoError) as too_long:
+        read_video(videos["ten"], 6, limits=VideoLimits(max_frames=5))
+    assert (too_long.value.kind, too_long.value.detail) == ("too_long", "10")
+    with pytest.raises(VideoError) as too_big:
+        read_video(videos["good"], 6, limits=VideoLimits(max_pixels=32 * 32))
+    assert (too_big.value.kind, too_big.value.detail) == ("resolution", f"{W}x{H}")
 
 
 def test_video_tracklet_and_reduced_size_decode(videos):

@@ -25,23 +25,28 @@ def latency_summary(times: Iterable[float]) -> dict:
             "max": max(values) if values else None}
 
 
-def process_cpu_seconds() -> float:
-    """CPU seconds (user + system) of this process so far, every thread included (torch's workers too)."""
+def process_cpu_seconds(children: bool = False) -> float:
+    """CPU seconds (user + system) of this process so far, every thread included (torch's workers too);
+    ``children``: plus those of its finished child processes (the video decoder runs in one)."""
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    seconds = usage.ru_utime + usage.ru_stime
+    if children:
+        spawned = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds += spawned.ru_utime + spawned.ru_stime
+    return seconds
 
 
-def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> dict:
-    """Wall and process-CPU seconds of ``repeats`` sequential ``call()``s after ``warmup`` untimed ones:
-    ``{"wall_s": [...], "cpu_s": [...]}``."""
+def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1, children: bool = False) -> dict:
+    """Wall and CPU seconds of ``repeats`` sequential ``call()``s after ``warmup`` untimed ones:
+    ``{"wall_s": [...], "cpu_s": [...]}`` (``children``: the CPU of child processes a call waits for counts)."""
     for _ in range(warmup):
         call()
     wall, cpu = [], []
     for _ in range(repeats):
-        cpu_start, start = process_cpu_seconds(), time.perf_counter()
+        cpu_start, start = process_cpu_seconds(children), time.perf_counter()
         call()
         wall.append(time.perf_counter() - start)
-        cpu.append(process_cpu_seconds() - cpu_start)
+        cpu.append(process_cpu_seconds(children) - cpu_start)
     return {"wall_s": wall, "cpu_s": cpu}

@@ -75,10 +75,14 @@ class VideoInfo:
 
 
 # =========================================================================== parent side
-def _video_error(message: str) -> Exception:
+def _video_error(message: str, kind: str = "", detail: str = "") -> Exception:
+    """A :class:`~lsmrl.errors.VideoError` with the child's verdict: ``kind`` ("resolution", "too_long", ...)
+    and ``detail`` (the size or the frame count), so that a caller can word a limit its own way."""
     from lsmrl.errors import VideoError  # not at the top: the decoding child runs this file without lsmrl
 
-    return VideoError(message)
+    error = VideoError(message)
+    error.kind, error.detail = kind, detail
+    return error
 
 
 def _mb(num_bytes: float) -> str:
@@ -174,7 +178,7 @@ def _raise_for(reply: dict, path: Path, limits: VideoLimits) -> None:
         message = f"frames of {name} could not be decoded ({detail}); {_REENCODE_HINT}"
     else:
         message = f"{name} could not be read ({kind}: {detail}); {_REENCODE_HINT}"
-    raise _video_error(message)
+    raise _video_error(message, kind, detail)
 
 
 def probe_video(path: str | os.PathLike, limits: VideoLimits | None = None) -> VideoInfo:
@@ -188,17 +192,13 @@ def probe_video(path: str | os.PathLike, limits: VideoLimits | None = None) -> V
     reply = _run_child({"path": str(p), "probe_only": True, "limits": asdict(limits)}, limits.timeout_s)
     if not reply.get("ok"):
         _raise_for(reply, p, limits)
-    info = reply["info"]
-    return VideoInfo(
-        path=str(p),
-        num_frames=int(info["num_frames"]),
-        width=int(info["width"]),
-        height=int(info["height"]),
-        fps=float(info["fps"]),
-        duration_s=float(info["duration_s"]),
-        codec=str(info["codec"]),
-        size_bytes=size,
-    )
+    return _video_info(reply["info"], p, size)
+
+
+def _video_info(info: dict, path: Path, size: int) -> VideoInfo:
+    return VideoInfo(path=str(path), num_frames=int(info["num_frames"]), width=int(info["width"]),
+                     height=int(info["height"]), fps=float(info["fps"]), duration_s=float(info["duration_s"]),
+                     codec=str(info["codec"]), size_bytes=size)
 
 
 def read_video_frames(
@@ -217,6 +217,20 @@ def read_video_frames(
     process under ``limits`` (default :class:`VideoLimits`). ``_child_sleep_s``
     is a test hook that makes the child sleep before decoding.
     """
+    return read_video(path, num_samples, mode, limits, rng, _child_sleep_s=_child_sleep_s)[0]
+
+
+def read_video(
+    path: str | os.PathLike,
+    num_samples: int | None,
+    mode: str = "evenly",
+    limits: VideoLimits | None = None,
+    rng: np.random.Generator | None = None,
+    *,
+    _child_sleep_s: float = 0.0,
+) -> tuple[np.ndarray, VideoInfo]:
+    """:func:`read_video_frames` and the video's :class:`VideoInfo`, from one child process (a probe and a
+    decode would start two)."""
     from lsmrl.data.frame_indices import SAMPLING_MODES  # not at the top: see _video_error
 
     if mode not in SAMPLING_MODES:
@@ -224,7 +238,7 @@ def read_video_frames(
     if mode == "restricted_random" and rng is None:
         raise ValueError("sampling mode 'restricted_random' needs an rng (numpy.random.Generator)")
     limits = limits or VideoLimits()
-    p, _ = _check_file(path, limits)
+    p, size = _check_file(path, limits)
     seed = int(rng.integers(0, 2**63 - 1)) if rng is not None else None
     with tempfile.TemporaryDirectory(prefix="lsmrl-video-") as tmp:
         out = os.path.join(tmp, "frames.npy")
@@ -242,7 +256,7 @@ def read_video_frames(
         if not reply.get("ok"):
             _raise_for(reply, p, limits)
         frames = np.load(out)
-    return frames
+    return frames, _video_info(reply["info"], p, size)
 
 
 def write_video(frames, path: str | os.PathLike, fps: float = 10.0, crf: int = 18) -> Path:
