@@ -28,6 +28,8 @@ from gradio.state_holder import SessionState
 
 #: The Gradio versions whose ``SessionState.__init__`` this module reproduces (apart from the eager configs).
 SUPPORTED_GRADIO = ("6.31.",)
+#: Gradio's own constructor (what :func:`uninstall` puts back).
+EAGER_INIT = SessionState.__init__
 
 
 class LazyBlockConfigs(dict):
@@ -113,4 +115,9 @@ def install() -> bool:
     return True
 
 
-__all__ = ["LazyBlockConfigs", "SUPPORTED_GRADIO", "install"]
+def uninstall() -> None:
+    """Gradio's eager constructor again (tests compare the two)."""
+    SessionState.__init__ = EAGER_INIT
+
+
+__all__ = ["EAGER_INIT", "LazyBlockConfigs", "SUPPORTED_GRADIO", "install", "uninstall"]

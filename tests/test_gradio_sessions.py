@@ -20,13 +20,14 @@ def _demo() -> gr.Blocks:
 
 def test_lazy_configs_equal_gradios_and_are_built_on_first_access():
     demo = _demo()
-    original = SessionState.__init__
-    eager = SessionState(demo)
+    installed = SessionState.__init__
     try:
+        gradio_sessions.uninstall()
+        eager = SessionState(demo)
         assert gradio_sessions.install()
         lazy = SessionState(demo)
     finally:
-        SessionState.__init__ = original
+        SessionState.__init__ = installed
     state_id, box_id, number_id = demo.lsmrl_ids
     assert isinstance(lazy.config_values, gradio_sessions.LazyBlockConfigs)
     assert dict.__len__(lazy.config_values) == 0 and len(lazy.config_values) == len(eager.config_values)
@@ -38,7 +39,7 @@ def test_lazy_configs_equal_gradios_and_are_built_on_first_access():
 
 def test_session_updates_behave_as_gradios():
     demo = _demo()
-    original = SessionState.__init__
+    installed = SessionState.__init__
     try:
         gradio_sessions.install()
         session = SessionState(demo)
@@ -49,14 +50,15 @@ def test_session_updates_behave_as_gradios():
         assert session.config_values[number_id]["props"]["value"] == 7
         assert session.config_values.get(10**9) is None
     finally:
-        SessionState.__init__ = original
+        SessionState.__init__ = installed
 
 
 def test_another_gradio_version_is_left_alone(monkeypatch, capsys):
-    original = SessionState.__init__
+    installed = SessionState.__init__
     monkeypatch.setattr(gradio_sessions.gradio, "__version__", "7.0.0")
     try:
+        gradio_sessions.uninstall()
         assert not gradio_sessions.install()
-        assert SessionState.__init__ is original and "eager block configs" in capsys.readouterr().out
+        assert SessionState.__init__ is gradio_sessions.EAGER_INIT and "eager block configs" in capsys.readouterr().out
     finally:
-        SessionState.__init__ = original
+        SessionState.__init__ = installed

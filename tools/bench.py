@@ -34,7 +34,7 @@ from lsmrl.device import inference_precision  # noqa: E402
 from lsmrl.errors import LSMRLError
 from tools.bench_flops import COST_FRAMES, bench_model, flops_table, format_rows  # noqa: E402
 from tools.bench_report import render_report, update_readme  # noqa: E402
-from tools.bench_speed import (  # noqa: E402
+from tools.bench_speed import (
     DEFAULT_CHECKPOINT,
     DEFAULT_DATA,
     REPO,
@@ -42,13 +42,13 @@ from tools.bench_speed import (  # noqa: E402
     build_vitb16_model,
     extraction_throughput,
     load_mini_model,
-    machine_info,
     matmul_peak,
     peak_key,
     retrieval_latency,
     umap_timings,
 )
 from tools.command import run_command  # noqa: E402
+from tools.machine import machine_info
 
 
 def app_timings(app_args=(), timeout_s: float = 1200.0) -> dict:
