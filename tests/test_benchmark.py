@@ -230,3 +230,23 @@ def test_cli_bench_model_counts_without_timing(capsys):
                      "--no-timing"]) == 0
     out = capsys.readouterr().out
     assert "| 4 | stfl |" in out and "| nan |" in out  # counted, not timed
+
+
+def test_by_cpu_table_keeps_the_newest_run_of_each_cpu_kind():
+    amd = {"machine": {"cpu": "AMD EPYC", "cpu_flags": ["avx2", "avx512_bf16"], "load_1min_start": 0.2},
+           "matmul_gflops": 100.0, "matmul_bf16_gflops": 400.0, "inference_precision_auto": "bf16",
+           "vitb16_bf16_share_of_peak": 0.61, "mini_bf16_speedup": 1.9}
+    old_amd = {**amd, "date": "2026-12-01 00:00 UTC", "mini_bf16_speedup": 1.1}
+    new_amd = {**amd, "date": "2026-12-07 18:00 UTC", "load_test": {"retrieve": {"p95_over_bound": 1.1},
+                                                                     "retrieve_video": {"p95_over_bound": 1.3}},
+               "soak": {"errors": 0, "rss_growth": 0.05, "last_over_first": 1.02, "meets_goal": True}}
+    intel = {"date": "2026-12-01 01:14 UTC", "machine": {"cpu": "Intel(R) Xeon(R) Processor", "cpu_flags": ["avx2"]},
+             "matmul_gflops": 93.6, "matmul_bf16_gflops": 42.6, "inference_precision_auto": "fp32"}
+    table = bench_report.render_by_cpu([new_amd, intel, old_amd]).splitlines()
+    assert len(table) == 4  # header, rule, one row per CPU kind
+    amd_row = next(line for line in table if line.startswith("| AMD EPYC (avx512_bf16)"))
+    assert "2026-12-07" in amd_row and "1.90x" in amd_row and "61%" in amd_row and "1.10x, 1.30x" in amd_row
+    assert "0 errors, memory 5.0%, last/first p95 1.02x (met)" in amd_row
+    intel_row = next(line for line in table if line.startswith("| Intel(R) Xeon(R) Processor (no native bf16)"))
+    assert "| fp32 |" in intel_row and intel_row.endswith("| n/a |")
+    assert "By CPU kind" in bench_report.render_report(new_amd, [new_amd, intel])

@@ -50,6 +50,9 @@ from tools.bench_speed import (
 from tools.command import run_command  # noqa: E402
 from tools.machine import machine_info
 
+#: Kept runs, one ``bench all`` JSON per CPU kind (``report`` renders the by-CPU table from them).
+PERF_RUNS = REPO / "docs" / "perf"
+
 
 def app_timings(app_args=(), timeout_s: float = 1200.0) -> dict:
     """App start, first answer and uploaded-video query, measured by ``python tools/app_perf.py`` in a subprocess.
@@ -209,6 +212,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="all: extra arguments of the launched `python app/main.py` (one string, e.g. "
                              "\"--checkpoint my.safetensors --data-root data/synthvvi\")")
     parser.add_argument("--readme", default="README.md", help="report: the README to update")
+    parser.add_argument("--runs", default=str(PERF_RUNS),
+                        help="report: a folder of kept runs (one `bench all` JSON per CPU kind) for the by-CPU table")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,8 +235,9 @@ def run(args: argparse.Namespace) -> int:
         if out.is_file():  # keep figures merged in by other tools (tools/loadtest.py --json)
             try:
                 previous = json.loads(out.read_text())
-                if isinstance(previous, dict) and "load_test" in previous:
-                    data.setdefault("load_test", previous["load_test"])
+                for key in ("load_test", "soak"):
+                    if isinstance(previous, dict) and key in previous:
+                        data.setdefault(key, previous[key])
             except ValueError:
                 pass
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise LSMRLError(f"{path} not found: run `python tools/bench.py all --json {path}` first")
     data = json.loads(path.read_text())
-    changed = update_readme(args.readme, render_report(data))
+    runs = [json.loads(p.read_text()) for p in sorted(Path(args.runs).glob("*.json"))] if args.runs else []
+    changed = update_readme(args.readme, render_report(data, runs))
     print(f"{'updated' if changed else 'unchanged'}: the Performance block of {args.readme}")
     return 0
 

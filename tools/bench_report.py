@@ -63,8 +63,42 @@ def load_rows(load_test: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def render_report(data: dict) -> str:
-    """The Performance block (markdown) from ``bench all`` JSON."""
+def cpu_kind(data: dict) -> str:
+    """How a run's CPU is named in the by-CPU table: its model name and the flags that decide bf16's speed."""
+    machine = data.get("machine") or {}
+    flags = [f for f in machine.get("cpu_flags") or [] if "bf16" in f or f.startswith("amx")]
+    return f"{machine.get('cpu', '?')}" + (f" ({', '.join(flags)})" if flags else " (no native bf16)")
+
+
+def render_by_cpu(runs: list[dict]) -> str:
+    """One row per CPU kind (the newest run of each): the figures that differ between our machines."""
+    newest: dict[str, dict] = {}
+    for run in sorted(runs, key=lambda r: r.get("date", "")):
+        newest[cpu_kind(run)] = run
+    lines = ["| CPU | measured | fp32 / bf16 matmul peak GFLOP/s | `auto` precision | ViT-B/16 bf16 share of peak | "
+             "mini bf16 / fp32 | load p95 / bound: `/retrieve`, `/retrieve_video` | 10-min soak |",
+             "|---|---|---|---|---|---|---|---|"]
+    for kind, run in sorted(newest.items()):
+        load = run.get("load_test") or {}
+        soak = run.get("soak") or {}
+        bounds = ", ".join(_fmt((load.get(name) or {}).get("p95_over_bound"), 2, "x")
+                           for name in ("retrieve", "retrieve_video"))
+        growth = soak.get("rss_growth")
+        soak_text = "n/a" if not soak else (
+            f"{soak.get('errors')} errors, memory {_fmt(None if growth is None else 100 * growth, 1, '%')}, "
+            f"last/first p95 {_fmt(soak.get('last_over_first'), 2, 'x')}"
+            + (" (met)" if soak.get("meets_goal") else " (missed)"))
+        load_note = (run.get("machine") or {}).get("load_1min_start")
+        lines.append(f"| {kind} | {run.get('date', '?')} (load {_fmt(load_note, 1)}) | "
+                     f"{_fmt(run.get('matmul_gflops'))} / {_fmt(run.get('matmul_bf16_gflops'))} | "
+                     f"{run.get('inference_precision_auto', 'n/a')} | {_percent(run.get('vitb16_bf16_share_of_peak'))} | "
+                     f"{_fmt(run.get('mini_bf16_speedup'), 2, 'x')} | {bounds} | {soak_text} |")
+    return "\n".join(lines)
+
+
+def render_report(data: dict, runs: list[dict] | None = None) -> str:
+    """The Performance block (markdown) from ``bench all`` JSON; with ``runs`` (every kept run, one JSON per CPU
+    kind) a by-CPU table follows."""
     m = data.get("machine", {})
     load = ""
     if "load_1min_start" in m:
@@ -134,9 +168,9 @@ def render_report(data: dict) -> str:
     rows += load_rows(data.get("load_test") or {})
     lines = [
         f"Measured by `python tools/bench.py all --json perf.json` on {data.get('date', '?')}: "
-        f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('torch_threads', '?')} torch threads, "
+        f"{cpu_kind(data)}, {m.get('cores', '?')} cores, {m.get('torch_threads', '?')} torch threads, "
         f"torch {m.get('torch', '?')}{load}. Regenerate this block with "
-        "`python tools/bench.py report --json perf.json --readme README.md`.",
+        "`python tools/bench.py report --json perf.json --readme README.md` (adds the by-CPU table from `docs/perf/`).",
         "",
         "| what | measured | note |",
         "|---|---|---|",
@@ -146,6 +180,9 @@ def render_report(data: dict) -> str:
     if notes:
         lines.append("")
         lines += [f"- {name}: {text}" for name, text in sorted(notes.items())]
+    if runs:
+        lines += ["", "**By CPU kind** (the newest run of each, from the JSON files in `docs/perf/`; our machines "
+                  "differ between sessions, and bf16's speed with them):", "", render_by_cpu(runs)]
     return "\n".join(lines)
 
 
