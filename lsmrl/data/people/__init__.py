@@ -10,10 +10,14 @@ people; the model expects one person's crops. This package finds them offline:
   one person is cut into person-shaped boxes at the valleys between heads, or
   dropped.
 - **Tracking**: ByteTrack (``supervision``) links boxes over frames (Kalman
-  constant-velocity prediction, Hungarian matching on IoU); gaps of up to
-  ``max_gap`` scanned frames are bridged by linear interpolation; a track is
-  cut where its colours change (HSV histograms, a change point), and one whose
-  colours still vary "looks mixed"; tracks sorted longest first, ids from 1.
+  constant-velocity prediction, Hungarian matching on IoU); a person hidden in
+  a merged motion blob keeps their track through weak "guided" boxes at the
+  predicted position, and a track's ends are carried on through such blobs;
+  gaps between detections are bridged by linear interpolation; a track is
+  cut where its colours change (HSV histograms, a change point), pieces of one
+  person lost in a crossing are joined again when the later one starts where
+  the earlier was heading and looks the same, and a track whose colours still
+  vary "looks mixed"; tracks sorted longest first, ids from 1.
 - :func:`person_query` does it all for a video query: the clip itself when it
   already is a person crop, else the chosen person's crops (``"auto"``: the
   longest track that does not look mixed), plus warnings in words: the
@@ -37,9 +41,11 @@ Limits (what to expect from a 2005 detector):
   Someone who stands still for much of the clip becomes background and leaves
   a "ghost" blob when they go; tracks of blobs alone that never move are
   dropped, but a ghost that changes shape can remain as a short extra track.
-- Tracking by overlap, checked by colour: two people who cross may swap ids
-  when their clothes look alike, and a person who leaves and comes back
-  becomes a new track.
+- Tracking by overlap and constant-velocity prediction, checked by colour:
+  two people who cross while turning or changing speed, or whose clothes look
+  alike, may swap ids; a person who leaves and comes back (longer than
+  ``relink_max_gap`` scanned frames) becomes a new track; two people who
+  enter already overlapping and stay so are one blob, and often one track.
 - Only ``max_scan_frames`` evenly spaced frames are searched; boxes of the
   frames between are interpolated.
 

@@ -7,7 +7,7 @@ of shape (N, 4) = (x0, y0, x1, y1) with scores of shape (N,).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -71,12 +71,28 @@ def hog_boxes(
     return boxes.astype(np.float32), scores
 
 
-def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Person-shaped foreground blobs of MOG2 in every frame (empty lists where the camera seems to move).
+@dataclass(frozen=True)
+class MotionFrame:
+    """One frame's motion evidence in video pixels: person-shaped ``boxes`` (N, 4) with ``scores`` (N,),
+    and ``blobs`` (M, 4), the bounding box of every foreground blob at least ``min_box_height`` tall,
+    person-shaped or not (a solid blob of two people who overlap is not a person box, but it says that
+    the people a tracker expects there are still present)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    blobs: np.ndarray
+
+
+_NO_MOTION = MotionFrame(_EMPTY[0], _EMPTY[1], _EMPTY[0])
+
+
+def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig) -> list[MotionFrame]:
+    """Person-shaped foreground blobs of MOG2 in every frame (nothing where the camera seems to move).
 
     A blob too wide for one upright person is cut into person-shaped boxes
-    (:func:`split_wide_blob`), or dropped when it would hold more than
-    ``blob_max_people``: a box around several people gives mixed crops.
+    (:func:`split_wide_blob`); when it cannot be cut, or would hold more than
+    ``blob_max_people``, it gives no person box (a box around several people
+    gives mixed crops) but stays among the frame's ``blobs``.
 
     MOG2 first learns the background from *all* scanned frames, then labels each
     frame with the learning frozen: a person walking through a short clip is then
@@ -85,7 +101,7 @@ def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig
     HOG has to find them.
     """
     if len(images) < config.bg_min_frames:
-        return [_EMPTY for _ in images]
+        return [_NO_MOTION for _ in images]
     subtractor = cv2.createBackgroundSubtractorMOG2(
         history=len(images), varThreshold=config.bg_var_threshold, detectShadows=True
     )
@@ -100,7 +116,7 @@ def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig
     masks = [subtractor.apply(image, learningRate=0) for image in images]
     fractions = [float((mask == 255).mean()) for mask in masks]
     if float(np.median(fractions)) > config.bg_max_foreground_fraction:
-        return [_EMPTY for _ in images]  # most frames are "foreground": a moving camera or a light change
+        return [_NO_MOTION for _ in images]  # most frames are "foreground": a moving camera or a light change
     height = images[0].shape[0]
     # Closing joins a body split by similar-coloured clothes; its size follows the frame's height.
     close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, height // 30), max(3, height // 15)))
@@ -109,15 +125,16 @@ def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig
     results = []
     for mask, fraction in zip(masks, fractions):
         if fraction > config.bg_max_foreground_fraction:
-            results.append(_EMPTY)
+            results.append(_NO_MOTION)
             continue
         foreground = cv2.morphologyEx((mask == 255).astype(np.uint8), cv2.MORPH_OPEN, open_)
         foreground = cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, close)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
-        boxes, scores = [], []
+        boxes, scores, blobs = [], [], []
         for label, (x, y, w, h, _) in enumerate(stats[1:count], start=1):
             if h / scale < config.min_box_height:
                 continue
+            blobs.append([x, y, x + w, y + h])
             blob = labels[y : y + h, x : x + w] == label
             if h / max(w, 1) >= config.blob_split_aspect:
                 pieces = [(0, 0, w, h)]
@@ -133,10 +150,9 @@ def motion_boxes(images: list[np.ndarray], scale: float, config: DetectionConfig
                     continue
                 boxes.append([x + px0, y + py0, x + px1, y + py1])
                 scores.append(config.blob_score)
-        if boxes:
-            results.append((np.asarray(boxes, np.float32) / scale, np.asarray(scores, np.float32)))
-        else:
-            results.append(_EMPTY)
+        results.append(MotionFrame(np.asarray(boxes, np.float32).reshape(-1, 4) / scale,
+                                   np.asarray(scores, np.float32).reshape(-1),
+                                   np.asarray(blobs, np.float32).reshape(-1, 4) / scale))
     return results
 
 
@@ -195,6 +211,11 @@ def _area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas (len(a), len(b)) of (x0, y0, x1, y1) boxes."""
+    return _intersection(a, b)
+
+
 def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
@@ -240,11 +261,14 @@ def refine_with_blobs(
 
 @dataclass(frozen=True)
 class FrameDetections:
-    """One frame's people after NMS: boxes (N, 4) in video pixels, scores (N,), and which came from HOG."""
+    """One frame's people after NMS: boxes (N, 4) in video pixels, scores (N,), and which came from HOG;
+    ``foreground`` (M, 4) are the frame's motion blobs (:class:`MotionFrame`), which tracking uses to keep
+    a person it expects inside a blob that gave no person box."""
 
     boxes: np.ndarray
     scores: np.ndarray
     from_hog: np.ndarray
+    foreground: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
 
 def detect_frame_boxes(
@@ -257,7 +281,8 @@ def detect_frame_boxes(
     results = []
     for k, image in enumerate(images):
         hog_part = hog_boxes(hog, image, scale, config) if hog is not None else _EMPTY
-        motion_part = per_frame_motion[k] if per_frame_motion is not None else _EMPTY
+        motion = per_frame_motion[k] if per_frame_motion is not None else _NO_MOTION
+        motion_part = (motion.boxes, motion.scores)
         if config.refine_with_motion:
             hog_part = refine_with_blobs(hog_part, motion_part, config.refine_iou)
         boxes = np.concatenate([hog_part[0], motion_part[0]])
@@ -268,5 +293,5 @@ def detect_frame_boxes(
         keep = np.nonzero((boxes[:, 3] - boxes[:, 1]) >= config.min_box_height)[0]
         if len(keep):
             keep = keep[suppress_overlaps(boxes[keep], scores[keep], config.nms_iou, config.nms_containment)]
-        results.append(FrameDetections(boxes[keep], scores[keep], from_hog[keep]))
+        results.append(FrameDetections(boxes[keep], scores[keep], from_hog[keep], motion.blobs))
     return results

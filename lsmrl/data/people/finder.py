@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 
 from lsmrl.data.people.crops import thumbnail_of
-from lsmrl.data.people.detection import detect_frame_boxes, detection_scale, hog_boxes, people_hog, resize_for_detection
+from lsmrl.data.people.detection import (
+    FrameDetections,
+    detect_frame_boxes,
+    detection_scale,
+    hog_boxes,
+    people_hog,
+    resize_for_detection,
+)
 from lsmrl.data.people.records import DetectionConfig, NoPersonFoundError, PersonTrack, UnknownPersonError
 from lsmrl.data.people.tracking import link_detections
 from lsmrl.errors import VideoError
@@ -46,6 +53,20 @@ def detect_people(frames: np.ndarray, config: DetectionConfig = DetectionConfig(
     scale = detection_scale(height, width, config)
     images = resize_for_detection([frames[i] for i in indices], scale)
     per_frame = detect_frame_boxes(images, scale, (height, width), config)
+    return people_from_detections(frames, indices, per_frame, config, scale)
+
+
+def people_from_detections(
+    frames: np.ndarray,
+    indices: list[int],
+    per_frame: list[FrameDetections],
+    config: DetectionConfig = DetectionConfig(),
+    scale: float = 1.0,
+) -> list[PersonTrack]:
+    """The tracks of :func:`detect_people` from its per-frame detections (``per_frame[k]`` in frame
+    ``indices[k]``; ``scale`` the detection scale, for the error message): the linking step alone, so that
+    tracking settings can be compared on the same detections without running the detectors again."""
+    height, width = frames.shape[1:3]
     linked = link_detections(per_frame, indices, config, frames=frames)
     if not linked:
         detectors = " and ".join(

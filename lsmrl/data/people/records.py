@@ -89,8 +89,24 @@ class DetectionConfig:
     # through max_gap scanned frames without a box.
     link_iou: float = 0.2
     track_activation: float = 0.25
-    max_gap: int = 4
+    max_gap: int = 12
     min_track_detections: int = 3
+
+    # Tracks kept through overlaps (see tracking.guide_boxes): a track whose detection is missing, last seen
+    # at most guide_max_steps scan steps back, whose predicted box (a straight-line fit of centre and size
+    # over its last guide_history detections) overlaps no detection by guide_iou and lies at least
+    # guide_min_cover inside a motion blob, gets that box as a weak detection of confidence guide_score.
+    # ByteTrack's second association takes boxes of confidence in (0.1, track_activation): such a box keeps a
+    # live track going but never starts one.
+    guide_with_motion: bool = True
+    guide_score: float = 0.2
+    guide_max_steps: int = 12
+    guide_history: int = 8
+    guide_iou: float = 0.5
+    guide_min_cover: float = 0.9
+    # A track's ends are carried on through motion blobs, the same predicted boxes, for at most
+    # extend_max_steps scan steps (0: off; see tracking.extend_through_foreground).
+    extend_max_steps: int = 8
 
     # Appearance: a track is cut where the HSV histogram of its boxes changes (Bhattacharyya distance of the
     # mean histograms before and after above appearance_split_distance, both sides at least
@@ -102,6 +118,16 @@ class DetectionConfig:
     appearance_min_segment: int = 3
     appearance_outlier_distance: float = 0.5
     appearance_max_outliers: float = 0.25
+    # Re-identification across short gaps (see tracking.relink_tracks): a track that starts at most
+    # relink_max_gap scan steps after another ended, where that one was heading (IoU >= relink_min_iou with
+    # its predicted box), and whose first relink_history histograms are within relink_distance of the other's
+    # last ones, continues it. relink_distance stays below appearance_split_distance, or relinking would join
+    # again what the appearance split has just cut.
+    relink: bool = True
+    relink_max_gap: int = 16
+    relink_min_iou: float = 0.3
+    relink_history: int = 3
+    relink_distance: float = 0.35
 
     def __post_init__(self) -> None:
         problems = []
@@ -128,9 +154,18 @@ class DetectionConfig:
             problems.append("bg_learning_passes must be at least 1")
         for name in ("bg_background_ratio", "refine_iou", "nms_iou", "nms_containment", "link_iou", "blob_min_fill", "bg_max_foreground_fraction",
                      "track_activation", "appearance_split_distance", "appearance_outlier_distance",
-                     "appearance_max_outliers"):
+                     "appearance_max_outliers", "guide_iou", "guide_min_cover", "relink_min_iou",
+                     "relink_distance"):
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{name} must lie in (0, 1]")
+        if not 0.1 < self.guide_score < self.track_activation:
+            problems.append("guide_score must lie in (0.1, track_activation): ByteTrack's weak detections")
+        if self.guide_max_steps < 1 or self.guide_history < 1 or self.relink_max_gap < 1 or self.relink_history < 1:
+            problems.append("need guide_max_steps, guide_history, relink_max_gap and relink_history >= 1")
+        if self.relink_distance >= self.appearance_split_distance:
+            problems.append("relink_distance must be below appearance_split_distance")
+        if self.extend_max_steps < 0:
+            problems.append("extend_max_steps must be >= 0")
         if self.ghost_max_shift < 0:
             problems.append("ghost_max_shift must be >= 0")
         if self.max_gap < 0 or self.min_track_detections < 1 or self.min_box_height < 1:
