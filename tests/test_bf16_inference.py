@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import pytest
 import torch
+from open_clip.transformer import QuickGELU
 from torch import nn
 
 from lsmrl.engine.extract import inference_autocast
 from lsmrl.model.attention import SDPAttention, use_sdpa
 from lsmrl.model.backbone import BackboneConfig, build_clip
+from lsmrl.model.fused import FusedMLP, fused_linear
 from lsmrl.model.stfl import STFL, STFLConfig, bf16_copy, bf16_weights
 from tests.helpers import tiny_model
 
@@ -180,3 +183,49 @@ def test_bf16_weights_is_per_thread():
         with torch.no_grad():
             assert model.stfl(frames)["sequence"].dtype == torch.bfloat16
     assert seen["dtype"] == torch.float32
+
+
+# ----------------------------------------------------------------------------- fused linear
+@pytest.mark.parametrize("gelu", [None, "none", "tanh"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_linear_equals_linear_and_gelu_in_bf16(gelu, bias):
+    """oneDNN's fused bias and GELU against the same maths in fp32 on the same bf16 inputs: within bf16 rounding
+    of the output, as eager bf16 ``F.linear`` + ``F.gelu`` is."""
+    generator = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 17, 64, generator=generator).bfloat16()
+    weight = (0.1 * torch.randn(96, 64, generator=generator)).bfloat16()
+    b = torch.randn(96, generator=generator).bfloat16() if bias else None
+    reference = nn.functional.linear(x.float(), weight.float(), None if b is None else b.float())
+    if gelu is not None:
+        reference = nn.functional.gelu(reference, approximate=gelu)
+    with torch.no_grad():
+        fused = fused_linear(x, weight, b, gelu=gelu)
+        eager = nn.functional.linear(x, weight, b)
+        eager = eager if gelu is None else nn.functional.gelu(eager, approximate=gelu)
+    assert fused.dtype == torch.bfloat16 and fused.shape == (3, 17, 96)
+    tolerance = 2 * (eager.float() - reference).abs().max().item() + 1e-3
+    assert (fused.float() - reference).abs().max().item() <= tolerance
+
+
+def test_fused_linear_falls_back_with_gradients_and_in_fp32():
+    x = torch.randn(4, 8, requires_grad=True)
+    weight, bias = torch.randn(5, 8), torch.randn(5)
+    out = fused_linear(x, weight, bias, gelu="none")
+    torch.testing.assert_close(out, nn.functional.gelu(nn.functional.linear(x, weight, bias)))
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_fused_mlp_equals_the_open_clip_mlp(clip):
+    tower = bf16_copy(clip.visual)
+    block = tower.transformer.resblocks[0]
+    assert isinstance(block.mlp, FusedMLP) and block.mlp.gelu == "none"
+    original = clip.visual.transformer.resblocks[0].mlp
+    x = torch.randn(2, 33, 192, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        reference = original(x)
+        out = block.mlp(x.bfloat16())
+    cosine = nn.functional.cosine_similarity(out.float().flatten(0, 1), reference.flatten(0, 1), dim=-1)
+    assert cosine.min().item() > 0.999, cosine.min()
+    quick = nn.Sequential(OrderedDict([("c_fc", nn.Linear(4, 8)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(8, 4))]))
+    assert FusedMLP.from_sequential(quick) is None  # OpenAI-format models' QuickGELU stays unfused

@@ -9,7 +9,8 @@ values, 450 MB per block and call), which took 63% of a bf16 ViT-B/16 extraction
 
 :class:`SDPAttention` is an ``nn.MultiheadAttention`` (same parameters, state-dict keys and constructor) whose
 forward computes batch-first self-attention directly: one ``F.linear`` for Q, K and V, the fused
-``F.scaled_dot_product_attention`` (its CPU kernels take fp32 and bf16), one ``F.linear`` out. Every other
+``F.scaled_dot_product_attention`` (its CPU kernels take fp32 and bf16), one ``F.linear`` out (both linears
+through :func:`lsmrl.model.fused.fused_linear`: oneDNN with the bias fused for gradient-free bf16 on a CPU). Every other
 call (attention weights requested, a mask, cross-attention, sequence-first layouts) goes to
 ``nn.MultiheadAttention``'s own forward, so explanation code that asks for the weights keeps them.
 :func:`use_sdpa` converts a module tree's ``nn.MultiheadAttention`` layers in place.
@@ -20,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lsmrl.model.fused import fused_linear
 
 
 class SDPAttention(nn.MultiheadAttention):
@@ -42,11 +45,11 @@ class SDPAttention(nn.MultiheadAttention):
                                    attn_mask=attn_mask, average_attn_weights=average_attn_weights,
                                    is_causal=is_causal)
         batch, length, width = query.shape
-        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+        qkv = fused_linear(query, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         out = out.transpose(1, 2).reshape(batch, length, width)
-        return F.linear(out, self.out_proj.weight, self.out_proj.bias), None
+        return fused_linear(out, self.out_proj.weight, self.out_proj.bias), None
 
 
 def use_sdpa(module: nn.Module) -> nn.Module:

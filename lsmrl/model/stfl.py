@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from lsmrl.model.attention import use_sdpa
+from lsmrl.model.fused import FusedMLP
 
 DEFAULT_SHIFT_TILE = ((-1, 0, 1), (0, 1, -1), (1, -1, 0))  # a diagonal mosaic: 1/3 of patches each way
 
@@ -158,8 +159,9 @@ def bf16_weights():
 def bf16_copy(visual: nn.Module) -> nn.Module:
     """A bf16 inference copy of an open_clip vision tower: weights and buffers in bf16, except the layer norms'
     scale and shift, which stay fp32 (``F.layer_norm`` takes bf16 input with fp32 affine parameters and
-    normalises in fp32 either way). No gradients, no hooks (hooks belong to the original's callers);
-    the fp32 original is never copied whole, so the copy costs the bf16 weights' memory only."""
+    normalises in fp32 either way), and each block's GELU MLP a :class:`lsmrl.model.fused.FusedMLP` (bias and GELU
+    fused into oneDNN's matmul). No gradients, no hooks (hooks belong to the original's callers); the fp32
+    original is never copied whole, so the copy costs the bf16 weights' memory only."""
     memo: dict[int, object] = {}
     norms = {id(p) for m in visual.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters(recurse=False)}
     for parameter in visual.parameters():
@@ -172,6 +174,10 @@ def bf16_copy(visual: nn.Module) -> nn.Module:
     for module in tower.modules():
         module._forward_hooks.clear()
         module._forward_pre_hooks.clear()
+    for block in tower.transformer.resblocks:
+        fused = FusedMLP.from_sequential(block.mlp)
+        if fused is not None:
+            block.mlp = fused
     return tower.eval()
 
 
