@@ -229,3 +229,27 @@ def test_fused_mlp_equals_the_open_clip_mlp(clip):
     assert cosine.min().item() > 0.999, cosine.min()
     quick = nn.Sequential(OrderedDict([("c_fc", nn.Linear(4, 8)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(8, 4))]))
     assert FusedMLP.from_sequential(quick) is None  # OpenAI-format models' QuickGELU stays unfused
+
+
+# ----------------------------------------------------------------------------- temporal shift
+@pytest.mark.parametrize("edges", ["swap", "cyclic"])
+@pytest.mark.parametrize("num_frames", [5, 6])
+def test_shift_block_by_one_token_index_equals_split_shift_and_concatenate(edges, num_frames):
+    """The shift block's single index_select equals the class-token split, temporal_shift and torch.cat exactly."""
+    from lsmrl.model.stfl import temporal_shift, token_shift_index
+
+    stfl = STFL(build_clip(BackboneConfig()).visual.eval(), STFLConfig(shift_edges=edges))
+    length = 1 + stfl.grid[0] * stfl.grid[1]
+    x = torch.randn(2, num_frames, length, 192, generator=torch.Generator().manual_seed(8))
+    flat = x.reshape(2, -1, 192)
+    for inverse in (False, True):
+        got = flat.index_select(1, token_shift_index(num_frames, stfl.offsets, inverse, edges)).view(x.shape)
+        expected = torch.cat([x[:, :, :1], temporal_shift(x[:, :, 1:], stfl.offsets, inverse, edges)], dim=2)
+        assert torch.equal(got, expected)
+    block = stfl.visual.transformer.resblocks[-1]
+    with torch.no_grad():
+        shifted = torch.cat([x[:, :, :1], temporal_shift(x[:, :, 1:], stfl.offsets, edges=edges)], dim=2)
+        out = block(shifted.reshape(-1, length, 192)).reshape(x.shape)
+        expected = torch.cat([out[:, :, :1], temporal_shift(out[:, :, 1:], stfl.offsets, inverse=True, edges=edges)],
+                             dim=2)
+        assert torch.equal(stfl._shift_block(block, x), expected)

@@ -119,6 +119,17 @@ def temporal_shift(patches: torch.Tensor, offsets: torch.Tensor, inverse: bool =
     return torch.gather(patches, 1, index)
 
 
+def token_shift_index(num_frames: int, offsets: torch.Tensor, inverse: bool = False,
+                      edges: str = "swap") -> torch.Tensor:
+    """Flat gather index (T * (1+N),) over a tracklet's tokens, frame-major with the class token first in each
+    frame: the class tokens stay where they are, patch tokens move as :func:`temporal_shift` moves them."""
+    offsets = torch.cat([offsets.new_zeros(1), offsets])  # offset 0: the class token never moves
+    sign = -1 if inverse and edges == "cyclic" else 1  # a pairwise exchange undoes itself
+    index = temporal_shift_index(num_frames, sign * offsets, edges)  # (T, 1+N): source frame of each token
+    length = offsets.shape[0]
+    return (index * length + torch.arange(length, device=offsets.device)).reshape(-1)
+
+
 def run_grouped(block: nn.Module, x: torch.Tensor, group_size: int) -> torch.Tensor:
     """Run ``block`` with the tokens of ``group_size`` consecutive frames attending jointly.
 
@@ -259,10 +270,16 @@ class STFL(nn.Module):
         return {"frame_features": frame_features, "sequence": frame_features.mean(dim=1)}
 
     def _shift_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One temporal-patch-shift block on ``x`` (B, T, L, C): shift, run, shift back.
+
+        Both shifts are one ``index_select`` over the tracklet's T * L tokens (:func:`token_shift_index`: the
+        class tokens stay, patch tokens move as :func:`temporal_shift` moves them), the same permutation as
+        splitting off the class tokens, shifting the patches and concatenating, without those copies.
+        """
         batch, num_frames, length, channels = x.shape
-        cls, patches = x[:, :, :1], x[:, :, 1:]
         edges = self.config.shift_edges
-        shifted = torch.cat([cls, temporal_shift(patches, self.offsets, edges=edges)], dim=2)
-        out = block(shifted.reshape(batch * num_frames, length, channels)).reshape(x.shape)
-        return torch.cat([out[:, :, :1], temporal_shift(out[:, :, 1:], self.offsets, inverse=True, edges=edges)],
-                         dim=2)
+        forward = token_shift_index(num_frames, self.offsets, edges=edges)
+        inverse = token_shift_index(num_frames, self.offsets, inverse=True, edges=edges)
+        shifted = x.reshape(batch, num_frames * length, channels).index_select(1, forward)
+        out = block(shifted.view(batch * num_frames, length, channels))
+        return out.view(batch, num_frames * length, channels).index_select(1, inverse).view(x.shape)
