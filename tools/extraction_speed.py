@@ -33,7 +33,8 @@ from lsmrl.device import cpu_flags  # noqa: E402
 
 @dataclass
 class SpeedConfig:
-    """Rounds, repeats per timed batch, frames per tracklet and the batch sizes tried per model (``bench all``'s)."""
+    """Rounds, repeats per timed batch, frames per tracklet, the batch sizes tried per model (``bench all``'s), and
+    whether ViT-B/16 runs at all (``vitb16``) and in fp32 too (``vitb16_fp32``)."""
 
     rounds: int = 5
     repeats: int = 3
@@ -41,6 +42,7 @@ class SpeedConfig:
     mini_batches: tuple[int, ...] = (1, 4, 16)
     vitb16_batches: tuple[int, ...] = (1, 4)
     vitb16_fp32: bool = True
+    vitb16: bool = True
 
 
 def spread(values: list[float]) -> dict:
@@ -51,7 +53,7 @@ def spread(values: list[float]) -> dict:
 def measure(config: SpeedConfig, log=print) -> dict:
     """Every round's figures and their spread (see the module docstring)."""
     mini, described = load_mini_model()
-    vitb = build_vitb16_model()
+    vitb = build_vitb16_model() if config.vitb16 else None
     rounds = []
     for index in range(config.rounds):
         peaks = {precision: PeakTracker(2048, precision=precision) for precision in ("fp32", "bf16")}
@@ -61,25 +63,27 @@ def measure(config: SpeedConfig, log=print) -> dict:
         for precision in ("fp32", "bf16"):
             runs[f"mini_{precision}"] = extraction_throughput(mini, config.frames, config.mini_batches,
                                                               config.repeats, peaks[precision], precision)
-        for precision in ("fp32", "bf16") if config.vitb16_fp32 else ("bf16",):
+        for precision in (("fp32", "bf16") if config.vitb16_fp32 else ("bf16",)) if vitb is not None else ():
             runs[f"vitb16_{precision}"] = extraction_throughput(vitb, config.frames, config.vitb16_batches,
                                                                 config.repeats, peaks[precision], precision)
         for run in runs.values():  # against the best peak of the round, as bench all does over its run
             run["share_of_peak"] = round(run["gflops_per_s"] / peaks[run["precision"]].gflops, 3)
         row = {"matmul_fp32_gflops": round(peaks["fp32"].gflops, 1),
                "matmul_bf16_gflops": round(peaks["bf16"].gflops, 1),
-               "vitb16_bf16_share_of_peak": runs["vitb16_bf16"]["share_of_peak"],
                "mini_bf16_speedup": round(runs["mini_bf16"]["tracklets_per_s"]
                                           / runs["mini_fp32"]["tracklets_per_s"], 3),
                "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
                "runs": runs}
+        if "vitb16_bf16" in runs:
+            row["vitb16_bf16_share_of_peak"] = runs["vitb16_bf16"]["share_of_peak"]
         if "vitb16_fp32" in runs:
             row["vitb16_fp32_share_of_peak"] = runs["vitb16_fp32"]["share_of_peak"]
             row["vitb16_bf16_speedup"] = round(runs["vitb16_bf16"]["tracklets_per_s"]
                                                / runs["vitb16_fp32"]["tracklets_per_s"], 3)
         rounds.append(row)
-        log(f"round {index + 1}: ViT-B/16 bf16 {runs['vitb16_bf16']['gflops_per_s']} GFLOP/s = "
-            f"{row['vitb16_bf16_share_of_peak']:.1%} of {row['matmul_bf16_gflops']}; mini bf16/fp32 "
+        vitb_text = (f"ViT-B/16 bf16 {runs['vitb16_bf16']['gflops_per_s']} GFLOP/s = "
+                     f"{row['vitb16_bf16_share_of_peak']:.1%} of {row['matmul_bf16_gflops']}; " if vitb else "")
+        log(f"round {index + 1}: {vitb_text}mini bf16/fp32 "
             f"{row['mini_bf16_speedup']}x ({runs['mini_bf16']['tracklets_per_s']} / "
             f"{runs['mini_fp32']['tracklets_per_s']} tracklets/s); load {row['load_1min']}")
     keys = [key for key in rounds[0] if key not in ("runs", "load_1min")]
@@ -95,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=SpeedConfig.repeats)
     parser.add_argument("--frames", type=int, default=SpeedConfig.frames)
     parser.add_argument("--no-vitb16-fp32", action="store_true", help="skip ViT-B/16 in fp32 (the slowest part)")
+    parser.add_argument("--no-vitb16", action="store_true", help="the miniature model only")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    config = SpeedConfig(args.rounds, args.repeats, args.frames, vitb16_fp32=not args.no_vitb16_fp32)
+    config = SpeedConfig(args.rounds, args.repeats, args.frames, vitb16_fp32=not args.no_vitb16_fp32,
+                         vitb16=not args.no_vitb16)
     result = measure(config)
     result["command"] = shlex.join(["python", "tools/extraction_speed.py",
                                     *(argv if argv is not None else sys.argv[1:])])
