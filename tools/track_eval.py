@@ -51,7 +51,6 @@ from lsmrl.data.people.detection import box_iou  # noqa: E402
 from lsmrl.synth.cameras import make_cameras, render_background  # noqa: E402
 from lsmrl.synth.generate import SynthConfig, identity_plan, render_tracklet_frames, tracklet_plan  # noqa: E402
 
-
 TUNING_SEEDS = range(20)
 """The scenes the tracker's default settings were chosen on."""
 

@@ -9,6 +9,7 @@ and CMI attention weights), so analysis never re-implements the model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -34,6 +35,7 @@ from lsmrl.evaluation.protocols import (
 from lsmrl.model.checkpoint import load_model, read_checkpoint_meta, sidecar_path, write_checkpoint_meta
 from lsmrl.model.lsmrl import LSMRL
 from lsmrl.model.stages import STAGES
+from lsmrl.model.stfl import bf16_weights
 
 #: The parts after the visual tower: under bf16 autocast they stay fp32. They cost next to nothing (a few
 #: MFLOPs a tracklet against the ViT's GFLOPs) and they shape the final embedding; CMI also writes its
@@ -41,12 +43,22 @@ from lsmrl.model.stages import STAGES
 FP32_HEAD = ("semantic_diffusion", "cross_modal", "neck")
 
 
+@contextlib.contextmanager
 def inference_autocast(model: torch.nn.Module, device=None, precision: str = "auto"):
-    """The context every LSMRL inference forward runs in: bf16 autocast over the visual tower where
-    :func:`lsmrl.device.inference_precision` picks bf16 (the head in fp32), else fp32."""
+    """The context every LSMRL inference forward runs in: bf16 where :func:`lsmrl.device.inference_precision`
+    picks it, else fp32.
+
+    In bf16, gradient-free forwards run the visual tower as a bf16 copy of its weights, made once
+    (:func:`lsmrl.model.stfl.bf16_weights`): no per-call weight casts, no fp32/bf16 casts between layers.
+    Autocast stays on around it for what else runs in the forward, and the head (:data:`FP32_HEAD`) in fp32.
+    """
     device = device or next(model.parameters()).device
     head = [module for module in (getattr(model, name, None) for name in FP32_HEAD) if module is not None]
-    return autocast_context(device, precision, fp32_modules=head)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(autocast_context(device, precision, fp32_modules=head))
+        if inference_precision(precision, device) == "bf16":
+            stack.enter_context(bf16_weights())
+        yield
 
 
 @torch.inference_mode()  # no autograd bookkeeping at all (faster than no_grad); outputs leave as numpy

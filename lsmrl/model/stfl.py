@@ -37,10 +37,17 @@ frame features equal open_clip's visual tower exactly (tested).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
+import threading
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from lsmrl.model.attention import use_sdpa
+from lsmrl.model.fused import FusedMLP
 
 DEFAULT_SHIFT_TILE = ((-1, 0, 1), (0, 1, -1), (1, -1, 0))  # a diagonal mosaic: 1/3 of patches each way
 
@@ -112,6 +119,17 @@ def temporal_shift(patches: torch.Tensor, offsets: torch.Tensor, inverse: bool =
     return torch.gather(patches, 1, index)
 
 
+def token_shift_index(num_frames: int, offsets: torch.Tensor, inverse: bool = False,
+                      edges: str = "swap") -> torch.Tensor:
+    """Flat gather index (T * (1+N),) over a tracklet's tokens, frame-major with the class token first in each
+    frame: the class tokens stay where they are, patch tokens move as :func:`temporal_shift` moves them."""
+    offsets = torch.cat([offsets.new_zeros(1), offsets])  # offset 0: the class token never moves
+    sign = -1 if inverse and edges == "cyclic" else 1  # a pairwise exchange undoes itself
+    index = temporal_shift_index(num_frames, sign * offsets, edges)  # (T, 1+N): source frame of each token
+    length = offsets.shape[0]
+    return (index * length + torch.arange(length, device=offsets.device)).reshape(-1)
+
+
 def run_grouped(block: nn.Module, x: torch.Tensor, group_size: int) -> torch.Tensor:
     """Run ``block`` with the tokens of ``group_size`` consecutive frames attending jointly.
 
@@ -130,6 +148,50 @@ def run_grouped(block: nn.Module, x: torch.Tensor, group_size: int) -> torch.Ten
     return torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0]
 
 
+_BF16_WEIGHTS: contextvars.ContextVar[bool] = contextvars.ContextVar("lsmrl_stfl_bf16_weights", default=False)
+_BF16_BUILD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def bf16_weights():
+    """Within this context (this thread or task only), gradient-free STFL forwards run a bf16 copy of the tower.
+
+    Autocast keeps fp32 weights and casts every weight and activation at every matmul; a tower whose
+    weights are bf16 once (:meth:`STFL.bf16_tower`) runs its matmuls, attention and element-wise ops on bf16
+    tensors with no casts in between. Forwards that record gradients (training, Grad-CAM) are unaffected.
+    """
+    token = _BF16_WEIGHTS.set(True)
+    try:
+        yield
+    finally:
+        _BF16_WEIGHTS.reset(token)
+
+
+def bf16_copy(visual: nn.Module) -> nn.Module:
+    """A bf16 inference copy of an open_clip vision tower: weights and buffers in bf16, except the layer norms'
+    scale and shift, which stay fp32 (``F.layer_norm`` takes bf16 input with fp32 affine parameters and
+    normalises in fp32 either way), and each block's GELU MLP a :class:`lsmrl.model.fused.FusedMLP` (bias and GELU
+    fused into oneDNN's matmul). No gradients, no hooks (hooks belong to the original's callers); the fp32
+    original is never copied whole, so the copy costs the bf16 weights' memory only."""
+    memo: dict[int, object] = {}
+    norms = {id(p) for m in visual.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters(recurse=False)}
+    for parameter in visual.parameters():
+        dtype = torch.float32 if id(parameter) in norms else torch.bfloat16
+        memo[id(parameter)] = nn.Parameter(parameter.detach().to(dtype, copy=True), requires_grad=False)
+    for buffer in visual.buffers():
+        memo[id(buffer)] = buffer.detach().to(torch.bfloat16 if buffer.is_floating_point() else buffer.dtype,
+                                              copy=True)
+    tower = copy.deepcopy(visual, memo)
+    for module in tower.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+    for block in tower.transformer.resblocks:
+        fused = FusedMLP.from_sequential(block.mlp)
+        if fused is not None:
+            block.mlp = fused
+    return tower.eval()
+
+
 class STFL(nn.Module):
     """STFL over an open_clip ``VisionTransformer`` (its weights are used, not copied)."""
 
@@ -143,6 +205,8 @@ class STFL(nn.Module):
         self.grouped_start, self.shift_start = config.split(layers)
         self.grid = tuple(visual.grid_size)
         self.register_buffer("offsets", shift_offsets(self.grid, config.shift_tile), persistent=False)
+        use_sdpa(visual.transformer)  # fused attention; same parameters (lsmrl.model.attention)
+        self._bf16_cache: tuple = ()  # (weights key, bf16 tower): a plain attribute, not a submodule
 
     @property
     def visual(self) -> nn.Module:
@@ -160,10 +224,34 @@ class STFL(nn.Module):
                 kinds.append("basic")
         return kinds
 
+    def bf16_tower(self) -> nn.Module:
+        """The tower's bf16 inference copy (:func:`bf16_copy`), built on first use and rebuilt whenever a weight
+        changed since (an optimiser step or ``load_state_dict`` bumps a parameter's version counter; ``.to()``
+        moves its storage)."""
+        key = tuple((p.data_ptr(), p._version) for p in self.visual.parameters())
+        cached = self._bf16_cache
+        if cached and cached[0] == key:
+            return cached[1]
+        with _BF16_BUILD_LOCK:
+            cached = self._bf16_cache
+            if not (cached and cached[0] == key):
+                with torch.inference_mode(False), torch.no_grad():  # plain tensors, usable in any mode
+                    self._bf16_cache = (key, bf16_copy(self.visual))
+            return self._bf16_cache[1]
+
     def forward(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``frames`` (B, T, 3, H, W) -> ``frame_features`` (B, T, D) and ``sequence`` (B, D)."""
+        """``frames`` (B, T, 3, H, W) -> ``frame_features`` (B, T, D) and ``sequence`` (B, D).
+
+        Inside :func:`bf16_weights` and without gradients the tower's bf16 copy runs (autocast off inside,
+        bf16 outputs); otherwise the tower itself, under whatever autocast the caller set.
+        """
+        if _BF16_WEIGHTS.get() and not torch.is_grad_enabled():
+            with torch.autocast(frames.device.type, enabled=False):
+                return self._run(self.bf16_tower(), frames.to(torch.bfloat16))
+        return self._run(self.visual, frames)
+
+    def _run(self, visual: nn.Module, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         batch, num_frames = frames.shape[:2]
-        visual = self.visual
         x = visual._embeds(frames.flatten(0, 1))  # (B*T, 1+N, C), ln_pre applied
         length, channels = x.shape[1:]
         for block, kind in zip(visual.transformer.resblocks, self.block_kinds()):
@@ -182,10 +270,16 @@ class STFL(nn.Module):
         return {"frame_features": frame_features, "sequence": frame_features.mean(dim=1)}
 
     def _shift_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One temporal-patch-shift block on ``x`` (B, T, L, C): shift, run, shift back.
+
+        Both shifts are one ``index_select`` over the tracklet's T * L tokens (:func:`token_shift_index`: the
+        class tokens stay, patch tokens move as :func:`temporal_shift` moves them), the same permutation as
+        splitting off the class tokens, shifting the patches and concatenating, without those copies.
+        """
         batch, num_frames, length, channels = x.shape
-        cls, patches = x[:, :, :1], x[:, :, 1:]
         edges = self.config.shift_edges
-        shifted = torch.cat([cls, temporal_shift(patches, self.offsets, edges=edges)], dim=2)
-        out = block(shifted.reshape(batch * num_frames, length, channels)).reshape(x.shape)
-        return torch.cat([out[:, :, :1], temporal_shift(out[:, :, 1:], self.offsets, inverse=True, edges=edges)],
-                         dim=2)
+        forward = token_shift_index(num_frames, self.offsets, edges=edges)
+        inverse = token_shift_index(num_frames, self.offsets, inverse=True, edges=edges)
+        shifted = x.reshape(batch, num_frames * length, channels).index_select(1, forward)
+        out = block(shifted.view(batch * num_frames, length, channels))
+        return out.view(batch, num_frames * length, channels).index_select(1, inverse).view(x.shape)
