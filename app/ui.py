@@ -29,6 +29,7 @@ from app import session as sessions
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
 from app.config import DEFAULT_LIMITS, UploadLimits
 from app.tabs.failures import TABLE_AND_PLOT_JS
+from app.tabs.gap import gap_column_widths
 from app.tabs.model import ABLATION_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
 from app.tabs.shared import refresh_if_stale
@@ -219,7 +220,7 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                                    "similarity", "true match"], interactive=False, wrap=True,
                                           label="Highlighted points", elem_id="lsmrl-gap-points")
                 gap_table = gr.Dataframe(interactive=False, wrap=True, label="Gap metrics per stage",
-                                         elem_id="lsmrl-gap-table")
+                                         column_widths=gap_column_widths(len(directions)), elem_id="lsmrl-gap-table")
                 gap_figure = gr.Plot(label="Gap metrics per stage", elem_id="lsmrl-gap-bars")
 
             # ------------------------------------------------------------ Failure cases

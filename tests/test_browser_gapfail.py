@@ -40,11 +40,20 @@ def _table(page, selector: str) -> tuple[list[str], list[list[str]]]:
     """Headers and body cells of a gradio Dataframe, as the page shows them."""
     return page.evaluate("""(sel) => {
         const box = document.querySelector(sel);
-        const headers = Array.from(box.querySelectorAll('thead th')).map(th => th.title || th.innerText.trim());
-        const rows = Array.from(box.querySelectorAll('tbody tr')).map(
-            tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()));
-        return [headers, rows];
+        const headers = [];
+        box.querySelectorAll("[data-testid^='header-']").forEach(th => {
+            headers[+th.dataset.testid.split('-')[1]] = th.title || th.innerText.trim(); });
+        const rows = [];
+        box.querySelectorAll("[data-testid^='cell-']").forEach(td => {
+            const [, r, c] = td.dataset.testid.split('-');
+            (rows[+r] = rows[+r] || [])[+c] = td.innerText.trim(); });
+        return [headers, rows.filter(Boolean)];
     }""", selector)
+
+
+def _rows(page, selector: str) -> int:
+    return page.evaluate("(sel) => new Set(Array.from(document.querySelectorAll(sel + \" [data-testid^='cell-']\"))"
+                         ".map(td => td.dataset.testid.split('-')[1])).size", selector)
 
 
 def _open_failures(page) -> None:
@@ -58,6 +67,8 @@ def test_gap_text_follows_its_table(page, served):
     rows = resources.explorer().gap.table()
     _open_tab(page, "Modality gap")
     note = _wait_text(page, "#lsmrl-gap-note", r"What the gap table says")
+    page.wait_for_function("([n]) => document.querySelectorAll(\"#lsmrl-gap-table [data-testid^='cell-'][data-testid$='-0']\")"
+                           ".length === n", arg=[len(rows)])
     headers, cells = _table(page, "#lsmrl-gap-table")
     assert len(cells) == len(rows)
     centroid = {r[0]: float(r[headers.index("centroid distance")]) for r in cells}
@@ -80,11 +91,11 @@ def test_camera_heatmap_explains_its_diagonal_and_names_its_axes(page):
     summary = page.inner_text("#lsmrl-failures-summary")
     heatmap = page.locator("#lsmrl-fail-cameras .js-plotly-plot")
     heatmap.wait_for()
-    assert heatmap.locator(".g-xtitle").inner_text() == "gallery camera (of the top-1 item)"
-    assert heatmap.locator(".g-ytitle").inner_text() == "query camera"
-    title = heatmap.locator(".g-gtitle").inner_text()
+    assert heatmap.locator(".g-xtitle").text_content() == "gallery camera (of the top-1 item)"
+    assert heatmap.locator(".g-ytitle").text_content() == "query camera"
+    title = heatmap.locator(".g-gtitle").text_content()
     assert title.startswith("Rank-1 failures by camera pair")
-    if "✕" in heatmap.locator(".annotation").all_inner_texts().__str__():
+    if any("✕" in text for text in heatmap.locator(".annotation").all_text_contents()):
         assert "fails by construction" in title and "fail by construction" in summary
     # text on a dark cell is white, on a light cell dark
     colours = page.evaluate("""() => Array.from(document.querySelectorAll('#lsmrl-fail-cameras .annotation-text'))
@@ -98,7 +109,7 @@ def test_per_identity_failure_table_lists_every_identity_worst_first(page, serve
     expected = resources.explorer().failure.by_identity()
     _open_failures(page)
     _wait_text(page, "#lsmrl-fail-identities-note", r"Rank-1 failures per identity")
-    page.wait_for_function("document.querySelectorAll('#lsmrl-fail-identities tbody tr').length > 0")
+    page.locator("#lsmrl-fail-identities [data-testid='cell-0-0']").wait_for()
     headers, cells = _table(page, "#lsmrl-fail-identities")
     assert headers[0] == "identity" and "both failed/queries" in headers and "IR→VIS rate (95% CI)" in headers
     worst = expected[0]
@@ -116,7 +127,7 @@ def test_a_filter_that_empties_the_failure_table_says_so_and_clears(page, served
     _open_failures(page)
     table = page.locator("#lsmrl-failures-table")
     table.locator("[data-testid='cell-0-1']").wait_for()
-    before = table.locator("tbody tr").count()
+    before = _rows(page, "#lsmrl-failures-table")
     header = table.locator("[data-testid='header-2']")  # "identity"
     header.hover()
     header.locator("button[aria-label='Open cell menu']").click(force=True)
@@ -128,8 +139,9 @@ def test_a_filter_that_empties_the_failure_table_says_so_and_clears(page, served
     assert "No row matches the column filter on identity" in note.inner_text()
     _shot(page, "gapfail-filter-empty")
     note.get_by_role("button", name="Clear the filter").click()
-    page.wait_for_function("([n]) => document.querySelectorAll('#lsmrl-failures-table tbody tr').length === n"
-                           " && !document.querySelector('#lsmrl-failures-table .lsmrl-filter-note')", arg=[before])
+    page.wait_for_function("() => !document.querySelector('#lsmrl-failures-table .lsmrl-filter-note')")
+    table.locator("[data-testid='cell-0-1']").wait_for()
+    assert _rows(page, "#lsmrl-failures-table") == before
     assert table.locator("[data-testid='cell-0-1']").inner_text().strip() == \
         resources.explorer().failure.worst(IR2VIS, "ap", 1)[0]["tid"]
 
@@ -143,8 +155,8 @@ def test_plots_refit_after_a_resize_on_another_tab(page):
     page.wait_for_function("""() => { const p = document.querySelector('#lsmrl-umap .js-plotly-plot');
         const svg = p && p.querySelector('.main-svg');
         return !!svg && svg.getBoundingClientRect().width <= p.getBoundingClientRect().width + 1; }""")
-    assert "query" in page.locator("#lsmrl-umap .legendtext").all_inner_texts()
-    widths = page.evaluate("""() => Array.from(document.querySelectorAll('#lsmrl-gap-table thead th'))
+    assert "query" in page.locator("#lsmrl-umap .legendtext").all_text_contents()
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll("#lsmrl-gap-table [data-testid^='header-']"))
         .map(th => th.getBoundingClientRect().right)""")
     box = page.evaluate("document.querySelector('#lsmrl-gap-table').getBoundingClientRect().right")
     assert max(widths) <= box + 1, "a gap-table column is cut at 900 px"

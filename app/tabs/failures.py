@@ -147,13 +147,20 @@ TABLE_AND_PLOT_JS = """
     }
   });
   function clearFilters(box) {
-    const header = box.querySelector(".filter-indicator")?.closest("th");
-    header?.querySelector("button[aria-label='Open cell menu']")?.click();
-    requestAnimationFrame(() => {
-      const item = Array.from(document.querySelectorAll("[role=menuitem]"))
-        .find((b) => b.textContent.trim() === "Clear filters");
-      item?.click();
-    });
+    // after this click has finished bubbling (the table closes its menu on any click outside it): open the
+    // filtered column's menu, then choose "Clear filters" once the menu is there
+    setTimeout(() => {
+      const header = box.querySelector(".filter-indicator")?.closest("th");
+      header?.querySelector("button[aria-label='Open cell menu']")?.click();
+      let tries = 0;
+      const choose = () => {
+        const item = Array.from(document.querySelectorAll("[role=menuitem]"))
+          .find((b) => b.textContent.trim() === "Clear filters");
+        if (item) item.click();
+        else if (tries++ < 40) setTimeout(choose, 50);
+      };
+      choose();
+    }, 0);
   }
   function check() {
     document.querySelectorAll(PLOTS).forEach((plot) => {
@@ -163,7 +170,7 @@ TABLE_AND_PLOT_JS = """
       const box = document.getElementById(id);
       if (!box) continue;
       const filtered = Array.from(box.querySelectorAll(".filter-indicator")).map((f) => f.closest("th")?.title || "");
-      const empty = box.querySelectorAll("tbody tr").length === 0;
+      const empty = !box.querySelector("[data-testid^='cell-']");
       let note = box.querySelector(".lsmrl-filter-note");
       if (filtered.length && empty) {
         if (note) continue;

@@ -73,10 +73,7 @@ class GapTab:
         else:
             figure = umap_view_figure(ex.gap.view(stage), colour_by=colour_by)
         rows = ex.gap.table()
-        frame = gap_dataframe(rows)
-        # the stage label gets a fixed share and the numbers split the rest, so every column fits at 900 px
-        share = f"{76 / max(len(frame.columns) - 1, 1):.2f}%"
-        gap_table = gr.Dataframe(value=frame, column_widths=["24%"] + [share] * (len(frame.columns) - 1))
+        gap_table = gap_dataframe(rows)
         look = ("colour = modality" if colour_by == "modality" else
                 "colour = identity (legend: the query's and its matches' identities), circle = visible, "
                 "diamond = infrared")
@@ -88,6 +85,13 @@ class GapTab:
                 f"**What the gap table says**\n\n{findings}\n\nGap table columns: {legend}. The baseline row is the "
                 "baseline checkpoint's retrieval feature, the one the Model tab's metrics rank with.")
         return figure, highlight_rows, gap_table, gap_figure(rows), note
+
+
+def gap_column_widths(num_directions: int) -> list[str]:
+    """Widths of the gap table's columns (the stage label, 7 geometry columns, R1 and mAP per direction): the
+    label gets a fixed share and the numbers split the rest, so that every column fits at 900 px."""
+    numbers = 7 + 2 * num_directions
+    return ["18%"] + [f"{82 / numbers:.2f}%"] * numbers
 
 
 def gap_dataframe(rows: list[dict]):
@@ -108,4 +112,4 @@ def gap_dataframe(rows: list[dict]):
     return pd.DataFrame([[cell(r, key) for key in keys] for r in rows], columns=[labels[key] for key in keys])
 
 
-__all__ = ["GapTab", "gap_dataframe"]
+__all__ = ["GapTab", "gap_column_widths", "gap_dataframe"]

@@ -323,7 +323,8 @@ def attribute_failure_figure(statistics: FailureStatistics, top: int = 15, min_g
             customdata=[[c, 100 * lo, 100 * h] for c, lo, h in zip(counts, lows, highs)],
             hovertemplate="%{y} " + side + ": %{customdata[0]} fail = %{x:.0%} (95% CI %{customdata[1]:.0f}-"
                           "%{customdata[2]:.0f}%)<extra></extra>"))
-    title = f"Rank-1 failure rate with vs without each attribute ({statistics.query_modality} queries; 95% Wilson)"
+    title = (f"Rank-1 failure rate with vs without each attribute<br><sup>{statistics.query_modality} queries; "
+             "bars: 95% Wilson interval</sup>")
     if hidden:
         title += f"<br><sup>{hidden} attribute values with under {min_group} queries on a side are not shown</sup>"
     figure.update_layout(title=title, xaxis=dict(title="Rank-1 failure rate", tickformat=".0%", range=[0, 1.02]),
