@@ -28,6 +28,8 @@ from app import resources as app_resources
 from app import session as sessions
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
 from app.config import DEFAULT_LIMITS, UploadLimits
+from app.tabs.failures import TABLE_AND_PLOT_JS
+from app.tabs.gap import gap_column_widths
 from app.tabs.model import ABLATION_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
 from app.tabs.shared import refresh_if_stale
@@ -213,13 +215,13 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                           label="Colour by", elem_id="lsmrl-gap-colour")
                     gap_button = gr.Button("Show", variant="primary")
                 gap_note = gr.Markdown(label="Note", elem_id="lsmrl-gap-note")
-                with gr.Row():
-                    gap_plot = gr.Plot(label="UMAP (hover for details)", scale=3, elem_id="lsmrl-umap")
-                    gap_points = gr.Dataframe(headers=["point", "tracklet", "identity", "camera", "modality",
-                                                       "similarity", "true match"], interactive=False, scale=2,
-                                              label="Highlighted points")
-                gap_table = gr.Dataframe(interactive=False, label="Gap metrics per stage", elem_id="lsmrl-gap-table")
-                gap_figure = gr.Plot(label="Gap metrics per stage")
+                gap_plot = gr.Plot(label="UMAP (hover for details)", elem_id="lsmrl-umap")
+                gap_points = gr.Dataframe(headers=["point", "tracklet", "identity", "camera", "modality",
+                                                   "similarity", "true match"], interactive=False, wrap=True,
+                                          label="Highlighted points", elem_id="lsmrl-gap-points")
+                gap_table = gr.Dataframe(interactive=False, wrap=True, label="Gap metrics per stage",
+                                         column_widths=gap_column_widths(len(directions)), elem_id="lsmrl-gap-table")
+                gap_figure = gr.Plot(label="Gap metrics per stage", elem_id="lsmrl-gap-bars")
 
             # ------------------------------------------------------------ Failure cases
             with gr.Tab("Failure cases", id="failures", elem_id="tab-failures", render_children=True) as failures_tab:
@@ -238,14 +240,18 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                 with gr.Row():
                     impostor_image = gr.Image(label="Query, its first true match and the best impostor", type="numpy",
                                               format="png", interactive=False, scale=3)
-                    with gr.Column(scale=2):
-                        impostor_text = gr.Markdown(label="Impostor summary")
-                        impostor_table = gr.Dataframe(headers=["rank", "tracklet", "identity", "camera", "similarity",
-                                                               "attribute differences"], interactive=False,
-                                                      label="Impostors above the true match")
+                    impostor_text = gr.Markdown(label="Impostor summary", elem_id="lsmrl-impostor-text")
+                impostor_table = gr.Dataframe(headers=["rank", "tracklet", "identity", "camera", "similarity",
+                                                       "attribute differences"], interactive=False, wrap=True,
+                                              column_widths=["7%", "12%", "9%", "8%", "10%", "54%"],
+                                              label="Impostors above the true match", elem_id="lsmrl-impostors")
                 with gr.Row():
-                    fail_cameras = gr.Plot(label="Failures by camera pair")
+                    fail_cameras = gr.Plot(label="Failures by camera pair", elem_id="lsmrl-fail-cameras")
                     fail_attributes = gr.Plot(label="Failures by attribute")
+                fail_identity_note = gr.Markdown(elem_id="lsmrl-fail-identities-note")
+                fail_identities = gr.Dataframe(headers=["identity"], interactive=False, wrap=True, max_height=360,
+                                               label="Rank-1 failures per identity, worst first",
+                                               elem_id="lsmrl-fail-identities")
                 fail_histogram = gr.Plot(label="Positive vs negative similarity")
 
             # ------------------------------------------------------------ Model
@@ -360,16 +366,22 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
         # failure cases
         failure_inputs = [fail_direction, fail_sort, fail_limit]
         failure_outputs = [fail_table, fail_summary, fail_cameras, fail_attributes, fail_histogram]
-        fail_button.click(cb.failures.failures, failure_inputs, failure_outputs, api_name="failures")
+        identity_outputs = [fail_identities, fail_identity_note]
+        fail_button.click(cb.failures.failures, failure_inputs, failure_outputs, api_name="failures").then(
+            cb.failures.by_identity, None, identity_outputs, api_name="failures_by_identity")
         failures_tab.select(refresh_if_stale("failures", cb.failures.failures, len(failure_outputs)),
                             failure_inputs + [rendered], failure_outputs + [rendered], api_name="failures_tab",
-                            **PRIVATE)
+                            **PRIVATE).then(cb.failures.by_identity, None, identity_outputs,
+                                            api_name="failures_by_identity_tab", **PRIVATE)
         chosen = fail_table.select(cb.failures.select_failure, [fail_direction, session],
                                    [session, direction, identity, camera, query, fail_loaded],
                                    api_name="select_failure", **PRIVATE)
         chosen.then(cb.failures.impostors, [query, direction], [impostor_image, impostor_text, impostor_table],
                     api_name="impostors_after_select", **PRIVATE)
         then_retrieve(chosen, "select_failure")
+        # in the browser: the gap and failure plots refit when their tab is shown or the window resized, and a
+        # column filter that leaves a table empty says so with a button that clears it
+        demo.load(None, None, None, js=TABLE_AND_PLOT_JS, api_name="gapfail_js", **PRIVATE)
 
         # model
         model_outputs = [model_card, model_config, model_metrics, ablation_table, ablation_source]

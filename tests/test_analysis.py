@@ -492,3 +492,76 @@ def test_explorer_attention_maps(explorer):
     with pytest.raises(LSMRLError, match="method must be one of"):
         explorer.attention.explain(q, method="scorecam")
     assert set(attention.EXPLANATION_METHODS) == {"gradcam", "hirescam", "occlusion", "rollout"}
+
+
+# --------------------------------------------------------------------------- per-identity failures, collapse
+def _outcome(direction: str, pid: int, valid: bool, first_rank: int):
+    from lsmrl.analysis.failures import QueryOutcome
+
+    return QueryOutcome(direction, 0, f"t{pid}", pid, 1, valid, 0.5 if valid else float("nan"), 0.5, first_rank,
+                        1 if valid else 0, (), (), ())
+
+
+def test_failure_by_identity_counts_rates_wilson_and_order_by_hand():
+    from lsmrl.analysis.failure_stats import failure_by_identity
+
+    ir, vis = "infrared_to_visible", "visible_to_infrared"
+    outcomes = {ir: [_outcome(ir, 1, True, 1), _outcome(ir, 1, True, 4), _outcome(ir, 2, True, 2),
+                     _outcome(ir, 2, True, 7), _outcome(ir, 3, False, -1), _outcome(ir, 4, False, -1)],
+                vis: [_outcome(vis, 1, True, 3), _outcome(vis, 3, True, 1)]}
+    rows = failure_by_identity(outcomes)
+    # identity 4 has no valid query: left out; worst first: 2 (2/2), 1 (2/3), 3 (0/1)
+    assert [r.pid for r in rows] == [2, 1, 3]
+    two, one, three = rows
+    assert (two.total.num_failures, two.total.num_queries, two.total.rate) == (2, 2, 1.0)
+    assert set(two.by_direction) == {ir}
+    # Wilson 2/2: centre (1 + 1.96^2/4) / (1 + 1.96^2/2) = 0.6712, half 1.96 * 0.49 / 2.9208 = 0.3288
+    assert two.total.interval == pytest.approx((0.3424, 1.0), abs=1e-4)
+    assert (one.by_direction[ir].num_failures, one.by_direction[ir].num_queries) == (1, 2)
+    assert (one.by_direction[vis].num_failures, one.by_direction[vis].num_queries) == (1, 1)
+    assert one.total.rate == pytest.approx(2 / 3)
+    # Wilson 2/3: centre 0.5731, half 1.96 * sqrt(2/27 + 3.8416/36) / 2.2805 = 0.3654
+    assert one.total.interval == pytest.approx((0.2077, 0.9385), abs=1e-4)
+    assert (three.total.num_failures, three.total.num_queries) == (0, 1) and set(three.by_direction) == {vis}
+
+
+def test_cosine_statistics_and_the_collapse_flag_by_hand():
+    from lsmrl.analysis.modality_gap import COLLAPSE_SPREAD, cosine_statistics, gap_findings, stage_gap
+
+    # pairs of [e1, e2, e1]: cosines 0, 1, 0 (each twice): mean 1/3, std sqrt(1/3 - 1/9)
+    mean, spread = cosine_statistics(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32))
+    assert mean == pytest.approx(1 / 3, abs=1e-6) and spread == pytest.approx(np.sqrt(2 / 9), abs=1e-6)
+    rng = np.random.default_rng(0)
+    pids = np.repeat(np.arange(10), 4)
+    modalities = np.tile([0, 0, 1, 1], 10)
+    # every feature = one shared direction + a 1% wobble: collapsed, with a tiny but nonzero centroid distance
+    collapsed = np.ones((40, 16)) + 0.01 * rng.normal(size=(40, 16)) + 0.005 * modalities[:, None]
+    row = stage_gap(collapsed, pids, modalities)
+    assert row["collapsed"] and row["cosine_spread"] < COLLAPSE_SPREAD and row["mean_cosine"] > 0.99
+    spread_out = rng.normal(size=(40, 16))
+    assert not stage_gap(spread_out, pids, modalities)["collapsed"]
+    text = " ".join(gap_findings([dict(row, stage="baseline", label="baseline (frame-wise CLIP)")]))
+    assert "collapsed feature space" in text and f"{row['centroid_distance']:.3f}" in text
+
+
+def test_gap_findings_follow_the_numbers_not_a_fixed_claim():
+    from lsmrl.analysis.modality_gap import gap_findings, umap_caveat
+
+    def row(stage, label, centroid, probe, separation):
+        return {"stage": stage, "label": label, "centroid_distance": centroid, "probe_accuracy": probe,
+                "probe_chance": 0.5, "cross_sim_gap": separation, "collapsed": False}
+
+    # the numbers of a user's table: the centres do not move closer and the probe reads the modality everywhere
+    rows = [row("stfl", "STFL", 0.216, 0.98, 0.31), row("sd", "after SD", 0.219, 0.99, 0.32),
+            row("cmi", "after CMI", 0.192, 0.99, 0.35), row("embedding", "final embedding", 0.246, 0.985, 0.47)]
+    text = " ".join(gap_findings(rows))
+    assert "Lowest: after CMI (0.192)" in text
+    assert "Final embedding ends 0.030 above STFL: the centres do not move closer" in text
+    assert "accuracy 0.980-0.990 at every stage" in text and "**not closed**" in text
+    assert "largest: final embedding" in text
+    assert "not** evidence of a closed gap" in umap_caveat(rows[-1])
+    # a pipeline that does close the gap reads the other way
+    closing = [row("stfl", "STFL", 0.30, 0.99, 0.3), row("embedding", "final embedding", 0.05, 0.52, 0.5)]
+    text = " ".join(gap_findings(closing))
+    assert "ends 0.250 below STFL: the centres move closer" in text and "Near chance at final embedding" in text
+    assert "not closed" not in text

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from app import session as sessions
 from app.tabs.shared import TabContext, rounded
 from app.validation import UserInputError, check_direction, check_top_k, user_errors, warn
 from lsmrl.analysis import gap_columns
-from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_legend
+from lsmrl.analysis.modality_gap import STAGE_LABELS, gap_findings, gap_legend, umap_caveat
 
 
 class GapTab:
@@ -72,19 +73,43 @@ class GapTab:
         else:
             figure = umap_view_figure(ex.gap.view(stage), colour_by=colour_by)
         rows = ex.gap.table()
-        labels = gap_columns(rows)
-        keys = [key for key in labels if key != "stage" and any(key in r for r in rows)]
-        import pandas as pd
-
-        gap_table = pd.DataFrame([[rounded(r.get(key), 4) for key in keys] for r in rows],
-                                 columns=[labels[key] for key in keys])
+        gap_table = gap_dataframe(rows)
         look = ("colour = modality" if colour_by == "modality" else
                 "colour = identity (legend: the query's and its matches' identities), circle = visible, "
                 "diamond = infrared")
         legend = "; ".join(f"**{label}**: {text}" for label, text in gap_legend(rows))
-        note = (f"**{STAGE_LABELS.get(stage, stage)}**: {look}; hover a point for its tracklet. {note}\n\n"
-                f"Gap table columns: {legend}.")
+        row = next((r for r in rows if r["stage"] == stage), None)
+        caveat = umap_caveat(row) if row is not None else ""
+        findings = "\n".join(f"- {sentence}" for sentence in gap_findings(rows))
+        note = (f"**{STAGE_LABELS.get(stage, stage)}**: {look}; hover a point for its tracklet. {note} {caveat}\n\n"
+                f"**What the gap table says**\n\n{findings}\n\nGap table columns: {legend}. The baseline row is the "
+                "baseline checkpoint's retrieval feature, the one the Model tab's metrics rank with.")
         return figure, highlight_rows, gap_table, gap_figure(rows), note
 
 
-__all__ = ["GapTab"]
+def gap_column_widths(num_directions: int) -> list[str]:
+    """Widths of the gap table's columns (the stage label, 7 geometry columns, R1 and mAP per direction): the
+    label gets a fixed share and the numbers split the rest, so that every column fits at 900 px."""
+    numbers = 7 + 2 * num_directions
+    return ["18%"] + [f"{82 / numbers:.2f}%"] * numbers
+
+
+def gap_dataframe(rows: list[dict]):
+    """The gap table as shown: 3 decimals for the geometry (as the sentences under it write them), 1 for the
+    retrieval percentages, the collapse check as words; the constant probe chance is left to the legend."""
+    labels = gap_columns(rows)
+    keys = [key for key in labels if key not in ("stage", "probe_chance") and any(key in r for r in rows)]
+
+    def cell(row: dict, key: str):
+        value = row.get(key)
+        if key == "label":
+            return value
+        if key == "cosine_spread":
+            return None if value is None else f"{value:.3f}" + (" ⚠ collapsed" if row.get("collapsed") else " ok")
+        digits = 1 if key.startswith(("rank1_", "mAP_")) else 3
+        return rounded(value, digits)
+
+    return pd.DataFrame([[cell(r, key) for key in keys] for r in rows], columns=[labels[key] for key in keys])
+
+
+__all__ = ["GapTab", "gap_column_widths", "gap_dataframe"]

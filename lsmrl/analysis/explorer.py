@@ -42,6 +42,7 @@ from lsmrl.allocator import tune_cpu_allocator
 from lsmrl.analysis.cache import AnalysisCache, CacheKey, configure_numba_cache
 from lsmrl.analysis.embedding import UMAPParams
 from lsmrl.analysis.failures import QueryOutcome, distance_to_similarity, normalise_records, rank_gallery
+from lsmrl.analysis.modality_gap import BASELINE_FEATURE
 from lsmrl.analysis.split_queries import SplitQueries
 from lsmrl.analysis.views import (
     AttentionAnalysis,
@@ -302,9 +303,11 @@ class Explorer(SplitQueries):
 
     # ================================================================== modality gap and UMAP
     def stage_features(self) -> dict[str, np.ndarray]:
+        """The features of every stage; ``baseline`` is the baseline checkpoint's retrieval feature
+        (:data:`~lsmrl.analysis.modality_gap.BASELINE_FEATURE`), the one :meth:`metrics` ranks it with."""
         stages: dict[str, np.ndarray] = {}
         if self.baseline is not None:
-            stages["baseline"] = self.baseline.features["stfl"]
+            stages["baseline"] = self.baseline.features[BASELINE_FEATURE]
         for stage in STAGES:
             stages[stage] = self.main.features[stage]
         return stages

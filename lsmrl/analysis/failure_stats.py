@@ -4,12 +4,19 @@ similarity histogram of true matches against impostors.
 A failure is a query whose Rank-1 item is not a true match. Groups of fewer
 than :data:`MIN_GROUP` queries are reported but not ranked (too few to say
 anything), and every rate carries its 95% Wilson score interval.
+
+Under a protocol with the camera rule (same identity, same camera: removed
+from the gallery), a top-1 item from the query's own camera is always another
+identity, so the (camera c, camera c) cell of the camera-pair table fails by
+construction; its rows say so (``same_camera_excluded``).
+:func:`failure_by_identity` gives each identity's failure rate in every
+direction and in all, worst first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +47,7 @@ class FailureStatistics:
     by_query_camera: list[dict]  # query_camid, num_queries, num_failures, failure_rate
     by_attribute: list[dict]  # field, value, with/without counts and rates, rate_ratio, summary
     histogram: dict | None  # positive vs negative similarity histogram (see similarity_histogram)
+    camera_filter: bool = False  # the protocol removes same-identity same-camera gallery items
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +82,10 @@ def _with_interval(row: dict, failures: str, total: str, prefix: str = "") -> di
 
 
 def failure_by_camera_pair(outcomes: Sequence[QueryOutcome], dataset) -> tuple[list[dict], list[dict]]:
-    """Rank-1 failure rate by (query camera, top-1 camera) and by query camera alone."""
+    """Rank-1 failure rate by (query camera, top-1 camera) and by query camera alone.
+
+    A pair row's ``same_camera_excluded`` is True where the protocol's camera rule
+    makes it a failure by construction (top-1 from the query's own camera)."""
     pairs: dict[tuple[int, int], list[int]] = {}
     cams: dict[int, list[int]] = {}
     for o in outcomes:
@@ -86,8 +97,10 @@ def failure_by_camera_pair(outcomes: Sequence[QueryOutcome], dataset) -> tuple[l
             counts = table.setdefault(key, [0, 0])
             counts[0] += 1
             counts[1] += failed
+    excluded = bool(getattr(dataset, "camera_filter", False))
     by_pair = [_with_interval({"query_camid": q, "top1_camid": t, "num_queries": n, "num_failures": f,
-                               "failure_rate": f / n}, "num_failures", "num_queries")
+                               "failure_rate": f / n, "same_camera_excluded": excluded and q == t},
+                              "num_failures", "num_queries")
                for (q, t), (n, f) in sorted(pairs.items())]
     by_cam = [_with_interval({"query_camid": q, "num_queries": n, "num_failures": f, "failure_rate": f / n},
                              "num_failures", "num_queries")
@@ -205,8 +218,59 @@ def failure_statistics(records: Any, dataset, direction: str | None = None, dist
         num_failures=failures, failure_rate=failures / len(valid) if valid else float("nan"),
         by_camera_pair=by_pair, by_query_camera=by_cam,
         by_attribute=failure_by_attribute(outcomes, attributes, query_modality, min_support=min_support),
-        histogram=histogram)
+        histogram=histogram, camera_filter=bool(getattr(dataset, "camera_filter", False)))
 
 
-__all__ = ["FailureStatistics", "MIN_GROUP", "failure_by_attribute", "failure_by_camera_pair", "failure_statistics",
-           "similarity_histogram", "wilson_interval"]
+@dataclass(frozen=True)
+class FailureCount:
+    """Rank-1 failures among valid queries, with the 95% Wilson interval of the rate."""
+
+    num_queries: int
+    num_failures: int
+
+    @property
+    def rate(self) -> float | None:
+        return _rate(self.num_failures, self.num_queries)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.num_failures, self.num_queries)
+
+
+@dataclass(frozen=True)
+class IdentityFailures:
+    """One identity's Rank-1 failures per direction (only directions where it has valid queries) and in all."""
+
+    pid: int
+    total: FailureCount
+    by_direction: dict[str, FailureCount] = field(default_factory=dict)
+
+
+def failure_by_identity(outcomes: Mapping[str, Sequence[QueryOutcome]]) -> list[IdentityFailures]:
+    """Each identity's Rank-1 failures over its valid queries, per direction and in all directions.
+
+    ``outcomes``: ``{direction: [QueryOutcome]}``. Queries without a true match
+    are left out (the metric skips them); an identity without any valid query is
+    left out. Sorted worst first: by the failure rate over all directions, then
+    by the number of failures, then by identity.
+    """
+    counts: dict[int, dict[str, list[int]]] = {}
+    for direction, rows in outcomes.items():
+        for o in rows:
+            if not o.valid:
+                continue
+            pair = counts.setdefault(int(o.pid), {}).setdefault(direction, [0, 0])
+            pair[0] += 1
+            pair[1] += int(not o.rank1_correct)
+    table = []
+    for pid, by_direction in counts.items():
+        per = {d: FailureCount(n, f) for d, (n, f) in by_direction.items()}
+        total = FailureCount(sum(c.num_queries for c in per.values()), sum(c.num_failures for c in per.values()))
+        table.append(IdentityFailures(pid, total, per))
+    table.sort(key=lambda row: (-row.total.rate, -row.total.num_failures, row.pid))
+    return table
+
+
+__all__ = ["FailureCount", "FailureStatistics", "IdentityFailures", "MIN_GROUP", "failure_by_attribute",
+           "failure_by_camera_pair", "failure_by_identity", "failure_statistics", "similarity_histogram",
+           "wilson_interval"]

@@ -15,6 +15,13 @@ feature space (the UMAP pictures only illustrate these numbers):
 ``same_id_intra_sim``
     The same-identity similarity *within* a modality, for comparison: when it is
     much higher than ``same_id_cross_sim``, identities cluster by modality.
+``mean_cosine`` / ``cosine_spread`` / ``collapsed``
+    Mean and standard deviation of the cosine over all pairs of tracklets
+    (both modalities, a tracklet not with itself). A *collapsed* feature space
+    (``cosine_spread`` under :data:`COLLAPSE_SPREAD`: every feature points almost
+    the same way) makes the centroid distance and every cosine small for a
+    reason that has nothing to do with the modalities; :func:`gap_findings`
+    says so instead of reading it as a closed gap.
 ``probe_accuracy``
     Cross-validated accuracy of a linear probe (sklearn ``LogisticRegression`` on
     standardised L2-normalised features, stratified k-fold, k = 5 or fewer when
@@ -24,6 +31,14 @@ feature space (the UMAP pictures only illustrate these numbers):
 ``rank1_<direction>`` / ``mAP_<direction>``
     Retrieval in percent if that stage were the retrieval feature, with the data
     set's own protocol (distance, camera rule, both directions).
+
+The ``baseline`` stage is the frame-wise CLIP baseline checkpoint's retrieval
+feature (:data:`BASELINE_FEATURE`, after its BNNeck): the feature its own
+metrics (the Model tab's) rank with, so its Rank-1/mAP here are the same numbers.
+
+:func:`gap_findings` turns the rows into sentences that follow the numbers
+(which stage has the smallest centroid distance, whether the probe stays near
+1, collapsed stages) rather than a fixed claim.
 
 Only numpy and scikit-learn are needed.
 """
@@ -47,6 +62,16 @@ STAGE_LABELS = {
     "embedding": "final embedding",
 }
 
+#: Which of the baseline checkpoint's features is its ``baseline`` stage: its retrieval feature, the one its
+#: metrics rank with (one definition of "the baseline" wherever the app shows it).
+BASELINE_FEATURE = "embedding"
+
+#: Below this standard deviation of the pairwise cosines a stage's feature space is called collapsed.
+COLLAPSE_SPREAD = 0.02
+
+#: A modality probe at or above this accuracy reads the modality almost perfectly: the gap is open.
+PROBE_OPEN = 0.9
+
 #: Columns of a gap row with a human label each (retrieval columns depend on the data set's directions).
 GAP_COLUMNS = {
     "stage": "stage",
@@ -58,6 +83,7 @@ GAP_COLUMNS = {
     "same_id_intra_sim": "same-ID intra-modal cos",
     "probe_accuracy": "modality probe acc.",
     "probe_chance": "probe chance",
+    "cosine_spread": "cosine spread (collapse check)",
 }
 
 #: One sentence per column of the gap table, for the legend under it (the module docstring has the detail).
@@ -73,6 +99,9 @@ GAP_DEFINITIONS = {
     "probe_accuracy": "5-fold accuracy of a linear probe that predicts the modality from the feature "
                       "(1 = fully readable, probe chance = the larger modality's share)",
     "probe_chance": "what the probe scores by always guessing the larger modality",
+    "cosine_spread": f"standard deviation of the cosine over all pairs of tracklets; under {COLLAPSE_SPREAD} the "
+                     "features are collapsed (all point the same way) and the distances above say nothing about the "
+                     "modalities",
     "rank1": "Rank-1 (%) if this stage's feature did the retrieval, with the data set's protocol",
     "mAP": "mAP (%) if this stage's feature did the retrieval",
 }
@@ -117,6 +146,25 @@ def pair_similarity_means(a: np.ndarray, b: np.ndarray, pids_a: np.ndarray, pids
         diff_sum += float(sims[valid_diff].sum())
         diff_n += int(valid_diff.sum())
     return (same_sum / same_n if same_n else float("nan"), diff_sum / diff_n if diff_n else float("nan"))
+
+
+def cosine_statistics(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the cosine over all pairs of rows of L2-normalised ``x`` (a row not with
+    itself; chunked, so memory stays ``_CHUNK x N``)."""
+    total = squares = 0.0
+    count = 0
+    for start in range(0, len(x), _CHUNK):
+        sims = (x[start:start + _CHUNK] @ x.T).astype(np.float64)
+        rows = np.arange(start, min(start + _CHUNK, len(x)))
+        keep = np.ones_like(sims, dtype=bool)
+        keep[rows - start, rows] = False
+        total += float(sims[keep].sum())
+        squares += float(np.square(sims[keep]).sum())
+        count += int(keep.sum())
+    if count == 0:
+        return float("nan"), float("nan")
+    mean = total / count
+    return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
 
 
 def probe_accuracy(features: Any, is_infrared: np.ndarray, folds: int = 5, max_samples: int = 4000,
@@ -168,6 +216,8 @@ def stage_gap(features: Any, pids: Any, modalities: Any, folds: int = 5, seed: i
         if not np.isnan(value):
             intra.append(value)
     row["same_id_intra_sim"] = float(np.mean(intra)) if intra else float("nan")
+    row["mean_cosine"], row["cosine_spread"] = cosine_statistics(x)
+    row["collapsed"] = bool(row["cosine_spread"] < COLLAPSE_SPREAD)
     row["probe_accuracy"] = probe_accuracy(x, infrared, folds=folds, seed=seed)
     row["probe_chance"] = float(max(np.mean(infrared), 1 - np.mean(infrared)))
     return row
@@ -220,5 +270,94 @@ def gap_legend(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["GAP_COLUMNS", "GAP_DEFINITIONS", "STAGE_LABELS", "gap_columns", "gap_legend", "gap_metrics", "l2_normalise",
-           "modality_mask", "pair_similarity_means", "probe_accuracy", "stage_gap"]
+def _number(value: Any) -> str:
+    """A metric as the gap table shows it (3 decimals), so that a sentence and its table cell read the same."""
+    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{float(value):.3f}"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _trend(rows: Sequence[Mapping[str, Any]], key: str) -> str:
+    return " → ".join(f"{row.get('label', row['stage'])} {_number(row.get(key))}" for row in rows)
+
+
+def gap_findings(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.05) -> list[str]:
+    """Sentences about a gap table (rows of :func:`gap_metrics`) that follow its numbers, in markdown.
+
+    The model's stages (every row but ``baseline``) are read in order: which has the
+    smallest centroid distance and whether the last ends below the first (by more
+    than ``tolerance``, relative), whether the modality probe stays at or above
+    :data:`PROBE_OPEN` at every stage (then the gap is open whatever the distances
+    say) and how the identity separation moves. A collapsed stage (see the module
+    docstring) is flagged instead of being read as a small gap.
+    """
+    model = [r for r in rows if r["stage"] != "baseline"]
+    out: list[str] = []
+    usable = [r for r in model if not r.get("collapsed")]
+    if usable:
+        first, last = usable[0], usable[-1]
+        lowest = min(usable, key=lambda r: r["centroid_distance"])
+        change = last["centroid_distance"] - first["centroid_distance"]
+        if len(usable) == 1:
+            verdict = ""
+        elif change < -tolerance * first["centroid_distance"]:
+            verdict = (f" {_capital(last['label'])} ends {_number(-change)} below {first['label']}: the centres move closer "
+                       "over the pipeline.")
+        elif change > tolerance * first["centroid_distance"]:
+            verdict = (f" {_capital(last['label'])} ends {_number(change)} above {first['label']}: the centres do not move "
+                       "closer over the pipeline.")
+        else:
+            verdict = f" {_capital(last['label'])} ends about where {first['label']} started: the centres barely move."
+        out.append(f"**Centroid distance** (visible vs infrared centre): {_trend(usable, 'centroid_distance')}. "
+                   f"Lowest: {lowest['label']} ({_number(lowest['centroid_distance'])}).{verdict}")
+        probes = [r["probe_accuracy"] for r in usable if not np.isnan(r.get("probe_accuracy", np.nan))]
+        if probes:
+            chance = max(r.get("probe_chance", 0.5) for r in usable)
+            span = f"{_number(min(probes))}" if min(probes) == max(probes) else \
+                f"{_number(min(probes))}-{_number(max(probes))}"
+            if min(probes) >= PROBE_OPEN:
+                out.append(f"**Modality probe**: a linear probe tells the modality from the feature with accuracy "
+                           f"{span} at every stage (chance {_number(chance)}): the modalities stay linearly separable, "
+                           "so the gap is **not closed** at any stage, whatever the distances say.")
+            else:
+                near = [r for r in usable if r["probe_accuracy"] <= chance + 0.1]
+                where = (f" Near chance at {', '.join(r['label'] for r in near)}: there the modality can no longer "
+                         "be read linearly." if near else " The modality stays partly readable at every stage.")
+                out.append(f"**Modality probe**: accuracy {_trend(usable, 'probe_accuracy')} (chance "
+                           f"{_number(chance)}).{where}")
+        best = max(usable, key=lambda r: r["cross_sim_gap"])
+        out.append(f"**Identity separation across modalities** (same-ID minus diff-ID cosine, what retrieval needs): "
+                   f"{_trend(usable, 'cross_sim_gap')}; largest: {best['label']}.")
+    for row in rows:
+        if row["stage"] == "baseline" and not row.get("collapsed"):
+            out.append(f"**{row['label']}** (its retrieval feature, the one its metrics rank with): centroid distance "
+                       f"{_number(row['centroid_distance'])}, probe {_number(row.get('probe_accuracy'))}, same - diff "
+                       f"{_number(row['cross_sim_gap'])}.")
+        if row.get("collapsed"):
+            out.append(f"⚠ **{row.get('label', row['stage'])}: collapsed feature space.** Every pair of tracklets has "
+                       f"cosine {_number(row['mean_cosine'])} ± {_number(row['cosine_spread'])}, so its centroid "
+                       f"distance ({_number(row['centroid_distance'])}) and cosines are small because all features "
+                       "point the same way, not because the modalities meet; the probe still reads the modality at "
+                       f"{_number(row.get('probe_accuracy'))}.")
+    return out
+
+
+def umap_caveat(row: Mapping[str, Any]) -> str:
+    """What a stage's UMAP picture can and cannot say about the gap, from its gap row."""
+    probe = row.get("probe_accuracy", float("nan"))
+    if row.get("collapsed"):
+        return (f"This stage's features are collapsed (pairwise cosine {_number(row['mean_cosine'])} ± "
+                f"{_number(row['cosine_spread'])}): the layout spreads out differences too small to matter.")
+    if not np.isnan(probe) and probe >= PROBE_OPEN:
+        return ("UMAP keeps neighbourhoods, not the direction that separates the modalities: where this picture mixes "
+                "visible and infrared points, that is **not** evidence of a closed gap, since the linear probe reads "
+                f"the modality from this stage's feature with accuracy {_number(probe)}.")
+    return (f"The modality probe reads {_number(probe)} here (chance {_number(row.get('probe_chance'))}): judge the "
+            "gap by the table, the picture only illustrates it.")
+
+
+__all__ = ["BASELINE_FEATURE", "COLLAPSE_SPREAD", "GAP_COLUMNS", "GAP_DEFINITIONS", "PROBE_OPEN", "STAGE_LABELS",
+           "cosine_statistics", "gap_columns", "gap_findings", "gap_legend", "gap_metrics", "l2_normalise", "modality_mask",
+           "pair_similarity_means", "probe_accuracy", "stage_gap", "umap_caveat"]

@@ -14,7 +14,7 @@ figure                             of
 :func:`sd_attention_figure`        SD's attention over identity prompts
 :func:`probe_figure`               attribute probes before/after SD
 :func:`similarity_histogram_figure` true-match and impostor similarities
-:func:`camera_pair_figure`         Rank-1 failure rate per (query camera, gallery camera)
+:func:`camera_pair_figure`         Rank-1 failure rate per (query camera, top-1 gallery camera)
 :func:`attribute_failure_figure`   failure rate per query attribute
 :func:`ap_change_figure`           AP change per query between two checkpoints
 :func:`frame_contribution_figure`  each frame's share of a match's similarity
@@ -143,13 +143,15 @@ def umap_view_figure(view: UMAPView, **options) -> go.Figure:
 
 def gap_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
         "centroid_distance", "cross_sim_gap", "probe_accuracy")):
-    """Grouped bars: one group per metric, one bar per stage (hover shows the exact values)."""
+    """Grouped bars: one group per metric, one bar per stage (hover shows the exact values); a collapsed stage
+    (see :mod:`lsmrl.analysis.modality_gap`) is hatched and named so in the legend."""
     figure = go.Figure()
     names = [GAP_COLUMNS.get(m, m) for m in metrics]
     for row in rows:
         values = [row.get(m) for m in metrics]
-        figure.add_bar(name=row.get("label", row["stage"]), x=names, y=values,
-                       hovertemplate="%{x}: %{y:.3f}<extra>" + str(row.get("label", row["stage"])) + "</extra>")
+        name = str(row.get("label", row["stage"])) + (" ⚠ collapsed" if row.get("collapsed") else "")
+        figure.add_bar(name=name, x=names, y=values, hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>",
+                       marker_pattern_shape="x" if row.get("collapsed") else "")
     figure.update_layout(barmode="group", title="Modality gap per stage", yaxis_title="value",
                          legend_title="stage")
     return figure
@@ -240,40 +242,63 @@ def similarity_histogram_figure(histogram: Mapping[str, Any], title: str = "Posi
     return figure
 
 
+#: Heatmap cells at or above this failure rate are dark in the "Reds" scale: their text is drawn white.
+DARK_CELL = 0.55
+
+
 def camera_pair_figure(statistics: FailureStatistics, min_group: int = MIN_GROUP):
-    """Heatmap of the Rank-1 failure rate by (query camera, top-1 camera); every cell shows its counts
-    ("failures/queries"), hover adds the Wilson 95% interval; cells with fewer than ``min_group`` queries
-    are grey (their rate is too uncertain to colour)."""
+    """Heatmap of the Rank-1 failure rate by (query camera, camera of the top-1 gallery item); every cell shows
+    its counts ("failures/queries") in a colour that stays readable on it (white on dark cells), hover adds the
+    Wilson 95% interval; cells with fewer than ``min_group`` queries are grey (their rate is too uncertain to
+    colour). Cells that fail by construction (top-1 from the query's own camera under the camera rule) are not
+    coloured: they are hatched, marked ✕ and named in the subtitle."""
     rows = statistics.by_camera_pair
     q_cams = sorted({r["query_camid"] for r in rows})
     t_cams = sorted({r["top1_camid"] for r in rows})
     z = [[None] * len(t_cams) for _ in q_cams]
     small = [[None] * len(t_cams) for _ in q_cams]
-    text = [[""] * len(t_cams) for _ in q_cams]
+    excluded = [[None] * len(t_cams) for _ in q_cams]
     hover = [[""] * len(t_cams) for _ in q_cams]
+    x = [f"cam {c}" for c in t_cams]
+    y = [f"cam {c}" for c in q_cams]
+    annotations = []
     for r in rows:
         i, j = q_cams.index(r["query_camid"]), t_cams.index(r["top1_camid"])
         low, high = wilson_interval(r["num_failures"], r["num_queries"])
-        text[i][j] = f"{r['num_failures']}/{r['num_queries']}"
+        text = f"{r['num_failures']}/{r['num_queries']}"
         hover[i][j] = (f"{r['num_failures']} of {r['num_queries']} fail: {100 * r['failure_rate']:.0f}% "
                        f"(95% CI {100 * low:.0f}-{100 * high:.0f}%)")
-        if r["num_queries"] >= min_group:
+        colour = "#222222"
+        if r.get("same_camera_excluded"):
+            excluded[i][j] = 0.5
+            text += " ✕"
+            hover[i][j] += ("<br>same camera: the protocol removes this identity's gallery items of the query's "
+                            "camera,<br>so a top-1 from it is always another identity (a failure by construction)")
+        elif r["num_queries"] >= min_group:
             z[i][j] = r["failure_rate"]
+            colour = "white" if r["failure_rate"] >= DARK_CELL else "#222222"
         else:
             small[i][j] = 0.5
-    x = [f"cam {c}" for c in t_cams]
-    y = [f"cam {c}" for c in q_cams]
+        annotations.append(dict(x=x[j], y=y[i], text=text, showarrow=False, font=dict(color=colour, size=12)))
+    grey = [[0, "#d9d9d9"], [1, "#d9d9d9"]]
     figure = go.Figure([
-        go.Heatmap(z=z, x=x, y=y, text=text, customdata=hover, texttemplate="%{text}", colorscale="Reds", zmin=0,
-                   zmax=1, colorbar=dict(title="failure rate"), name=f">= {min_group} queries",
-                   hovertemplate="query %{y}, top-1 %{x}<br>%{customdata}<extra></extra>"),
-        go.Heatmap(z=small, x=x, y=y, text=text, customdata=hover, texttemplate="%{text}", showscale=False,
-                   colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], zmin=0, zmax=1, name=f"< {min_group} queries",
-                   hovertemplate="query %{y}, top-1 %{x}<br>%{customdata}<br>(too few queries to colour)"
-                                 "<extra></extra>")])
-    figure.update_layout(title=f"Rank-1 failures by camera pair ({statistics.direction}); "
-                               f"cells: failures/queries, grey: under {min_group} queries",
-                         xaxis_title="top-1 camera", yaxis_title="query camera", template="plotly_white")
+        go.Heatmap(z=z, x=x, y=y, customdata=hover, colorscale="Reds", zmin=0, zmax=1,
+                   colorbar=dict(title=dict(text="failure<br>rate"), thickness=14), name=f">= {min_group} queries",
+                   hovertemplate="query %{y}, top-1 from %{x}<br>%{customdata}<extra></extra>"),
+        go.Heatmap(z=small, x=x, y=y, customdata=hover, showscale=False, colorscale=grey, zmin=0, zmax=1,
+                   name=f"< {min_group} queries",
+                   hovertemplate="query %{y}, top-1 from %{x}<br>%{customdata}<br>(too few queries to colour)"
+                                 "<extra></extra>"),
+        go.Heatmap(z=excluded, x=x, y=y, customdata=hover, showscale=False, zmin=0, zmax=1, name="same camera",
+                   colorscale=[[0, "#f2f2f2"], [1, "#f2f2f2"]],
+                   hovertemplate="query %{y}, top-1 from %{x}<br>%{customdata}<extra></extra>")])
+    subtitle = f"cell: failures/queries; grey: under {min_group} queries"
+    if any(r.get("same_camera_excluded") for r in rows):
+        subtitle += "<br>✕ same camera: fails by construction (camera rule), not coloured"
+    figure.update_layout(title=dict(text=f"Rank-1 failures by camera pair<br><sup>{subtitle}</sup>"),
+                         xaxis=dict(title=dict(text="gallery camera (of the top-1 item)"), type="category"),
+                         yaxis=dict(title=dict(text="query camera"), type="category"),
+                         annotations=annotations, template="plotly_white", margin=dict(t=90))
     return figure
 
 
@@ -298,7 +323,8 @@ def attribute_failure_figure(statistics: FailureStatistics, top: int = 15, min_g
             customdata=[[c, 100 * lo, 100 * h] for c, lo, h in zip(counts, lows, highs)],
             hovertemplate="%{y} " + side + ": %{customdata[0]} fail = %{x:.0%} (95% CI %{customdata[1]:.0f}-"
                           "%{customdata[2]:.0f}%)<extra></extra>"))
-    title = f"Rank-1 failure rate with vs without each attribute ({statistics.query_modality} queries; 95% Wilson)"
+    title = (f"Rank-1 failure rate with vs without each attribute<br><sup>{statistics.query_modality} queries; "
+             "bars: 95% Wilson interval</sup>")
     if hidden:
         title += f"<br><sup>{hidden} attribute values with under {min_group} queries on a side are not shown</sup>"
     figure.update_layout(title=title, xaxis=dict(title="Rank-1 failure rate", tickformat=".0%", range=[0, 1.02]),

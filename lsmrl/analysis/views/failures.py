@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lsmrl.analysis.failure_stats import FailureStatistics, failure_statistics
+from lsmrl.analysis.failure_stats import FailureStatistics, IdentityFailures, failure_by_identity, failure_statistics
 from lsmrl.analysis.failures import ImpostorReport, find_impostors, worst_queries
+from lsmrl.analysis.modality_gap import BASELINE_FEATURE
 from lsmrl.data.tracklet import INFRARED_TO_VISIBLE
 from lsmrl.model.stages import STAGES
 
@@ -37,6 +38,11 @@ class FailureAnalysis:
         return ex.lazy(f"failstats/{model}/{direction}", lambda: failure_statistics(
             ex.outcomes(model)[direction], ex.dataset, direction, bundle.distmats[direction]))
 
+    def by_identity(self, model: str = "main") -> list[IdentityFailures]:
+        """Each identity's Rank-1 failure rate (95% Wilson interval) in every direction and in all, worst first."""
+        ex = self.explorer
+        return ex.lazy(f"failids/{model}", lambda: failure_by_identity(ex.outcomes(model)))
+
     def impostors(self, query: str | int, direction: str = INFRARED_TO_VISIBLE, max_items: int = 20,
                   model: str = "main") -> ImpostorReport:
         """Gallery items ranked above the query's first true match, with per-stage similarities and margins."""
@@ -48,7 +54,7 @@ class FailureAnalysis:
         _, gallery = ex.dataset.directions[direction]
         stages = {s: bundle.features[s] for s in STAGES}
         if ex.baseline is not None and model == "main":
-            stages = {"baseline": ex.baseline.features["stfl"], **stages}
+            stages = {"baseline": ex.baseline.features[BASELINE_FEATURE], **stages}
         return find_impostors(index, bundle.distmats[direction][row], np.asarray(gallery).reshape(-1), ex.dataset,
                               direction=direction, features_by_stage=stages, attributes=ex.dataset.attributes,
                               max_items=max_items)
