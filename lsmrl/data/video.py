@@ -21,6 +21,12 @@ on large inputs (#197, #208) and fails on some files that play elsewhere
 
 Every failure is a :class:`~lsmrl.errors.VideoError` with a message meant for the
 user. :func:`write_video` writes an H.264 mp4 with imageio-ffmpeg (tests, examples).
+
+Browsers play only some of the files this module reads (H.264 in mp4, VP8/VP9/AV1
+in webm; not MPEG-4 Part 2 in AVI, say): :func:`browser_playable` tells which, and
+:func:`write_h264_copy` writes an H.264 mp4 copy for display, with ffmpeg in a child
+process under the same timeout; the frames a query uses are still read from the
+original file.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class VideoInfo:
     duration_s: float
     codec: str
     size_bytes: int
+    pix_fmt: str = ""  # as ffmpeg names it, e.g. "yuv420p"
 
 
 # =========================================================================== parent side
@@ -198,7 +205,65 @@ def probe_video(path: str | os.PathLike, limits: VideoLimits | None = None) -> V
         duration_s=float(info["duration_s"]),
         codec=str(info["codec"]),
         size_bytes=size,
+        pix_fmt=str(info.get("pix_fmt", "")),
     )
+
+
+#: What Chromium, Firefox and Safari all play: container suffix -> codecs (ffmpeg's names).
+BROWSER_CODECS = {".mp4": ("h264",), ".m4v": ("h264",), ".webm": ("vp8", "vp9", "av1")}
+
+
+def browser_playable(info: VideoInfo) -> bool:
+    """Whether a browser's video player shows ``info``'s file as it is: H.264 (4:2:0, 8 bit) in mp4, or
+    VP8/VP9/AV1 in webm. Anything else (an AVI, an mkv, MPEG-4 Part 2, 4:4:4 H.264) needs
+    :func:`write_h264_copy` to be seen."""
+    codecs = BROWSER_CODECS.get(Path(info.path).suffix.lower(), ())
+    if info.codec.split(" ")[0].lower() not in codecs:
+        return False
+    return Path(info.path).suffix.lower() == ".webm" or info.pix_fmt.split("(")[0] in ("yuv420p", "yuvj420p")
+
+
+def write_h264_copy(source: str | os.PathLike, target: str | os.PathLike, info: VideoInfo | None = None,
+                    limits: VideoLimits | None = None, crf: int = 23) -> Path:
+    """An H.264 mp4 (yuv420p, no sound, fast start) of ``source`` at ``target``, for a browser to play.
+
+    ffmpeg (imageio-ffmpeg's binary) runs in a child process group that is killed after
+    ``limits.timeout_s``; the copy keeps at most ``limits.max_frames`` frames, its long side at most
+    ``limits.decode_max_side`` pixels (even sizes, as 4:2:0 needs). It is written to a temporary name and
+    renamed, so a half-written copy is never served. Raises ``VideoError`` with the reason.
+    """
+    import imageio_ffmpeg
+
+    limits = limits or VideoLimits()
+    info = info or probe_video(source, limits)
+    scale = min(1.0, limits.decode_max_side / max(info.width, info.height, 1))
+    width, height = (max(2, int(round(v * scale / 2)) * 2) for v in (info.width, info.height))
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.mp4")
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", os.fspath(source),
+               "-map", "0:v:0", "-an", "-frames:v", str(limits.max_frames), "-vf", f"scale={width}:{height}",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
+               "-movflags", "+faststart", os.fspath(partial)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=_POSIX)
+    try:
+        _, stderr = process.communicate(timeout=limits.timeout_s)
+    except subprocess.TimeoutExpired:
+        if _POSIX:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            process.kill()
+        process.communicate()
+        partial.unlink(missing_ok=True)
+        raise _video_error(f"making a playable copy of {Path(source).name} took longer than "
+                           f"{limits.timeout_s:g} s and was stopped") from None
+    if process.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
+        said = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise _video_error(f"no playable copy of {Path(source).name} could be made ({said[0][:200]})")
+    os.replace(partial, target)
+    return target
 
 
 def read_video_frames(
@@ -313,6 +378,7 @@ def _child_header(path: str) -> dict:
         "fps": float(meta.get("fps") or 0.0),
         "duration_s": float(meta.get("duration") or 0.0),
         "codec": str(meta.get("codec") or ""),
+        "pix_fmt": str(meta.get("pix_fmt") or ""),
     }
 
 
