@@ -30,7 +30,7 @@ from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_ch
 from app.config import DEFAULT_LIMITS, UploadLimits
 from app.tabs.model import ABLATION_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
-from app.tabs.shared import RepoExampleVideo, refresh_if_stale
+from app.tabs.shared import refresh_if_stale, repo_example_video
 from app.validation import MAX_TOP_K
 from lsmrl.viz.images import colour_bar, jet_colormap
 
@@ -50,13 +50,24 @@ CSS = """
     aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
 #lsmrl-results .thumbnail-item img { aspect-ratio: auto; width: 100%; height: auto; object-fit: contain; }
 #lsmrl-thumbnails .thumbnail-item img { aspect-ratio: 1 / 1; object-fit: contain; }
-#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label {
+#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label, #lsmrl-people .caption-label,
+#lsmrl-attention-query .caption-label, #lsmrl-attention-match .caption-label {
     position: static; transform: none; max-width: 100%; white-space: normal; overflow: visible;
     text-overflow: clip; font-size: 12px; line-height: 1.25; margin: 2px 0 0 0; text-align: left; }
 #lsmrl-thumbnails .caption-label { white-space: pre-line; }
 #lsmrl-results .grid-wrap, #lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap {
     min-height: 0; max-height: none; }
-#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item { aspect-ratio: 1 / 2; }
+/* the gallery's label sits above the first row, not over its thumbnails */
+#lsmrl-results .grid-wrap, #lsmrl-thumbnails .grid-wrap, #lsmrl-people .grid-wrap,
+#lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap { padding-top: 34px; }
+#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item, #lsmrl-people .thumbnail-item {
+    aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
+#lsmrl-attention-query .thumbnail-item img, #lsmrl-attention-match .thumbnail-item img {
+    aspect-ratio: 1 / 2; width: 100%; height: auto; object-fit: contain; }
+#lsmrl-people .thumbnail-item { max-width: 150px; }
+#lsmrl-people .thumbnail-item img { height: 150px; width: 100%; object-fit: contain; }
+#lsmrl-stages table { font-size: 0.9em; display: block; overflow-x: auto; }
+#lsmrl-stages th, #lsmrl-stages td { white-space: nowrap; padding: 4px 8px; }
 /* table headers wrap instead of being cut */
 #lsmrl-gap-table th, #lsmrl-failures-table th, #lsmrl-ablation th { white-space: normal; }
 #lsmrl-gap-table th span, #lsmrl-failures-table th span, #lsmrl-ablation th span {
@@ -122,13 +133,12 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                                 label="Declared modality of the video", elem_id="lsmrl-modality")
                             gr.Markdown("A whole scene (a street, a corridor) works too: **Find people** shows "
                                         "who is in it; the query is the chosen person's crops.")
-                            with gr.Row():
-                                people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
-                                person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
-                                                     elem_id="lsmrl-person", scale=2)
+                            people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
+                            person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
+                                                 elem_id="lsmrl-person")
                             people_preview = gr.Image(label="People found (boxes and ids)", type="numpy",
                                                       format="png", interactive=False, elem_id="lsmrl-people-preview")
-                            people_thumbs = gr.Gallery(label="Tracks", columns=4, height=180, allow_preview=False,
+                            people_thumbs = gr.Gallery(label="Tracks", columns=4, height="auto", allow_preview=False,
                                                        format="png", elem_id="lsmrl-people")
                             with gr.Accordion("People found (JSON)", open=False):
                                 people_json = gr.JSON(label="Tracks")
@@ -409,11 +419,11 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
             api_direction = gr.Radio(directions, value=first_direction, label="Direction")
             api_top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="Top-k")
             # defaults named relative to the repository: no server path, no foreign URL on the API page
-            api_video = RepoExampleVideo(example_clip, label="Video")
+            api_video = repo_example_video(example_clip, label="Video")
             api_modality = gr.Radio(["infrared", "visible"], value=examples[0]["modality"] if examples else "infrared",
                                     label="Declared modality of the video")
             api_person = gr.Textbox(value="auto", label="Person: auto or a track id from /detect_people")
-            api_scene = RepoExampleVideo(scene_clip, label="Video (a scene with people)")
+            api_scene = repo_example_video(scene_clip, label="Video (a scene with people)")
             api_ranked = gr.JSON(value=json.dumps(default_query), label="Ranked list (JSON of /retrieve) or a query id")
             api_format = gr.Radio(["csv", "json"], value="csv", label="Export format")
             api_match = gr.Textbox(value="", label="Match: a gallery tracklet id (empty: the query's first true match)")

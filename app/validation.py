@@ -75,7 +75,9 @@ def check_direction(value: Any, directions: list[str]) -> str:
                "visible->infrared": "visible_to_infrared"}
     text = aliases.get(text.lower().replace(" ", ""), text)
     if text not in directions:
-        raise UserInputError(f"the direction must be one of {', '.join(directions)}, got {value!r}")
+        words = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
+        named = ", ".join(f"{d} ({words[d]})" if d in words else d for d in directions)
+        raise UserInputError(f"the direction must be one of {named}, got {value!r}")
     return text
 
 

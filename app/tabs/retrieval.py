@@ -438,7 +438,8 @@ class RetrievalTab:
         else:
             columns = list(dict.fromkeys(key for row in rows for key in row))
             with path.open("w", newline="", encoding="utf-8") as handle:
-                handle.write(f"# query {label}, {ranked.get('direction', '')}, AP {ranked.get('ap')}\n")
+                handle.write(f"# query {label}, {DIRECTION_LABELS.get(ranked.get('direction'), '')}, "
+                             f"AP {ranked.get('ap')}\n")
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)

@@ -49,20 +49,20 @@ def stage_panel(result: dict | None) -> str:
     stages = (result or {}).get("stages")
     if not stages:
         return ""
-    rows = ["| stage | rank of the first true match | its similarity | top impostor | its similarity | margin |",
+    rows = ["| stage | true match rank | true match sim. | top impostor | impostor sim. | margin |",
             "|---|---:|---:|---|---:|---:|"]
     for s in stages:
         rank = "—" if s["first_match_rank"] is None else str(s["first_match_rank"])
-        impostor = f"`{s['top_impostor_tid']}`" if s["top_impostor_tid"] else "—"
-        verdict = "" if s["margin"] is None else (" (impostor ahead)" if s["margin"] > 0 else " (true match ahead)")
+        impostor = s["top_impostor_tid"] or "—"
         rows.append(f"| {s['label']} | {rank} | {num(s['first_match_similarity'])} | {impostor} | "
-                    f"{num(s['top_impostor_similarity'])} | {_signed(s['margin'])}{verdict} |")
+                    f"{num(s['top_impostor_similarity'])} | {_signed(s['margin'])} |")
     ranks = [s["first_match_rank"] for s in stages]
     moves = " → ".join("—" if r is None else str(r) for r in ranks)
     return ("#### What each stage did to this query\n"
             f"Rank of the first true match, stage by stage: **{moves}**. Each row ranks the same gallery with the "
-            "same camera rule by the cosine similarity of that stage's features. *Margin*: the top impostor's "
-            "similarity minus the first true match's; above 0 the impostor ranks first.\n\n" + "\n".join(rows))
+            "same camera rule by the cosine similarity of that stage's features (*sim.*). *Margin*: the top "
+            "impostor's similarity minus the first true match's; above 0 the impostor ranks above the true "
+            "match, below 0 the true match leads.\n\n" + "\n".join(rows))
 
 
 __all__ = ["ranked_summary", "stage_panel", "true_match_line"]

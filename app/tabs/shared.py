@@ -267,27 +267,26 @@ class TabContext:
 
 
 
-class RepoExampleVideo(gr.Video):
-    """A hidden input of the public API whose default is a file of this repository, named by its path relative
-    to the repository's root (``assets/cache/examples/...``).
+def repo_example_video(path: str | os.PathLike | None, **kwargs) -> gr.Video:
+    """A hidden ``gr.Video`` input of the public API whose default is a file of this repository, named by its
+    path relative to the repository's root (``assets/cache/examples/...``).
 
     Why: a plain ``gr.Video(value=path)`` shows the server's absolute path as the default on the "Use via API"
-    page, and Gradio replaces its URL with a foreign example URL; this default names neither, and the
-    snippet ``handle_file('assets/cache/examples/...')`` runs as shown from a checkout of the repository.
+    page, and Gradio replaces its URL with a foreign example URL (its ``example_inputs``); this default names
+    neither, and the snippet ``handle_file('assets/cache/examples/...')`` runs as shown from a checkout. Set
+    on the instance, not by subclassing: Gradio writes a ``.pyi`` file beside every component subclass.
     """
-
-    def __init__(self, path: str | os.PathLike | None, **kwargs):
-        super().__init__(value=None, **kwargs)
-        if path is not None:
+    video = gr.Video(value=None, **kwargs)
+    if path is not None:
+        try:
             relative = Path(path).resolve().relative_to(app_config.REPO_ROOT).as_posix()
-            self.value = {"path": relative, "url": relative, "orig_name": Path(relative).name, "size": None,
-                          "mime_type": None, "is_stream": False, "meta": {"_type": "gradio.FileData"}}
-
-    def get_block_name(self) -> str:
-        return "video"  # the browser draws it with Gradio's own video component
-
-    def example_inputs(self) -> Any:
-        return self.value if self.value is not None else super().example_inputs()
+        except ValueError:  # outside the repository: its name alone, never the server's folders
+            relative = Path(path).name
+        default = {"path": relative, "url": relative, "orig_name": Path(relative).name, "size": None,
+                   "mime_type": None, "is_stream": False, "meta": {"_type": "gradio.FileData"}}
+        video.value = default
+        video.example_inputs = lambda: dict(default)
+    return video
 
 
 def _refresh_key(value: Any) -> Any:
@@ -316,6 +315,6 @@ def refresh_if_stale(name: str, handler, n_outputs: int):
     return run
 
 
-__all__ = ["ALL", "DIRECTION_LABELS", "LRU", "PlayableCopies", "QUERY_SCALE", "RepoExampleVideo", "STRIP_SCALE",
+__all__ = ["ALL", "DIRECTION_LABELS", "LRU", "PlayableCopies", "QUERY_SCALE", "STRIP_SCALE",
            "TabContext", "content_digest", "direction_choices", "direction_label", "num", "other_modality",
-           "refresh_if_stale", "rounded"]
+           "refresh_if_stale", "repo_example_video", "rounded"]
