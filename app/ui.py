@@ -64,10 +64,14 @@ CSS = """
     aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
 #lsmrl-attention-query .thumbnail-item img, #lsmrl-attention-match .thumbnail-item img {
     aspect-ratio: 1 / 2; width: 100%; height: auto; object-fit: contain; }
+/* per-frame maps wrap onto as many rows as the width needs instead of scrolling out of sight */
+#lsmrl-attention-query .grid-container, #lsmrl-attention-match .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(64px, 1fr)) !important; }
 #lsmrl-people .thumbnail-item { max-width: 150px; }
 #lsmrl-people .thumbnail-item img { height: 150px; width: 100%; object-fit: contain; }
 #lsmrl-stages table { font-size: 0.9em; display: block; overflow-x: auto; }
-#lsmrl-stages th, #lsmrl-stages td { white-space: nowrap; padding: 4px 8px; }
+#lsmrl-stages th, #lsmrl-stages td { padding: 4px 8px; }
+#lsmrl-stages td { white-space: nowrap; }
 /* table headers wrap instead of being cut */
 #lsmrl-gap-table th, #lsmrl-failures-table th, #lsmrl-ablation th { white-space: normal; }
 #lsmrl-gap-table th span, #lsmrl-failures-table th span, #lsmrl-ablation th span {
@@ -126,13 +130,15 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                         with gr.Accordion("Query by an uploaded video", open=False):
                             video = gr.File(label="Video (mp4, avi, mkv or webm)", type="filepath", height=120,
                                             file_types=[".mp4", ".avi", ".mkv", ".webm"], elem_id="lsmrl-video")
-                            player = gr.Video(label="The video (an H.264 copy when the browser cannot play the "
-                                                    "file; the query reads the file itself)", interactive=False,
-                                              height=240, elem_id="lsmrl-video-player")
+                            player = gr.Video(label="Preview", interactive=False, height=240,
+                                              elem_id="lsmrl-video-player")
+                            gr.Markdown("A file the browser cannot play (an AVI, say) is previewed from an H.264 "
+                                        "copy; the query reads the uploaded file itself.")
                             modality = gr.Radio([("infrared", "infrared"), ("visible", "visible")], value="infrared",
                                                 label="Declared modality of the video", elem_id="lsmrl-modality")
                             gr.Markdown("A whole scene (a street, a corridor) works too: **Find people** shows "
-                                        "who is in it; the query is the chosen person's crops.")
+                                        "who is in it; the query is the chosen person's crops (*auto*: the longest "
+                                        "track; a clip that is already a person crop is used whole).")
                             people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
                             person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
                                                  elem_id="lsmrl-person")

@@ -141,9 +141,10 @@ class AttentionTab:
         if not ex.is_gallery(match_index, direction):
             row = ex.tracklet_row(match_index)
             wanted = "visible" if ex.query_modality(direction) == "infrared" else "infrared"
-            raise UserInputError(f"{row['tid']} is not in the gallery of {direction_label(direction)} (it is a "
-                                 f"{row['modality']} tracklet of identity {row['pid']}); type a {wanted} gallery "
-                                 "tracklet id, or leave the match empty for the first true match")
+            article = "an" if row["modality"][0] in "aeiou" else "a"
+            raise UserInputError(f"{row['tid']} is not in the gallery of {direction_label(direction)} (it is "
+                                 f"{article} {row['modality']} tracklet of identity {row['pid']}); type a {wanted} "
+                                 "gallery tracklet id, or leave the match empty for the first true match")
         return match_index, ""
 
 

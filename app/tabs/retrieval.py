@@ -42,7 +42,7 @@ ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"),
 MAX_THUMBNAILS = 30
 #: Frames of an uploaded video searched for people (evenly spaced); the query then samples the model's T of them.
 DETECTION_FRAMES = 48
-AUTO_LABEL = "auto (the longest track; a person crop is used whole)"
+AUTO_LABEL = "auto (the longest track)"
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 
 
