@@ -21,7 +21,7 @@ from app.resources import seed_cache
 from lsmrl.analysis.cache import key_belongs, stored_key
 from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer
 from lsmrl.data.people import Walker, compose_scene
-from lsmrl.data.video import write_video
+from lsmrl.data.video_write import write_video
 from lsmrl.errors import LSMRLError
 
 

@@ -32,7 +32,7 @@ from app.tabs.failures import TABLE_AND_PLOT_JS
 from app.tabs.gap import gap_column_widths
 from app.tabs.model import ABLATION_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
-from app.tabs.shared import refresh_if_stale
+from app.tabs.shared import refresh_if_stale, repo_example_video
 from app.validation import MAX_TOP_K
 from lsmrl.viz.images import colour_bar, jet_colormap
 
@@ -52,13 +52,28 @@ CSS = """
     aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
 #lsmrl-results .thumbnail-item img { aspect-ratio: auto; width: 100%; height: auto; object-fit: contain; }
 #lsmrl-thumbnails .thumbnail-item img { aspect-ratio: 1 / 1; object-fit: contain; }
-#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label {
+#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label, #lsmrl-people .caption-label,
+#lsmrl-attention-query .caption-label, #lsmrl-attention-match .caption-label {
     position: static; transform: none; max-width: 100%; white-space: normal; overflow: visible;
     text-overflow: clip; font-size: 12px; line-height: 1.25; margin: 2px 0 0 0; text-align: left; }
 #lsmrl-thumbnails .caption-label { white-space: pre-line; }
 #lsmrl-results .grid-wrap, #lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap {
     min-height: 0; max-height: none; }
-#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item { aspect-ratio: 1 / 2; }
+/* the gallery's label sits above the first row, not over its thumbnails */
+#lsmrl-results .grid-wrap, #lsmrl-thumbnails .grid-wrap, #lsmrl-people .grid-wrap,
+#lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap { padding-top: 34px; }
+#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item, #lsmrl-people .thumbnail-item {
+    aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
+#lsmrl-attention-query .thumbnail-item img, #lsmrl-attention-match .thumbnail-item img {
+    aspect-ratio: 1 / 2; width: 100%; height: auto; object-fit: contain; }
+/* per-frame maps wrap onto as many rows as the width needs instead of scrolling out of sight */
+#lsmrl-attention-query .grid-container, #lsmrl-attention-match .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(64px, 1fr)) !important; }
+#lsmrl-people .thumbnail-item { max-width: 150px; }
+#lsmrl-people .thumbnail-item img { height: 150px; width: 100%; object-fit: contain; }
+#lsmrl-stages table { font-size: 0.9em; display: block; overflow-x: auto; }
+#lsmrl-stages th, #lsmrl-stages td { padding: 4px 8px; }
+#lsmrl-stages td { white-space: nowrap; }
 /* table headers wrap instead of being cut */
 #lsmrl-gap-table th, #lsmrl-failures-table th, #lsmrl-ablation th { white-space: normal; }
 #lsmrl-gap-table th span, #lsmrl-failures-table th span, #lsmrl-ablation th span {
@@ -108,24 +123,30 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                         order = gr.Radio(list(ORDERS), value="identity", label="Order of the queries")
                         query = gr.Dropdown([], value=None, label="Query tracklet", allow_custom_value=True,
                                             info="a test tracklet id, e.g. test/00000", elem_id="lsmrl-query")
-                        top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="Top-k")
+                        top_k = gr.Number(value=10, minimum=1, precision=0, label=f"Top-k (1 to {MAX_TOP_K})",
+                                          info="more is capped, with a note; the first true match is named "
+                                               "under the list wherever it ranks", elem_id="lsmrl-top-k")
                         retrieve_button = gr.Button("Retrieve", variant="primary", elem_id="lsmrl-retrieve")
                         thumbnails = gr.Gallery(label="Queries: click one", columns=6, height=300,
                                                 allow_preview=False, format="png", elem_id="lsmrl-thumbnails")
                         with gr.Accordion("Query by an uploaded video", open=False):
-                            video = gr.Video(sources=["upload"], label="Video (mp4, avi, mkv or webm)",
-                                             include_audio=True, height=260, elem_id="lsmrl-video")
+                            video = gr.File(label="Video (mp4, avi, mkv or webm)", type="filepath", height=120,
+                                            file_types=[".mp4", ".avi", ".mkv", ".webm"], elem_id="lsmrl-video")
+                            player = gr.Video(label="Preview", interactive=False, height=240,
+                                              elem_id="lsmrl-video-player")
+                            gr.Markdown("A file the browser cannot play (an AVI, say) is previewed from an H.264 "
+                                        "copy; the query reads the uploaded file itself.")
                             modality = gr.Radio([("infrared", "infrared"), ("visible", "visible")], value="infrared",
                                                 label="Declared modality of the video", elem_id="lsmrl-modality")
                             gr.Markdown("A whole scene (a street, a corridor) works too: **Find people** shows "
-                                        "who is in it; the query is the chosen person's crops.")
-                            with gr.Row():
-                                people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
-                                person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
-                                                     elem_id="lsmrl-person", scale=2)
+                                        "who is in it; the query is the chosen person's crops (*auto*: the longest "
+                                        "track; a clip that is already a person crop is used whole).")
+                            people_button = gr.Button("Find people", elem_id="lsmrl-find-people")
+                            person = gr.Dropdown([(AUTO_LABEL, "auto")], value="auto", label="Person",
+                                                 elem_id="lsmrl-person")
                             people_preview = gr.Image(label="People found (boxes and ids)", type="numpy",
                                                       format="png", interactive=False, elem_id="lsmrl-people-preview")
-                            people_thumbs = gr.Gallery(label="Tracks", columns=4, height=180, allow_preview=False,
+                            people_thumbs = gr.Gallery(label="Tracks", columns=4, height="auto", allow_preview=False,
                                                        format="png", elem_id="lsmrl-people")
                             with gr.Accordion("People found (JSON)", open=False):
                                 people_json = gr.JSON(label="Tracks")
@@ -145,7 +166,13 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                         results = gr.Gallery(label="Top-k: green = same identity, red = another; click one",
                                              columns=2, format="png", object_fit="contain", height="auto",
                                              elem_id="lsmrl-results")
+                        with gr.Row(equal_height=True):
+                            true_match = gr.Markdown(elem_id="lsmrl-true-match")
+                            true_match_button = gr.Button("Select it as the match", size="sm", scale=0,
+                                                          min_width=180, visible=False,
+                                                          elem_id="lsmrl-true-match-select")
                         selected = gr.Markdown(elem_id="lsmrl-selected")
+                        stage_panel = gr.Markdown(elem_id="lsmrl-stages")
                         with gr.Row():
                             export_format = gr.Radio([("CSV", "csv"), ("JSON", "json")], value="csv",
                                                      label="Export format", scale=1)
@@ -159,8 +186,9 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                 with gr.Row():
                     att_query = gr.Textbox(label="Query (from Retrieval)", interactive=False,
                                            elem_id="lsmrl-attention-query-id")
-                    att_match = gr.Textbox(label="Match (click a result in Retrieval; empty: the top-1)",
-                                           interactive=False, elem_id="lsmrl-attention-match-id")
+                    att_match = gr.Textbox(label="Match: a gallery tracklet id (empty: the first true match)",
+                                           info="type one, click a result in Retrieval or select the first true "
+                                                "match there", interactive=True, elem_id="lsmrl-attention-match-id")
                     att_direction = gr.Radio(directions, value=first_direction, label="Direction")
                 with gr.Row():
                     att_method = gr.Radio(list(METHODS), value="gradcam", label="Method",
@@ -285,7 +313,8 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
         # One source of truth: every query change (a tracklet, a video, a failure row, a failed attempt) goes
         # through the session state, and sync_tabs makes every control and tab input follow it.
         retrieval_inputs = [query, direction, top_k, session]
-        retrieval_outputs = [ranked, summary, query_strip, results, session]
+        retrieval_outputs = [ranked, summary, query_strip, results, session]  # the public twins'
+        retrieval_ui_outputs = retrieval_outputs + [true_match, true_match_button, stage_panel]  # the browser's
         sync_outputs = [direction, query, selected, att_query, att_match, att_direction, diff_query, gap_query,
                         gap_direction]
         filter_inputs = [direction, identity, camera, order, session]
@@ -295,7 +324,7 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
             return event.then(cb.retrieval.sync_tabs, [session], sync_outputs, api_name=f"{name}_sync", **PRIVATE)
 
         def then_retrieve(event, name: str):
-            return synced(event.then(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs,
+            return synced(event.then(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_ui_outputs,
                                      api_name=f"{name}_retrieve", **PRIVATE), name)
 
         # start-up: wait for the model (progress bar), fill the lists, show the first query
@@ -312,27 +341,30 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
         for component, name in ((direction, "direction"), (identity, "identity"), (camera, "camera"), (order, "order")):
             then_retrieve(component.input(cb.retrieval.list_queries, filter_inputs, filter_outputs,
                                           api_name=f"filter_{name}", **PRIVATE), f"filter_{name}")
-        synced(query.input(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs, api_name="query_input",
+        synced(query.input(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_ui_outputs, api_name="query_input",
                            **PRIVATE), "query_input")
         then_retrieve(thumbnails.select(cb.retrieval.pick_thumbnail, [session], [query], api_name="pick_thumbnail",
                                         **PRIVATE), "pick_thumbnail")
-        synced(retrieve_button.click(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_outputs,
+        synced(retrieve_button.click(cb.retrieval.retrieve_ui, retrieval_inputs, retrieval_ui_outputs,
                                      api_name="retrieve_button", **PRIVATE), "retrieve_button")
-        people_button.click(cb.retrieval.detect_people_ui, [video], [people_json, people_preview, people_thumbs, person],
+        people_button.click(cb.retrieval.detect_people_ui, [video],
+                            [people_json, people_preview, people_thumbs, person],
                             api_name="detect_people_button", concurrency_id="retrieve_video", concurrency_limit=2,
                             **PRIVATE)
-        # a new upload: the people of the previous one no longer apply
-        video.change(lambda: (None, None, [], gr.update(choices=[(AUTO_LABEL, "auto")], value="auto")), None,
-                     [people_json, people_preview, people_thumbs, person], api_name="video_changed", **PRIVATE)
+        # a new upload: the people of the previous one no longer apply; the player shows it (or its H.264 copy)
+        video.change(cb.retrieval.show_upload, [video], [people_json, people_preview, people_thumbs, person, player],
+                     api_name="video_changed", **PRIVATE)
         video_event = synced(video_button.click(cb.retrieval.retrieve_video_ui,
                                                 [video, modality, top_k, person, session],
-                                                retrieval_outputs, api_name="retrieve_video_button",
+                                                retrieval_ui_outputs, api_name="retrieve_video_button",
                                                 concurrency_id="retrieve_video", concurrency_limit=2, **PRIVATE),
                              "retrieve_video_button")
         video_event.then(cb.retrieval.relist_after_video, [direction, order, session], filter_outputs,
                          api_name="relist_after_video", **PRIVATE)
         synced(results.select(cb.retrieval.select_match, [session], [session], api_name="select_match", **PRIVATE),
                "select_match")
+        synced(true_match_button.click(cb.retrieval.select_first_match, [ranked, session], [session],
+                                       api_name="select_first_match", **PRIVATE), "select_first_match")
         export_button.click(cb.retrieval.export_ranking, [ranked, export_format], export_file,
                             api_name="export_ranking_button", **PRIVATE)
 
@@ -404,14 +436,15 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
             api_query = gr.Textbox(value=default_query, label="Query tracklet")
             api_direction = gr.Radio(directions, value=first_direction, label="Direction")
             api_top_k = gr.Slider(1, MAX_TOP_K, value=10, step=1, label="Top-k")
-            api_video = gr.Video(value=example_clip, label="Video")
+            # defaults named relative to the repository: no server path, no foreign URL on the API page
+            api_video = repo_example_video(example_clip, label="Video")
             api_modality = gr.Radio(["infrared", "visible"], value=examples[0]["modality"] if examples else "infrared",
                                     label="Declared modality of the video")
             api_person = gr.Textbox(value="auto", label="Person: auto or a track id from /detect_people")
-            api_scene = gr.Video(value=scene_clip, label="Video (a scene with people)")
+            api_scene = repo_example_video(scene_clip, label="Video (a scene with people)")
             api_ranked = gr.JSON(value=json.dumps(default_query), label="Ranked list (JSON of /retrieve) or a query id")
             api_format = gr.Radio(["csv", "json"], value="csv", label="Export format")
-            api_match = gr.Textbox(value="", label="Match tracklet (empty: the query's top-1)")
+            api_match = gr.Textbox(value="", label="Match: a gallery tracklet id (empty: the query's first true match)")
             api_method = gr.Radio(list(METHODS), value="gradcam", label="Method")
             api_target = gr.Radio(list(TARGETS), value="match", label="Target")
             api_layer = gr.Number(value=-1, precision=0, label="Block (-1 = last)")

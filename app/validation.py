@@ -52,6 +52,21 @@ def check_top_k(value: Any) -> int:
     return k
 
 
+def cap_top_k(value: Any) -> tuple[int, str]:
+    """A top-k typed in the browser: ``(k, note)``. Over :data:`MAX_TOP_K` it is capped, and ``note`` says so
+    in words (shown above the results: never a silent cut); below 1 or not a number it is refused."""
+    try:
+        k = int(float(value))
+    except (TypeError, ValueError):
+        raise UserInputError(f"top-k must be a whole number between 1 and {MAX_TOP_K}, got {value!r}") from None
+    if k < 1:
+        raise UserInputError(f"top-k must be between 1 and {MAX_TOP_K}, got {k}")
+    if k > MAX_TOP_K:
+        return MAX_TOP_K, (f"Top-k {k} is over the maximum of {MAX_TOP_K}: the top {MAX_TOP_K} are shown. The "
+                           "first true match is named under the list wherever it ranks.")
+    return k, ""
+
+
 def check_direction(value: Any, directions: list[str]) -> str:
     text = str(value or "").strip()
     aliases = {"ir2vis": "infrared_to_visible", "ir->vis": "infrared_to_visible", "infrared->visible":
@@ -59,7 +74,9 @@ def check_direction(value: Any, directions: list[str]) -> str:
                "visible->infrared": "visible_to_infrared"}
     text = aliases.get(text.lower().replace(" ", ""), text)
     if text not in directions:
-        raise UserInputError(f"the direction must be one of {', '.join(directions)}, got {value!r}")
+        words = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
+        named = ", ".join(f"{d} ({words[d]})" if d in words else d for d in directions)
+        raise UserInputError(f"the direction must be one of {named}, got {value!r}")
     return text
 
 
@@ -231,6 +248,6 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-__all__ = ["MAX_TOP_K", "UserInputError", "VIDEO_EXTENSIONS",
+__all__ = ["MAX_TOP_K", "UserInputError", "VIDEO_EXTENSIONS", "cap_top_k",
            "check_direction", "check_modality", "check_person", "check_query", "check_top_k", "read_upload", "to_gr_error",
            "ui_errors", "upload_path", "user_errors", "warn"]

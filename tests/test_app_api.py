@@ -252,7 +252,7 @@ def test_retrieve_video_ranks_an_uploaded_mp4_and_survives_a_fake_one(client, ex
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from lsmrl.data.video import write_video
+    from lsmrl.data.video_write import write_video
 
     easy = easy_query(explorer)
     frames = explorer.tracklet_frames(easy["test_index"], 16)
@@ -556,3 +556,119 @@ def test_shipped_cache_files_are_small_and_serve_the_demo(explorer):
     scenes = [e for e in examples if e.get("kind") == "scene"]
     assert tracklets and all(np.isfinite(e["pid"]) for e in tracklets)
     assert all(len(e["people"]) >= 2 and all(np.isfinite(p["pid"]) for p in e["people"]) for e in scenes)
+
+
+# =========================================================================== the first true match, the stages, the API page
+def far_query(explorer, direction: str = IR2VIS) -> dict:
+    """The query of ``direction`` whose first true match ranks lowest (past top-k on the demo)."""
+    rows = [r for r in explorer.queries(direction) if r["valid"]]
+    return max(rows, key=lambda r: (r["first_match_rank"], -r["test_index"]))
+
+
+def test_retrieve_names_the_first_true_match_wherever_it_ranks(client, explorer):
+    far = far_query(explorer)
+    if DEMO:
+        assert far["first_match_rank"] > 50, far
+    ranked, summary, _, strips = client.predict(far["tid"], IR2VIS, 5, api_name="/retrieve")
+    own = explorer.retrieve(far["tid"], IR2VIS, 5)
+    first = ranked["first_match"]
+    assert len(strips) == 5 and first["rank"] == far["first_match_rank"] == own["first_match"]["rank"]
+    assert first["tid"] == own["first_match"]["tid"] and first["pid"] == far["pid"] and first["is_match"] is True
+    assert first["similarity"] == pytest.approx(own["first_match"]["similarity"])
+    assert ranked["gallery_size"] == own["gallery_size"] and first["rank"] <= ranked["gallery_size"]
+    # the same item sits at that rank of the whole ranking
+    whole = explorer.retrieve(far["tid"], IR2VIS, ranked["gallery_size"])["items"]
+    assert whole[first["rank"] - 1]["tid"] == first["tid"] and not any(i["is_match"] for i in whole[: first["rank"] - 1])
+    true_matches = "the only true match" if far["num_matches"] == 1 else f"{far['num_matches']} true matches"
+    assert f"first true match at rank {first['rank']}** of {ranked['gallery_size']} gallery items ({true_matches})" \
+        in summary
+
+
+def test_retrieve_reports_what_each_stage_did(client, explorer):
+    from lsmrl.evaluation.rank import rank_query
+
+    far = far_query(explorer)
+    ranked, *_ = client.predict(far["tid"], IR2VIS, 3, api_name="/retrieve")
+    stages = ranked["stages"]
+    assert [s["label"] for s in stages] == ["STFL", "after SD", "after CMI", "final embedding"]
+    own = explorer.failure.stage_ranks(far["tid"], IR2VIS)
+    for got, want in zip(stages, own):
+        assert got["first_match_rank"] == want.first_match_rank and got["top_impostor_tid"] == want.top_impostor_tid
+        assert got["margin"] == pytest.approx(want.margin)
+    assert stages[-1]["first_match_rank"] == far["first_match_rank"]  # the final stage is the ranking itself
+    # STFL recomputed here: cosine similarity of the STFL features, same gallery and camera rule
+    gallery = np.asarray(explorer.dataset.directions[IR2VIS][1]).reshape(-1)
+    features = explorer.main.features["stfl"]
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    similarity = unit[gallery] @ unit[far["test_index"]]
+    test = explorer.dataset.test
+    columns, is_match = rank_query(1 - similarity, [test[i].pid for i in gallery], [test[i].camid for i in gallery],
+                                   far["pid"], far["camid"], explorer.dataset.camera_filter)
+    first, impostor = columns[np.flatnonzero(is_match)[0]], columns[np.flatnonzero(~is_match)[0]]
+    assert stages[0]["first_match_rank"] == int(np.flatnonzero(is_match)[0]) + 1
+    assert stages[0]["margin"] == pytest.approx(float(similarity[impostor] - similarity[first]), abs=1e-4)
+
+
+def test_attention_explains_any_gallery_id_and_refuses_one_outside_the_gallery(client, explorer):
+    from gradio_client.exceptions import AppError
+
+    far = far_query(explorer)
+    first = explorer.retrieve(far["tid"], IR2VIS, 1)["first_match"]
+    *_, summary = client.predict(far["tid"], "", "rollout", "match", IR2VIS, -1, api_name="/attention")
+    assert f"**Match** `{first['tid']}`" in summary and f"the first true match, rank {first['rank']}" in summary
+    other = explorer.queries(IR2VIS)[1]["tid"]  # an infrared query: not in the visible gallery
+    with pytest.raises(AppError, match="not in the gallery of infrared → visible"):
+        client.predict(far["tid"], other, "rollout", "match", IR2VIS, -1, api_name="/attention")
+    gallery_id = explorer.retrieve(far["tid"], IR2VIS, 3)["items"][2]["tid"]
+    *_, summary = client.predict(far["tid"], gallery_id, "rollout", "match", IR2VIS, -1, api_name="/attention")
+    assert f"**Match** `{gallery_id}`" in summary
+
+
+def test_api_page_defaults_name_no_server_path_and_no_foreign_url(client, served):
+    import httpx
+
+    info = httpx.get(f"{served[0]}gradio_api/info", timeout=60).raise_for_status().json()
+    for source in (info, client.view_api(print_info=False, return_format="dict")):
+        for name, endpoint in source["named_endpoints"].items():
+            for parameter in endpoint["parameters"]:
+                text = json.dumps([parameter.get("parameter_default"), parameter.get("example_input")],
+                                  ensure_ascii=False)
+                assert str(app_config.REPO_ROOT) not in text and "://" not in text, (name, text)
+                assert not re.search(r'"/(tmp|work|home|root|usr|var)/', text), (name, text)
+    defaults = {name: [p["parameter_default"] for p in endpoint["parameters"]]
+                for name, endpoint in info["named_endpoints"].items()}
+    scene = defaults["/detect_people"][0]
+    if scene is not None:
+        assert scene["path"].startswith("assets/cache/examples/") and (app_config.REPO_ROOT / scene["path"]).is_file()
+
+
+def test_the_h264_copy_of_an_avi_plays_and_the_query_reads_the_original(explorer, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from app.tabs.shared import PlayableCopies
+    from lsmrl.data.video import probe_video
+    from lsmrl.data.video_write import browser_playable, write_video
+
+    easy = easy_query(explorer)
+    mp4 = write_video(explorer.tracklet_frames(easy["test_index"], 12), tmp_path / "clip.mp4")
+    avi = tmp_path / "clip.avi"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(mp4), "-c:v", "mpeg4", str(avi)],
+                   check=True)
+    assert browser_playable(probe_video(mp4)) and not browser_playable(probe_video(avi))
+    copies = PlayableCopies(max_files=2)
+    assert copies.copy_for(str(mp4)) is None  # already playable: shown as it is
+    copy = copies.copy_for(str(avi))
+    info = probe_video(copy)
+    assert browser_playable(info) and info.num_frames == 12 and copy.parent == app_config.app_temp_dir() / "playable"
+    stamp = copy.stat().st_mtime_ns
+    assert copies.copy_for(str(avi)) == copy and copy.stat().st_size > 0  # once per content
+    assert copy.stat().st_mtime_ns >= stamp
+    for quality in (2, 9):  # two more contents: the folder keeps the newest max_files copies
+        other = tmp_path / f"clip-q{quality}.avi"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(mp4), "-c:v", "mpeg4",
+                        "-q:v", str(quality), str(other)], check=True)
+        newest = copies.copy_for(str(other))
+    kept = sorted(copies.folder().glob("*.playable.mp4"))
+    assert len(kept) == 2 and newest in kept

@@ -26,7 +26,7 @@ app_config.configure_environment()  # before gradio is imported
 
 from app.config import UploadLimits
 from app.validation import read_upload, to_gr_error  # noqa: E402
-from lsmrl.data.video import write_video  # noqa: E402
+from lsmrl.data.video_write import write_video
 from lsmrl.errors import CheckpointError, DatasetLayoutError, VideoError  # noqa: E402
 from tests.test_app_api import free_port, make_test_config  # noqa: E402  (the app's own test set-up)
 

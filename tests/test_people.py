@@ -277,7 +277,8 @@ def test_a_still_track_of_motion_blobs_alone_is_a_ghost():
 
 def test_the_scene_survives_h264_and_the_safe_decoder(scene, tmp_path):
     """The app's path: an uploaded mp4, decoded in a child process, then detection and the modality check."""
-    from lsmrl.data.video import read_video_frames, write_video
+    from lsmrl.data.video import read_video_frames
+    from lsmrl.data.video_write import write_video
 
     frames, truth, _ = scene
     decoded = read_video_frames(write_video(frames, tmp_path / "scene.mp4", fps=8), None, mode="all")

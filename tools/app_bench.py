@@ -40,7 +40,7 @@ if str(_REPO_ROOT) not in sys.path:
 
 from app import config as app_config  # noqa: E402
 from app import resources as app_resources  # noqa: E402
-from lsmrl.data.video import write_video
+from lsmrl.data.video_write import write_video
 from lsmrl.evaluation.distance import compute_distance
 from lsmrl.viz.images import tracklet_strip
 from tools.app_perf import LaunchedApp

@@ -30,7 +30,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from lsmrl.data.video import write_video
+from lsmrl.data.video_write import write_video
 from tools.timing import percentile  # noqa: E402  (after the sys.path fix above)
 
 

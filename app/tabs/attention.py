@@ -1,4 +1,8 @@
-"""The Attention tab (``/attention``): per-frame explanation maps of a query and its match."""
+"""The Attention tab (``/attention``): per-frame explanation maps of a query and its match.
+
+The match is any tracklet of the direction's gallery, typed or picked (a clicked result, or the first true
+match named under the ranked list); left empty it is the query's first true match (the top-1 when the
+gallery holds none), so a failure is explained against the identity it should have found."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import numpy as np
 
 from app import session as sessions
 from app.gpu import gpu
-from app.tabs.shared import TabContext
+from app.tabs.shared import TabContext, direction_label
 from app.validation import UserInputError, check_direction, user_errors, warn
 from lsmrl.viz.images import overlay
 
@@ -64,9 +68,10 @@ class AttentionTab:
             raise UserInputError(f"the layer must be a block number such as -1 (the last block), "
                                  f"got {layer!r}") from None
         index = self.ctx.query_index(ex, query)
-        match_index = None
-        if target == "match" and str(match or "").strip():
-            match_index = self.ctx.query_index(ex, match)
+        self.ctx.check_query_direction(ex, index, direction)
+        match_index = match_note = None
+        if target == "match":
+            match_index, match_note = self._match(ex, index, match, direction)
         progress(0.1, desc=f"{METHOD_NAMES[method]} on the query")
         try:
             out = ex.attention.explain(index, match_index, target=target, method=method, direction=direction, layer=layer)
@@ -90,7 +95,7 @@ class AttentionTab:
         if m_row:
             same = "same identity ✓" if m_row["pid"] == q_row["pid"] else "another identity ✗"
             lines.append(f"**Match** `{m_row['tid']}` (identity {m_row['pid']}, camera {m_row['camid']}, "
-                         f"{m_row['modality']}; {same})")
+                         f"{m_row['modality']}; {same}){match_note or ''}")
         if out.get("prompt"):
             p = out["prompt"]
             who = f"training identity {p['pid']}" if p.get("pid") is not None else f"prompt label {p['prompt_index']}"
@@ -119,6 +124,28 @@ class AttentionTab:
                              "the similarity as high or higher.")
         return (frames_gallery(out["query_frames"], q_maps), frames_gallery(out["match_frames"], m_maps), figure,
                 "\n\n".join(lines))
+
+    def _match(self, ex, index: int, match: str | None, direction: str) -> tuple[int, str]:
+        """The gallery tracklet to explain ``index`` against, and a note on how it ranks: a typed id must be in
+        the gallery of ``direction``; none typed: the first true match of the whole ranking (the top-1 when
+        the gallery holds no true match)."""
+        text = str(match or "").strip()
+        if not text:
+            ranked = ex.retrieve(index, direction, 1)
+            first = ranked["first_match"]
+            if first is None:
+                top = ranked["items"][0]
+                return top["test_index"], " · the top-1: this gallery holds no true match of the query"
+            return first["test_index"], f" · the first true match, rank {first['rank']} of {ranked['gallery_size']}"
+        match_index = self.ctx.query_index(ex, text)
+        if not ex.is_gallery(match_index, direction):
+            row = ex.tracklet_row(match_index)
+            wanted = "visible" if ex.query_modality(direction) == "infrared" else "infrared"
+            article = "an" if row["modality"][0] in "aeiou" else "a"
+            raise UserInputError(f"{row['tid']} is not in the gallery of {direction_label(direction)} (it is "
+                                 f"{article} {row['modality']} tracklet of identity {row['pid']}); type a {wanted} "
+                                 "gallery tracklet id, or leave the match empty for the first true match")
+        return match_index, ""
 
 
 __all__ = ["AttentionTab", "METHODS", "METHOD_NAMES", "TARGETS"]

@@ -1,10 +1,14 @@
 """The Retrieval tab: start-up, the query filters, ranking a test tracklet or an uploaded video,
-the selected match, the export (``/retrieve``, ``/retrieve_video``, ``/export_ranking``)."""
+the selected match (a clicked result, or the first true match wherever it ranks), the per-stage panel,
+the export (``/retrieve``, ``/retrieve_video``, ``/export_ranking``).
+
+The upload box takes the file; the player beside it shows the file itself when a browser can play it and
+an H.264 copy otherwise (:class:`app.tabs.shared.PlayableCopies`), while the query reads the uploaded file."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
+import dataclasses
 import html
 import json
 import uuid
@@ -17,9 +21,11 @@ import numpy as np
 from app import config as app_config
 from app import session as sessions
 from app.gpu import gpu
-from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, direction_choices, num, other_modality
+from app.tabs.retrieval_panels import ranked_summary, stage_panel, true_match_line
+from app.tabs.shared import ALL, DIRECTION_LABELS, TabContext, content_digest, direction_choices, other_modality
 from app.validation import (
     UserInputError,
+    cap_top_k,
     check_direction,
     check_modality,
     check_person,
@@ -36,7 +42,7 @@ ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"),
 MAX_THUMBNAILS = 30
 #: Frames of an uploaded video searched for people (evenly spaced); the query then samples the model's T of them.
 DETECTION_FRAMES = 48
-AUTO_LABEL = "auto (the longest track; a person crop is used whole)"
+AUTO_LABEL = "auto (the longest track)"
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 
 
@@ -138,21 +144,6 @@ class RetrievalTab:
         return gr.update(value=shown[int(evt.index)])
 
     # ================================================================== a test tracklet as the query
-    def _ranked_summary(self, result: dict) -> str:
-        q = result["query"]
-        head = (f"**Query** `{q['tid']}`: identity {q['pid']}, camera {q['camid']}, {q['modality']}, "
-                f"ranked against the {other_modality(q['modality'])} gallery "
-                f"({DIRECTION_LABELS.get(result['direction'], result['direction'])}).")
-        if result.get("first_match_rank") is None:
-            return head + ("\n\nNo true match is left in the gallery after the camera rule, so the metric skips "
-                           "this query (no AP).")
-        top = result["items"][0] if result["items"] else None
-        verdict = ("the top-1 is a true match" if top and top["is_match"] else
-                   f"the top-1 is identity {top['pid']} (wrong)" if top else "")
-        return (head + f"\n\n**AP** {num(result['ap'])} · **INP** {num(result['inp'])} · "
-                f"**first true match at rank {result['first_match_rank']}** of "
-                f"{result['num_matches']} true matches; {verdict}.")
-
     def _default_query(self, ex, direction: str) -> str:
         """The query used when none is given (the API page's default call): the first query of ``direction``."""
         rows = ex.queries(direction)
@@ -173,13 +164,26 @@ class RetrievalTab:
         index = self.ctx.query_index(ex, query)
         self.ctx.check_query_direction(ex, index, direction)
         result = ex.retrieve(index, direction, k)
-        return (result, self._ranked_summary(result), self.ctx.query_strip_file(ex, index),
-                self.ctx.result_gallery(ex, result["items"]), sessions.with_tracklet(session, result, k))
+        result["stages"] = [dataclasses.asdict(s) for s in ex.failure.stage_ranks(index, direction)]
+        session = sessions.with_tracklet(session, result, k)
+        first = result["first_match"]
+        if first is not None:  # the match explained by default: the first true match, wherever it ranks
+            session = chosen_match(session, first["tid"], first["rank"])
+        return (result, ranked_summary(result), self.ctx.query_strip_file(ex, index),
+                self.ctx.result_gallery(ex, result["items"]), session)
 
     @staticmethod
     def _failed(summary: str, session: dict | None, direction: str | None = None) -> tuple:
-        """Retrieval outputs after a failure: nothing of the previous query is left on show."""
-        return None, summary, None, [], sessions.cleared(session, direction)
+        """Retrieval outputs (browser) after a failure: nothing of the previous query is left on show."""
+        return None, summary, None, [], sessions.cleared(session, direction), *RetrievalTab._panels(None)
+
+    @staticmethod
+    def _panels(result: dict | None) -> tuple:
+        """The browser-only outputs under the ranked list: the first-true-match line, its select button (shown
+        only when there is a true match) and the per-stage panel; empty for no query or an upload."""
+        line = true_match_line(result)
+        has_first = bool(result and result.get("first_match"))
+        return line, gr.update(visible=has_first), stage_panel(result)
 
     def retrieve_ui(self, query: str | None, direction: str, top_k: float, session: dict | None,
                     progress=gr.Progress()):
@@ -189,9 +193,12 @@ class RetrievalTab:
             return self._failed("**No tracklets match** these filters. Set the identity or the camera back to "
                                 "*all*.", session, direction)
         try:
-            return self.retrieve(query, direction, top_k, session or sessions.new_session(direction), progress)
+            k, note = cap_top_k(top_k)
+            out = self.retrieve(query, direction, k, session or sessions.new_session(direction), progress)
         except Exception as error:  # noqa: BLE001 - shown as a toast; the results are cleared
             return self._failed(f"**Could not retrieve `{query}`**: {warn(error)}", session, direction)
+        summary = f"ℹ️ {note}\n\n{out[1]}" if note else out[1]
+        return (out[0], summary, *out[2:], *self._panels(out[0]))
 
     # ================================================================== an uploaded video as the query
     def _resize_for_display(self, frames: np.ndarray) -> np.ndarray:
@@ -204,23 +211,13 @@ class RetrievalTab:
         return np.stack([np.asarray(Image.fromarray(f).resize((new_w, DISPLAY_HEIGHT), Image.BILINEAR))
                          for f in frames])
 
-    @staticmethod
-    def _content_key(video: Any) -> str:
-        """A digest of the uploaded file's bytes: the same clip uploaded twice (the browser and the API
-        upload it again for every call) is one entry of the track cache."""
-        digest = hashlib.sha256()
-        with open(upload_path(video), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-
     def _tracks(self, video: Any, frames: np.ndarray):
         """The people found in an uploaded clip, once per clip content (``/detect_people`` then
         ``/retrieve_video`` with a person detect once)."""
         # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import detect_people
 
-        return self.ctx.track_cache.get((self._content_key(video), len(frames)), lambda: detect_people(frames))
+        return self.ctx.track_cache.get((content_digest(video), len(frames)), lambda: detect_people(frames))
 
     @user_errors
     def detect_people(self, video: Any, progress=gr.Progress()):
@@ -278,7 +275,7 @@ class RetrievalTab:
         progress(0.2, desc="decoding the video (in a separate process)")
         frames, info = read_upload(video, DETECTION_FRAMES, self.ctx.limits)
         progress(0.4, desc="finding the person")
-        tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(self._content_key(video)) \
+        tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(content_digest(video)) \
             else self._tracks(video, frames)
         chosen = person_query(frames, person=choice, declared=modality, size=(DISPLAY_HEIGHT, DISPLAY_HEIGHT // 2),
                               tracks=tracks)
@@ -308,22 +305,41 @@ class RetrievalTab:
                    "so the strips have no green/red verdict and there is no AP.")
         if chosen.modality_warning:
             summary = f"⚠️ **Check the modality**: {chosen.modality_warning}\n\n" + summary
+        # the session follows the video's direction (the declared modality decides it, not the radio)
+        session = dict(session or sessions.new_session(result["direction"]), direction=result["direction"])
         return (result, summary, strip, self.ctx.result_gallery(ex, result["items"], verdict=False),
                 sessions.with_video(session, result, k, name, modality, person_id))
 
     def retrieve_video_ui(self, video: Any, modality: str, top_k: float, person: Any, session: dict | None,
                           progress=gr.Progress()):
-        """The "Retrieve with the video" button (browser only): a failure is one titled toast and clears the
-        results; a modality that looks wrong is a toast too."""
+        """The "Retrieve with the video" button (browser only): a top-k over the maximum is capped with a
+        note; a failure is one titled toast and clears the results; a modality that looks wrong is a toast
+        too."""
         try:
-            out = self.retrieve_video(video, modality, top_k, person, session or sessions.new_session(), progress)
+            k, note = cap_top_k(top_k)
+            out = self.retrieve_video(video, modality, k, person, session or sessions.new_session(), progress)
         except Exception as error:  # noqa: BLE001 - shown as a toast; the results are cleared
             return self._failed(f"**Could not use the video**: {warn(error)}", session)
         warning = out[0]["query"].get("modality_warning")
         if warning:
             gr.Warning(f"<strong>Check the modality</strong>: {html.escape(warning)}", title="Check the modality",
                        duration=15)
-        return out
+        summary = f"ℹ️ {note}\n\n{out[1]}" if note else out[1]
+        return (out[0], summary, *out[2:], *self._panels(None))
+
+    def show_upload(self, video: Any):
+        """A new file in the upload box (browser only): the people found in the previous one no longer apply,
+        and the player shows the file, or its H.264 copy when a browser cannot play it (an AVI, say).
+        Returns (people JSON, preview, track thumbnails, person choice, player)."""
+        cleared = (None, None, [], gr.update(choices=[(AUTO_LABEL, "auto")], value="auto"))
+        if video is None:
+            return (*cleared, None)
+        try:
+            copy = self.ctx.playable.copy_for(video)
+        except Exception as error:  # noqa: BLE001 - shown as a toast; the query reports the same problem
+            warn(error)
+            return (*cleared, None)
+        return (*cleared, str(copy if copy is not None else upload_path(video)))
 
     # ================================================================== the match and the other tabs
     @user_errors
@@ -333,6 +349,16 @@ class RetrievalTab:
         if evt.index is None or not 0 <= int(evt.index) < len(items):
             return gr.skip()
         return sessions.with_match(session, int(evt.index) + 1)
+
+    @user_errors
+    def select_first_match(self, ranked: dict | None, session: dict | None):
+        """The "select it as the match" button: the first true match of the whole ranking (which may lie past
+        top-k) becomes the match of the Attention tab."""
+        first = (ranked or {}).get("first_match")
+        if not first or (session or {}).get("kind") != "tracklet" or \
+                (ranked.get("query") or {}).get("tid") != session.get("query"):
+            return gr.skip()
+        return chosen_match(session, first["tid"], int(first["rank"]))
 
     @staticmethod
     def sync_tabs(session: dict | None):
@@ -412,11 +438,19 @@ class RetrievalTab:
         else:
             columns = list(dict.fromkeys(key for row in rows for key in row))
             with path.open("w", newline="", encoding="utf-8") as handle:
-                handle.write(f"# query {label}, {ranked.get('direction', '')}, AP {ranked.get('ap')}\n")
+                handle.write(f"# query {label}, {DIRECTION_LABELS.get(ranked.get('direction'), '')}, "
+                             f"AP {ranked.get('ap')}\n")
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)
         return str(path)
 
 
-__all__ = ["ORDERS", "RetrievalTab"]
+def chosen_match(session: dict, tid: str, rank: int) -> dict:
+    """The session with gallery tracklet ``tid`` (at ``rank`` of the whole ranking) as the match the Attention
+    tab explains; :func:`app.session.with_match` picks among the shown results only, and the first true match
+    may rank below them."""
+    return dict(session, match=str(tid), match_rank=int(rank))
+
+
+__all__ = ["ORDERS", "RetrievalTab", "chosen_match"]

@@ -26,7 +26,9 @@ import numpy as np
 from app import config as app_config
 from app import resources as app_resources
 from app.config import DEFAULT_LIMITS, UploadLimits
-from app.validation import UserInputError, check_query
+from app.validation import UserInputError, check_query, upload_path
+from lsmrl.data.video import probe_video
+from lsmrl.data.video_write import browser_playable, write_h264_copy
 from lsmrl.viz.images import tracklet_strip
 
 DIRECTION_LABELS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
@@ -36,6 +38,7 @@ QUERY_SCALE = 2
 #: Bump when the look of a strip changes, so that stale strip files are not reused.
 STRIP_VERSION = 3
 STRIP_FILES = 1536  # strip images kept on disk (least recently used are deleted)
+PLAYABLE_FILES = 32  # H.264 copies of uploads kept on disk (the oldest are deleted)
 
 
 def direction_choices(directions: list[str] | None = None) -> list[tuple[str, str]]:
@@ -102,6 +105,52 @@ class LRU:
             return any(isinstance(key, tuple) and key and key[0] == first for key in self._data)
 
 
+def content_digest(video: Any) -> str:
+    """The sha256 of an uploaded file's bytes: the same clip uploaded twice (the browser and the API upload it
+    again for every call) is one entry of the track cache and one playable copy."""
+    digest = hashlib.sha256()
+    with open(upload_path(video), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PlayableCopies:
+    """H.264 copies of uploads that a browser cannot play (an AVI, an mkv, MPEG-4 Part 2, ...), for the
+    video player only: the query always reads the original upload.
+
+    One copy per upload content (named by its sha256), made once in ``<app temp dir>/playable``, which keeps
+    at most ``max_files`` copies (the least recently made or used go first, at each new copy).
+    """
+
+    def __init__(self, limits: UploadLimits = DEFAULT_LIMITS, max_files: int = PLAYABLE_FILES):
+        self.limits = limits
+        self.max_files = max_files
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def folder() -> Path:
+        return app_config.app_temp_dir() / "playable"
+
+    def copy_for(self, video: Any) -> Path | None:
+        """The path of a playable copy of ``video``, or None when the browser plays the file as it is.
+        Raises ``VideoError`` (in words) when the file is not a video or no copy can be made."""
+        source = upload_path(video)
+        info = probe_video(source, self.limits.video_limits())
+        if browser_playable(info):
+            return None
+        target = self.folder() / f"{source.stem[:40]}.{content_digest(source)[:16]}.playable.mp4"
+        with self._lock:
+            if target.is_file():
+                os.utime(target)
+                return target
+            write_h264_copy(source, target, info, self.limits.video_limits())
+            copies = sorted(self.folder().glob("*.playable.mp4"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in copies[self.max_files:]:
+                old.unlink(missing_ok=True)
+        return target
+
+
 class TabContext:
     """See the module docstring."""
 
@@ -115,6 +164,7 @@ class TabContext:
         self._strip_files = LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
         # people found in recent uploads, so that choosing a person after "Find people" detects nothing again
         self.track_cache = LRU(size=16)
+        self.playable = PlayableCopies(limits)
 
     def explorer(self, progress=None):
         return self.resources.explorer(progress)
@@ -218,6 +268,28 @@ class TabContext:
 
 
 
+def repo_example_video(path: str | os.PathLike | None, **kwargs) -> gr.Video:
+    """A hidden ``gr.Video`` input of the public API whose default is a file of this repository, named by its
+    path relative to the repository's root (``assets/cache/examples/...``).
+
+    Why: a plain ``gr.Video(value=path)`` shows the server's absolute path as the default on the "Use via API"
+    page, and Gradio replaces its URL with a foreign example URL (its ``example_inputs``); this default names
+    neither, and the snippet ``handle_file('assets/cache/examples/...')`` runs as shown from a checkout. Set
+    on the instance, not by subclassing: Gradio writes a ``.pyi`` file beside every component subclass.
+    """
+    video = gr.Video(value=None, **kwargs)
+    if path is not None:
+        try:
+            relative = Path(path).resolve().relative_to(app_config.REPO_ROOT).as_posix()
+        except ValueError:  # outside the repository: its name alone, never the server's folders
+            relative = Path(path).name
+        default = {"path": relative, "url": relative, "orig_name": Path(relative).name, "size": None,
+                   "mime_type": None, "is_stream": False, "meta": {"_type": "gradio.FileData"}}
+        video.value = default
+        video.example_inputs = lambda: dict(default)
+    return video
+
+
 def _refresh_key(value: Any) -> Any:
     """What of an input decides a tab's content (of a session: the current query and match, not the
     thumbnails on show)."""
@@ -244,5 +316,6 @@ def refresh_if_stale(name: str, handler, n_outputs: int):
     return run
 
 
-__all__ = ["ALL", "DIRECTION_LABELS", "LRU", "QUERY_SCALE", "STRIP_SCALE", "TabContext", "direction_choices",
-           "direction_label", "num", "other_modality", "refresh_if_stale", "rounded"]
+__all__ = ["ALL", "DIRECTION_LABELS", "LRU", "PlayableCopies", "QUERY_SCALE", "STRIP_SCALE",
+           "TabContext", "content_digest", "direction_choices", "direction_label", "num", "other_modality",
+           "refresh_if_stale", "repo_example_video", "rounded"]

@@ -271,7 +271,10 @@ class Explorer(SplitQueries):
 
         Returns ``{"direction", "metric", "model", "query": {...}, "items": [{rank, test_index, tid, pid,
         camid, modality, similarity, distance, is_match}, ...], "ap", "inp", "first_match_rank",
-        "num_matches"}``.
+        "num_matches", "first_match", "gallery_size"}``. ``items`` holds the first ``top_k``;
+        ``first_match`` is the first true match of the *whole* ranking (an item as in ``items``, or None
+        when the gallery has none after the camera rule), so a query whose true match lies past ``top_k``
+        can still be explained against it; ``gallery_size`` counts the items ranked.
         """
         bundle = self.bundle(model)
         index = self.test_index(query)
@@ -283,19 +286,23 @@ class Explorer(SplitQueries):
         ranked, is_match = rank_gallery(distances, gallery, self._pids[gallery], self._camids[gallery], q.pid, q.camid,
                                         self.dataset.camera_filter)
         distance_of = dict(zip(gallery.tolist(), np.asarray(distances, dtype=np.float64).tolist()))
-        items = []
-        for position in range(min(int(top_k), len(ranked))):
+
+        def item_at(position: int) -> dict:
             test_index = int(ranked[position])
             item = self.tracklet_row(test_index)
             d = distance_of[test_index]
             item.update(rank=position + 1, similarity=float(distance_to_similarity(d, self.dataset.metric)),
                         distance=float(d), is_match=bool(is_match[position]))
-            items.append(item)
+            return item
+
+        items = [item_at(position) for position in range(min(int(top_k), len(ranked)))]
+        matches = np.flatnonzero(is_match)
         outcome = self._outcome(index, direction, model)
         query_row = self.query_dict(outcome)
         return {"direction": direction, "metric": self.dataset.metric, "model": model, "query": query_row,
                 "items": items, "ap": query_row["ap"], "inp": query_row["inp"],
-                "first_match_rank": query_row["first_match_rank"], "num_matches": outcome.num_matches}
+                "first_match_rank": query_row["first_match_rank"], "num_matches": outcome.num_matches,
+                "first_match": item_at(int(matches[0])) if len(matches) else None, "gallery_size": int(len(ranked))}
 
     def metrics(self, model: str = "main") -> dict[str, dict]:
         """Rank-1/5/10/20, mAP, mINP (percent) per direction, on the current data and test sampling."""

@@ -26,6 +26,8 @@ class SplitQueries:
         self._query_rows: dict[str, dict[int, int]] = {
             name: {int(q): row for row, q in enumerate(np.asarray(idx[0]).reshape(-1))}
             for name, idx in dataset.directions.items()}
+        self._gallery_sets: dict[str, frozenset[int]] = {
+            name: frozenset(np.asarray(idx[1]).reshape(-1).tolist()) for name, idx in dataset.directions.items()}
 
     def check_direction(self, direction: str) -> str:
         if direction not in self.dataset.directions:
@@ -46,6 +48,10 @@ class SplitQueries:
                 return self.test_index(int(query.strip()))
             raise LSMRLError(f"no test tracklet with id {query!r}")
         raise LSMRLError(f"a query is a tracklet id or a test index, got {type(query).__name__}")
+
+    def is_gallery(self, query: str | int, direction: str) -> bool:
+        """Whether ``query`` (a tracklet id or test index) is in the gallery of ``direction``."""
+        return self.test_index(query) in self._gallery_sets[self.check_direction(direction)]
 
     def query_row(self, index: int, direction: str) -> int:
         rows = self._query_rows[self.check_direction(direction)]

@@ -18,7 +18,8 @@ from lsmrl.data.tracklet import (
     Tracklet,
     VVIDataset,
 )
-from lsmrl.data.video import VideoInfo, VideoLimits, probe_video, read_video_frames, write_video
+from lsmrl.data.video import VideoInfo, VideoLimits, probe_video, read_video_frames
+from lsmrl.data.video_write import write_video
 
 __all__ = [
     "Tracklet",

@@ -21,6 +21,12 @@ on large inputs (#197, #208) and fails on some files that play elsewhere
 
 Every failure is a :class:`~lsmrl.errors.VideoError` with a message meant for the
 user. :func:`write_video` writes an H.264 mp4 with imageio-ffmpeg (tests, examples).
+
+Browsers play only some of the files this module reads (H.264 in mp4, VP8/VP9/AV1
+in webm; not MPEG-4 Part 2 in AVI, say): :func:`browser_playable` tells which, and
+:func:`write_h264_copy` writes an H.264 mp4 copy for display, with ffmpeg in a child
+process under the same timeout; the frames a query uses are still read from the
+original file.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class VideoInfo:
     duration_s: float
     codec: str
     size_bytes: int
+    pix_fmt: str = ""  # as ffmpeg names it, e.g. "yuv420p"
 
 
 # =========================================================================== parent side
@@ -198,7 +205,7 @@ def probe_video(path: str | os.PathLike, limits: VideoLimits | None = None) -> V
 def _video_info(info: dict, path: Path, size: int) -> VideoInfo:
     return VideoInfo(path=str(path), num_frames=int(info["num_frames"]), width=int(info["width"]),
                      height=int(info["height"]), fps=float(info["fps"]), duration_s=float(info["duration_s"]),
-                     codec=str(info["codec"]), size_bytes=size)
+                     codec=str(info["codec"]), size_bytes=size, pix_fmt=str(info.get("pix_fmt", "")))
 
 
 def read_video_frames(
@@ -259,44 +266,6 @@ def read_video(
     return frames, _video_info(reply["info"], p, size)
 
 
-def write_video(frames, path: str | os.PathLike, fps: float = 10.0, crf: int = 18) -> Path:
-    """Write ``frames`` (T,H,W,3 uint8 RGB, or a list of HWC arrays) as an H.264 mp4 (yuv420p).
-
-    Odd heights or widths are padded by one edge row/column (H.264 with 4:2:0
-    chroma needs even sizes). Uses the ffmpeg binary shipped with imageio-ffmpeg.
-    """
-    import imageio_ffmpeg
-
-    array = np.asarray(frames)
-    if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"frames must be a (T, H, W, 3) uint8 array, got {array.shape} {array.dtype}")
-    if array.shape[0] < 1:
-        raise ValueError("no frames to write")
-    pad_h, pad_w = array.shape[1] % 2, array.shape[2] % 2
-    if pad_h or pad_w:
-        array = np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = array.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        quality=None,
-        macro_block_size=1,
-        output_params=["-crf", str(int(crf)), "-preset", "veryfast"],
-        ffmpeg_log_level="error",
-    )
-    writer.send(None)  # start the generator
-    for frame in array:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    return path
-
-
 # =========================================================================== child side
 def _load_frame_indices_module():
     """``frame_indices.py`` loaded by path, so the child never imports the ``lsmrl`` package (or torch)."""
@@ -327,6 +296,7 @@ def _child_header(path: str) -> dict:
         "fps": float(meta.get("fps") or 0.0),
         "duration_s": float(meta.get("duration") or 0.0),
         "codec": str(meta.get("codec") or ""),
+        "pix_fmt": str(meta.get("pix_fmt") or ""),
     }
 
 
