@@ -14,8 +14,8 @@ RANKING_HEADERS = ["rank", "tracklet", "identity", "true match", "similarity"]
 RANKING_WIDTHS = ["12%", "28%", "20%", "18%", "22%"]
 #: Columns of the listed prompts' table.
 PROMPT_HEADERS = ["rank after SD", "rank before SD", "prompt of", "what that identity looks like",
-                  "similarity before SD", "similarity after SD", "SD attention"]
-PROMPT_WIDTHS = ["9%", "9%", "12%", "37%", "11%", "11%", "11%"]
+                  "cosine before SD", "cosine after SD", "SD attention"]
+PROMPT_WIDTHS = ["9%", "9%", "12%", "35%", "12%", "12%", "11%"]
 #: What an identity prompt is, said once above the table of prompts.
 PROMPT_NOTE = ("Each identity prompt is *\"a photo of a X X X X person.\"* with the X learned for one training "
                "identity; its words below are that identity's attributes. The list holds the top {k} prompts by "
