@@ -66,7 +66,7 @@ class DiffusionTab:
         lines = [f"**`{report.tid}`** (identity {report.pid}, {report.modality})"
                  + (f": {report.description}" if report.description else ""),
                  f"SD moves this tracklet's feature by **{100 * report.update_ratio:.1f}%** of its length. "
-                 f"{report.note}."]
+                 f"{report.note[:1].upper() + report.note[1:]}."]
         if shift:
             lines.append(
                 "Over the whole test split, the same-identity cross-modal similarity goes "
