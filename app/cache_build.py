@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from app.config import EXAMPLE_FRAMES, EXAMPLES_DIR, HUB_PLAIN_FILE_LIMIT, SHIPPED_CACHE, AppConfig, user_cache_dir
-from app.resources import seed_cache
+from app.resources import example_label, seed_cache
 from lsmrl.analysis.cache import key_belongs, stored_key
 from lsmrl.analysis.explorer import ANALYSIS_VERSION, Explorer
 from lsmrl.data.people import Walker, compose_scene
@@ -105,8 +105,9 @@ def write_examples(explorer: Explorer, out_dir: Path = EXAMPLES_DIR, per_modalit
             frames = explorer.tracklet_frames(row["test_index"], EXAMPLE_FRAMES)
             name = f"{row['modality']}-{row['tid'].replace('/', '-')}-id{row['pid']}.mp4"
             write_video(frames, out_dir / name, fps=8.0)
-            entries.append({"file": name, "modality": row["modality"], "tid": row["tid"], "pid": row["pid"],
-                            "camid": row["camid"], "frames": EXAMPLE_FRAMES})
+            entry = {"file": name, "modality": row["modality"], "tid": row["tid"], "pid": row["pid"],
+                     "camid": row["camid"], "frames": EXAMPLE_FRAMES}
+            entries.append(dict(entry, label=example_label(entry)))
     scene = write_scene_example(explorer, out_dir)
     if scene is not None:
         entries.append(scene)
@@ -151,5 +152,6 @@ def write_scene_example(explorer: Explorer, out_dir: Path = EXAMPLES_DIR, name: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_video(frames, out_dir / name, fps=8.0)
-    return {"file": name, "modality": "visible", "kind": "scene", "frames": SCENE_FRAMES,
-            "people": [{"tid": r["tid"], "pid": r["pid"], "start_x": x} for r, (x, _) in zip(people, starts)]}
+    entry = {"file": name, "modality": "visible", "kind": "scene", "frames": SCENE_FRAMES,
+             "people": [{"tid": r["tid"], "pid": r["pid"], "start_x": x} for r, (x, _) in zip(people, starts)]}
+    return dict(entry, label=example_label(entry))

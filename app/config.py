@@ -30,6 +30,8 @@ DEFAULT_DATA_ROOT = REPO_ROOT / "assets" / "synthvvi"
 SHIPPED_CACHE = CHECKPOINT_DIR / "cache"
 EXAMPLES_DIR = REPO_ROOT / "assets" / "cache" / "examples"
 ABLATION_JSON = CHECKPOINT_DIR / "ablation.json"
+#: The demo's standing across fresh draws (``eval-draws``); the Model tab finds it next to the checkpoint.
+DRAWS_EVIDENCE_JSON = CHECKPOINT_DIR / "evidence" / "eval_draws_101-105.json"
 DATASETS = ("synthvvi", "hitsz-vcm", "buptcampus")
 #: Hugging Face Hub pushes refuse larger files outside large-file storage; every committed file stays under it.
 HUB_PLAIN_FILE_LIMIT = 10 * 1024 * 1024

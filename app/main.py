@@ -108,7 +108,7 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
                prevent_thread_lock: bool = False, quiet: bool = False, limits=None):
     """Queue and launch ``demo``; returns what ``Blocks.launch`` returns."""
     # gradio reads its settings at import: after configure_environment()
-    from app.ui import CSS, _theme
+    from app.ui_style import CSS, theme
 
     limits = limits or DEFAULT_LIMITS
     host = host or os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
@@ -122,7 +122,7 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
     allowed = ([str(app_config.EXAMPLES_DIR)] if app_config.EXAMPLES_DIR.is_dir() else []) + [str(strips)]
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
                        quiet=quiet, allowed_paths=allowed, max_file_size=limits.max_file_size,
-                       footer_links=["api", "settings"], theme=_theme(), css=CSS, show_error=True,
+                       footer_links=["api", "settings"], theme=theme(), css=CSS, show_error=True,
                        state_session_capacity=2000, ssr_mode=False)
 
 

@@ -10,7 +10,8 @@
   (``checkpoints/cache/``, committed, keyed by the weights' sha256 and the data
   fingerprint) into its writable cache, so a warm start reads everything from
   disk (~3 s) instead of extracting (~140 s on 2 cores) and fitting UMAP (~30 s).
-* :func:`ablation_rows`, :func:`example_videos`: the static tables of the Model tab and the examples.
+* :func:`ablation_rows`, :func:`example_videos`: the static tables of the Model tab and the examples
+  (each labelled by :func:`example_label`).
 
 The library (and with it torch) is imported in the loader thread, not at import
 time: the page is served while torch loads (about 2 s of the start on 2 cores).
@@ -244,8 +245,24 @@ def ablation_rows(explorer: Explorer | None = None) -> tuple[list[dict], str]:
                   "row and writes the file (see the README).")
 
 
+def example_label(entry: dict) -> str:
+    """What an example clip is, in words: a test tracklet (its id, identity and modality) or a composed scene
+    (how many people, their identities, on what background); with its number of frames."""
+    frames = entry.get("frames")
+    length = f", {frames} frames" if frames else ""
+    if entry.get("kind") == "scene":
+        people = entry.get("people") or []
+        who = " and ".join(str(p.get("pid")) for p in people)
+        count = f"{len(people)} {'person' if len(people) == 1 else 'people'}"
+        return (f"Scene: {count} (identities {who}) walking on a synthetic random-texture background, "
+                f"{entry.get('modality', 'visible')}{length}")
+    return (f"Test tracklet {entry.get('tid', '?')} (identity {entry.get('pid', '?')}), "
+            f"{entry.get('modality', '?')}{length}")
+
+
 def example_videos() -> list[dict]:
-    """The example upload videos that :func:`build_cache` wrote: ``[{path, modality, tid, pid}]``."""
+    """The example upload videos that :func:`build_cache` wrote: ``[{path, modality, label, kind, ...}]``; the
+    label says what each clip is (:func:`example_label`)."""
     manifest = EXAMPLES_DIR / "examples.json"
     if not manifest.is_file():
         return []
@@ -257,5 +274,5 @@ def example_videos() -> list[dict]:
     for entry in entries:
         path = EXAMPLES_DIR / entry.get("file", "")
         if path.is_file():
-            out.append(dict(entry, path=str(path)))
+            out.append(dict(entry, path=str(path), label=entry.get("label") or example_label(entry)))
     return out

@@ -28,70 +28,18 @@ from app import resources as app_resources
 from app import session as sessions
 from app.callbacks import ALL, METHODS, ORDERS, TARGETS, Callbacks, direction_choices
 from app.config import DEFAULT_LIMITS, UploadLimits
+from app.tabs.diffusion import PROMPT_HEADERS, PROMPT_WIDTHS, RANKING_HEADERS, RANKING_WIDTHS
 from app.tabs.failures import TABLE_AND_PLOT_JS
 from app.tabs.gap import gap_column_widths
-from app.tabs.model import ABLATION_HEADERS
+from app.tabs.model import ABLATION_HEADERS, DRAWS_HEADERS
 from app.tabs.retrieval import AUTO_LABEL
 from app.tabs.shared import refresh_if_stale, repo_example_video
+from app.ui_style import INTRO, TITLE, attention_colour_bar
 from app.validation import MAX_TOP_K
-from lsmrl.viz.images import colour_bar, jet_colormap
 
-TITLE = "LSMRL Explorer"
-INTRO = (
-    "# LSMRL Explorer\n"
-    "Video-based visible-infrared person re-identification with LSMRL (Liu et al. 2026, arXiv 2601.12062) on "
-    "open_clip. Pick a query (or upload a video), see what the model retrieves, why (attention, prompt diffusion), "
-    "how the modality gap closes stage by stage, and where it fails."
-)
-CSS = """
-#lsmrl-status { font-size: 0.92em; opacity: 0.85; }
-#lsmrl-banner { border-left: 4px solid #1565c0; padding: 4px 10px; background: rgba(21, 101, 192, 0.06); }
-/* tracklet strips are wide (T frames side by side) and attention frames tall: not gradio's square cells;
-   captions go under the image (never over it) and wrap instead of being cut, at least 12 px */
-#lsmrl-results .thumbnail-item, #lsmrl-thumbnails .thumbnail-item {
-    aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
-#lsmrl-results .thumbnail-item img { aspect-ratio: auto; width: 100%; height: auto; object-fit: contain; }
-#lsmrl-thumbnails .thumbnail-item img { aspect-ratio: 1 / 1; object-fit: contain; }
-#lsmrl-results .caption-label, #lsmrl-thumbnails .caption-label, #lsmrl-people .caption-label,
-#lsmrl-attention-query .caption-label, #lsmrl-attention-match .caption-label {
-    position: static; transform: none; max-width: 100%; white-space: normal; overflow: visible;
-    text-overflow: clip; font-size: 12px; line-height: 1.25; margin: 2px 0 0 0; text-align: left; }
-#lsmrl-thumbnails .caption-label { white-space: pre-line; }
-#lsmrl-results .grid-wrap, #lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap {
-    min-height: 0; max-height: none; }
-/* the gallery's label sits above the first row, not over its thumbnails */
-#lsmrl-results .grid-wrap, #lsmrl-thumbnails .grid-wrap, #lsmrl-people .grid-wrap,
-#lsmrl-attention-query .grid-wrap, #lsmrl-attention-match .grid-wrap { padding-top: 34px; }
-#lsmrl-attention-query .thumbnail-item, #lsmrl-attention-match .thumbnail-item, #lsmrl-people .thumbnail-item {
-    aspect-ratio: auto; display: flex; flex-direction: column; height: auto; }
-#lsmrl-attention-query .thumbnail-item img, #lsmrl-attention-match .thumbnail-item img {
-    aspect-ratio: 1 / 2; width: 100%; height: auto; object-fit: contain; }
-/* per-frame maps wrap onto as many rows as the width needs instead of scrolling out of sight */
-#lsmrl-attention-query .grid-container, #lsmrl-attention-match .grid-container {
-    grid-template-columns: repeat(auto-fill, minmax(64px, 1fr)) !important; }
-#lsmrl-people .thumbnail-item { max-width: 150px; }
-#lsmrl-people .thumbnail-item img { height: 150px; width: 100%; object-fit: contain; }
-#lsmrl-stages table { font-size: 0.9em; display: block; overflow-x: auto; }
-#lsmrl-stages th, #lsmrl-stages td { padding: 4px 8px; }
-#lsmrl-stages td { white-space: nowrap; }
-/* table headers wrap instead of being cut */
-#lsmrl-gap-table th, #lsmrl-failures-table th, #lsmrl-ablation th { white-space: normal; }
-#lsmrl-gap-table th span, #lsmrl-failures-table th span, #lsmrl-ablation th span {
-    white-space: normal; overflow: visible; text-overflow: clip; }
-"""
 STAGE_CHOICES = [("baseline (frame-wise CLIP)", "baseline"), ("STFL", "stfl"), ("after SD", "sd"),
                  ("after CMI", "cmi"), ("final embedding", "embedding")]
 PRIVATE = {"api_visibility": "private"}
-
-
-def _attention_colour_bar():
-    """The colour scale of the attention overlays (the same colormap, drawn once)."""
-    return colour_bar(jet_colormap, left="0: no evidence", right="1: the tracklet's strongest point",
-                      title="each tracklet's maps share one scale")
-
-
-def _theme():
-    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
 
 
 def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAULT_LIMITS) -> gr.Blocks:
@@ -157,7 +105,8 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                         "Decoding runs in a separate process with a timeout.")
                             if examples:
                                 gr.Examples([[e["path"], e["modality"]] for e in examples], inputs=[video, modality],
-                                            label="Example clips (test tracklets as mp4)", cache_examples=False)
+                                            label="Example clips (mp4)", example_labels=[e["label"] for e in examples],
+                                            cache_examples=False)
                     with gr.Column(scale=3, min_width=400):
                         summary = gr.Markdown("Pick a query and press Retrieve.", label="Summary",
                                               elem_id="lsmrl-summary")
@@ -207,7 +156,7 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                                 object_fit="contain", height="auto", elem_id="lsmrl-attention-query")
                     att_match_maps = gr.Gallery(label="Match: map per frame", columns=6, format="png",
                                                 object_fit="contain", height="auto", elem_id="lsmrl-attention-match")
-                gr.Image(value=_attention_colour_bar(), label="Colour scale of the maps", type="numpy",
+                gr.Image(value=attention_colour_bar(), label="Colour scale of the maps", type="numpy",
                                      format="png", interactive=False, show_label=True, height=70,
                                      elem_id="lsmrl-attention-scale")
                 att_bars = gr.Plot(label="Each frame's share of the map")
@@ -218,12 +167,27 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                 with gr.Row():
                     diff_query = gr.Textbox(label="Query (from Retrieval)", interactive=False,
                                             elem_id="lsmrl-diffusion-query-id")
-                    diff_k = gr.Slider(1, 20, value=5, step=1, label="Prompts listed")
-                    diff_button = gr.Button("Show", variant="primary")
+                    diff_k = gr.Slider(1, 20, value=5, step=1, label="Prompts and matches listed",
+                                       elem_id="lsmrl-diffusion-k")
+                    diff_button = gr.Button("Show", variant="primary", elem_id="lsmrl-diffusion-show")
                 diff_summary = gr.Markdown(label="Summary", elem_id="lsmrl-diffusion-summary")
-                with gr.Row():
-                    diff_similarity = gr.Plot(label="Similarity to identity prompts, before vs after SD")
-                    diff_attention = gr.Plot(label="SD attention over the prompts")
+                diff_ranking_text = gr.Markdown(elem_id="lsmrl-diffusion-ranking")
+                with gr.Row(equal_height=False):
+                    diff_before = gr.Dataframe(headers=RANKING_HEADERS, interactive=False, wrap=True,
+                                               label="Top matches before SD (STFL feature)",
+                                               column_widths=RANKING_WIDTHS, elem_id="lsmrl-diffusion-before",
+                                               min_width=440)
+                    diff_after = gr.Dataframe(headers=RANKING_HEADERS, interactive=False, wrap=True,
+                                              label="Top matches after SD", column_widths=RANKING_WIDTHS,
+                                              elem_id="lsmrl-diffusion-after", min_width=440)
+                diff_prompts = gr.Dataframe(headers=PROMPT_HEADERS, interactive=False, wrap=True,
+                                            label="The listed identity prompts, in words",
+                                            column_widths=PROMPT_WIDTHS, elem_id="lsmrl-diffusion-prompts")
+                with gr.Row(equal_height=False):
+                    diff_similarity = gr.Plot(label="Similarity to the listed prompts, before vs after SD",
+                                              elem_id="lsmrl-diffusion-similarity", min_width=460)
+                    diff_attention = gr.Plot(label="SD attention over the prompts", elem_id="lsmrl-diffusion-attention",
+                                             min_width=460)
                 diff_probes = gr.Plot(label="Attribute probes, visible vs infrared")
                 diff_table = gr.Dataframe(headers=["probe", "modality", "AUC before SD", "AUC after SD", "change",
                                                    "positive", "negative"], interactive=False,
@@ -290,10 +254,16 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                     model_button = gr.Button("Show", variant="primary")
                 model_card = gr.Markdown(label="Model card", elem_id="lsmrl-model-card")
                 model_metrics = gr.Dataframe(headers=["role", "checkpoint", "direction", "R-1", "R-5", "R-10", "R-20",
-                                                      "mAP", "mINP"], interactive=False,
-                                             label="Metrics on this data (percent)")
+                                                      "mAP", "mINP"], interactive=False, wrap=True,
+                                             column_widths=["11%", "21%", "17%"] + ["8.5%"] * 6,
+                                             label="Metrics on this data (percent)", elem_id="lsmrl-metrics")
+                draws_text = gr.Markdown(elem_id="lsmrl-draws")
+                draws_table = gr.Dataframe(headers=DRAWS_HEADERS, interactive=False, wrap=True,
+                                           column_widths=["19%", "9%", "15%", "16%", "9%", "16%", "16%"],
+                                           label="Standing across fresh draws (percent)", elem_id="lsmrl-draws-table")
                 ablation_source = gr.Markdown(label="Ablation source")
-                ablation_table = gr.Dataframe(headers=ABLATION_HEADERS, interactive=False, label="Ablation",
+                ablation_table = gr.Dataframe(headers=ABLATION_HEADERS, interactive=False, label="Ablation", wrap=True,
+                                              column_widths=["12%", "21%", "6%"] + ["8.5%"] * 6 + ["10%"],
                                               elem_id="lsmrl-ablation")
                 with gr.Accordion("Config and provenance (JSON)", open=False):
                     model_config = gr.JSON(label="Config and provenance")
@@ -307,7 +277,9 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                 compare_figure = gr.Plot(label="Per-query AP change")
                 compare_table = gr.Dataframe(headers=["top-1", "query", "identity", "camera", "AP main", "AP other",
                                                       "AP change", "first true rank main", "first true rank other"],
-                                             interactive=False, label="Queries whose top-1 changed")
+                                             interactive=False, label="Queries whose top-1 changed", wrap=True,
+                                             column_widths=["9%", "13%", "10%", "9%", "10%", "10%", "11%", "14%", "14%"],
+                                             elem_id="lsmrl-compare-table")
 
         # ================================================================ wiring
         # One source of truth: every query change (a tracklet, a video, a failure row, a failed attempt) goes
@@ -380,10 +352,13 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
         # prompt diffusion
         diffusion_inputs = [session, diff_query, diff_k]
         diffusion_outputs = [diff_summary, diff_similarity, diff_attention, diff_probes, diff_table, diff_json]
-        diff_button.click(cb.diffusion.diffusion_ui, diffusion_inputs, diffusion_outputs, api_name="diffusion_button",
+        # the browser also gets the ranking with and without SD and the listed prompts as tables
+        diffusion_page = diffusion_outputs + [diff_ranking_text, diff_before, diff_after, diff_prompts]
+        diff_button.click(cb.diffusion.diffusion_ui, diffusion_inputs, diffusion_page, api_name="diffusion_button",
                           **PRIVATE)
-        diffusion_tab.select(refresh_if_stale("diffusion", cb.diffusion.diffusion_ui, len(diffusion_outputs)),
-                             diffusion_inputs + [rendered], diffusion_outputs + [rendered], api_name="diffusion_tab",
+        diff_k.release(cb.diffusion.diffusion_ui, diffusion_inputs, diffusion_page, api_name="diffusion_k", **PRIVATE)
+        diffusion_tab.select(refresh_if_stale("diffusion", cb.diffusion.diffusion_ui, len(diffusion_page)),
+                             diffusion_inputs + [rendered], diffusion_page + [rendered], api_name="diffusion_tab",
                              **PRIVATE)
 
         # modality gap
@@ -419,11 +394,13 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
         model_outputs = [model_card, model_config, model_metrics, ablation_table, ablation_source]
         model_button.click(cb.model.model_card, [model_choice], model_outputs, api_name="model_card")
         model_choice.input(cb.model.model_card, [model_choice], model_outputs, api_name="model_card_choice", **PRIVATE)
+        draws_outputs = [draws_text, draws_table]
         compare_outputs = [compare_summary, compare_figure, compare_table]
         compare_button.click(cb.model.compare, [compare_other, compare_direction], compare_outputs, api_name="compare")
-        model_tab.select(refresh_if_stale("model", cb.model.model_and_compare, len(model_outputs) + len(compare_outputs)),
+        model_page = model_outputs + draws_outputs + compare_outputs
+        model_tab.select(refresh_if_stale("model", cb.model.model_and_compare, len(model_page)),
                          [model_choice, compare_other, compare_direction, rendered],
-                         model_outputs + compare_outputs + [rendered], api_name="model_tab", **PRIVATE)
+                         model_page + [rendered], api_name="model_tab", **PRIVATE)
 
         # ================================================================ the public API
         # Each public endpoint is an invisible twin of its button with inputs of its own, whose initial values
@@ -454,7 +431,7 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
             api_colour = gr.Radio(["modality", "identity"], value="modality", label="Colour by")
             twins = {name: gr.Button(visible=False) for name in ("retrieve", "retrieve_video", "detect_people",
                                                                   "export_ranking", "attention", "diffusion",
-                                                                  "modality_gap", "impostors")}
+                                                                  "modality_gap", "impostors", "model_draws")}
         twins["retrieve"].click(cb.retrieval.retrieve, [api_query, api_direction, api_top_k],
                                 [ranked, summary, query_strip, results, session], api_name="retrieve")
         twins["detect_people"].click(cb.retrieval.detect_people, [api_scene], [people_json, people_preview, people_thumbs],
@@ -471,6 +448,7 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
                                  [impostor_image, impostor_text, impostor_table], api_name="impostors")
         twins["diffusion"].click(cb.diffusion.diffusion, [api_query, api_diff_k], diffusion_outputs,
                                  api_name="diffusion")
+        twins["model_draws"].click(cb.model.draws, None, draws_outputs, api_name="model_draws")
         twins["modality_gap"].click(cb.gap.modality_gap, [api_stage, api_query, api_direction, api_gap_k, api_colour],
                                     gap_outputs, api_name="modality_gap")
 
@@ -478,4 +456,4 @@ def build_ui(resources: "app_resources.Resources", limits: UploadLimits = DEFAUL
     return demo
 
 
-__all__ = ["CSS", "STAGE_CHOICES", "TITLE", "build_ui"]
+__all__ = ["STAGE_CHOICES", "build_ui"]

@@ -565,3 +565,99 @@ def test_gap_findings_follow_the_numbers_not_a_fixed_claim():
     text = " ".join(gap_findings(closing))
     assert "ends 0.250 below STFL: the centres move closer" in text and "Near chance at final embedding" in text
     assert "not closed" not in text
+
+
+# --------------------------------------------------------------------------- SD: ranking before/after, listed prompts
+def test_sd_ranking_on_a_hand_built_case():
+    """q0 before SD: item 2 is removed by the camera rule, items 4 and 5 rank above the true match 3 (rank 3,
+    AP 1/3); after SD the true match comes first (rank 1, AP 1) on the same four gallery items."""
+    from lsmrl.analysis.diffusion import sd_ranking
+
+    dataset = _hand_dataset()
+    gallery = dataset.directions[INFRARED_TO_VISIBLE][1]
+    distances = {"stfl": HAND_DISTANCES[0], "sd": np.array([0.05, 0.01, 0.30, 0.20, 0.60])}
+    ranking = sd_ranking(distances, gallery, dataset, 0, INFRARED_TO_VISIBLE, top_k=2)
+    assert (ranking.gallery_size, ranking.num_matches) == (4, 1)
+    assert ranking.before.first_match_rank == 3 and ranking.before.ap == pytest.approx(1 / 3)
+    assert [m.tid for m in ranking.before.top] == ["t4", "t5"] and not any(m.is_match for m in ranking.before.top)
+    assert ranking.after.first_match_rank == 1 and ranking.after.ap == pytest.approx(1.0)
+    assert [(m.tid, m.is_match) for m in ranking.after.top] == [("t3", True), ("t5", False)]
+    assert ranking.after.top[0].similarity == pytest.approx(1 - 0.01)  # cosine: 1 - distance
+
+
+def test_listed_prompts_are_exactly_k_with_their_rank_before_sd():
+    from lsmrl.analysis.diffusion import listed_prompts
+
+    before, after = np.array([0.1, 0.5, 0.3, 0.2]), np.array([0.4, 0.1, 0.2, 0.6])
+    listed = listed_prompts(before, after, np.array([0.1, 0.2, 0.3, 0.4]), 2, [10, 11, 12, 13],
+                            {13: {"hair": {"length": "long", "colour": "red"}}})
+    assert [(p.rank_after, p.prompt_index, p.pid, p.rank_before) for p in listed] == [(1, 3, 13, 3), (2, 0, 10, 4)]
+    assert listed[0].words == "long red hair" and listed[1].words == ""
+    assert listed[0].attention == pytest.approx(0.4) and listed[0].similarity_before == pytest.approx(0.2)
+    assert len(listed_prompts(before, after, None, 9)) == 4 and listed_prompts(before, after, None, 9)[0].attention is None
+
+
+def test_explorer_sd_ranking_is_the_protocol_ranking(explorer):
+    """Ranked by the final embedding, the same code gives exactly what the explorer's retrieval gives; the
+    diffusion view lists exactly k prompts and ranks every query before and after SD."""
+    from lsmrl.analysis.diffusion import sd_ranking
+
+    for direction in explorer.directions:
+        gallery = explorer.dataset.directions[direction][1]
+        for query in explorer.queries(direction):
+            row = explorer.query_row(query["test_index"], direction)
+            distances = {"embedding": explorer.diffusion.stage_distances("embedding")[direction][row]}
+            ranking = sd_ranking(distances, gallery, explorer.dataset, query["test_index"], direction, 5,
+                                 before="embedding", after="embedding")
+            retrieved = explorer.retrieve(query["tid"], direction, 5)
+            assert ranking.before.first_match_rank == query["first_match_rank"]
+            assert ranking.before.ap == pytest.approx(query["ap"]) if query["valid"] else ranking.before.ap is None
+            assert [m.tid for m in ranking.before.top] == [item["tid"] for item in retrieved["items"]]
+    query = explorer.queries(explorer.directions[0])[0]
+    result = explorer.diffusion.of(query["tid"], top_k=3)
+    assert len(result.tracklet.listed) == 3 and result.ranking is not None
+    assert result.ranking.direction == explorer.directions[0] and len(result.ranking.after.top) == 3
+    assert result.to_dict()["ranking"]["before"]["stage"] == "stfl"
+
+
+# --------------------------------------------------------------------------- standing across fresh draws
+def _draws_report(sha: str, model_maps: list[float], compare_maps: list[float]) -> dict:
+    """An eval-draws report as lsmrl.engine.draws writes it, from per-draw mAP (Rank-1 = mAP - 10)."""
+    from lsmrl.engine.draws import paired_difference, summarise
+
+    def draw(value):
+        return {name: {"rank1": value - 10, "mAP": value} for name in
+                ("infrared_to_visible", "visible_to_infrared", "both_directions")}
+
+    model, compare = [draw(v) for v in model_maps], [draw(v) for v in compare_maps]
+    return {"checkpoint": {"path": "checkpoints/m.safetensors", "weights_sha256": sha},
+            "compare": {"path": "checkpoints/b.safetensors", "weights_sha256": "b" * 64}, "identities": 100,
+            "seeds": [101, 102, 103], "synthvvi_version": 2, "precision": "fp32",
+            "summary": {"model": summarise(model), "compare": summarise(compare)},
+            "difference": paired_difference(model, compare)}
+
+
+def test_find_draws_reads_the_evidence_of_these_weights_and_says_when_there_is_none(tmp_path):
+    from lsmrl.analysis.views.provenance import find_draws
+
+    checkpoint = tmp_path / "m.safetensors"
+    assert "there is none" in find_draws(checkpoint, "a" * 64).note
+    (tmp_path / "evidence").mkdir()
+    report = _draws_report("a" * 64, [40.0, 42.0, 44.0], [41.0, 40.0, 41.0])
+    (tmp_path / "evidence" / "eval_draws_101-103.json").write_text(json.dumps(report))
+    evidence = find_draws(checkpoint, "a" * 64, baseline_sha256="b" * 64)
+    standing = evidence.standing
+    assert standing.source == "evidence/eval_draws_101-103.json" and standing.seeds == [101, 102, 103]
+    row = standing.row("both_directions", "mAP")
+    assert (row.model.mean, row.model.sd, row.model.n) == (42.0, 2.0, 3)
+    assert row.compare.mean == pytest.approx(40.67) and row.lead.per_draw == [-1.0, 2.0, 3.0]
+    assert row.lead.mean == pytest.approx(1.33) and row.lead.reversals == 1
+    low, high = row.lead.ci95  # mean ± t(0.975, 2) * sd / sqrt(3), sd of (-1, 2, 3) = 2.0817
+    assert low == pytest.approx(4 / 3 - 4.302653 * 2.081666 / 3 ** 0.5, abs=0.01) and high > 0 > low
+    assert standing.row("infrared_to_visible", "rank1").model.mean == 32.0
+    missing = find_draws(checkpoint, "c" * 64)
+    assert missing.standing is None and "of other weights" in missing.note and "cccccccccccc" in missing.note
+    # the sidecar may name the file; then only that file counts
+    (tmp_path / "elsewhere.json").write_text(json.dumps(_draws_report("a" * 64, [50.0, 50.0], [49.0, 48.0])))
+    named = find_draws(checkpoint, "a" * 64, {"evidence": {"draws": "elsewhere.json"}})
+    assert named.standing.row("both_directions", "mAP").model.mean == 50.0 and "sidecar" not in named.note

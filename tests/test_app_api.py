@@ -672,3 +672,47 @@ def test_the_h264_copy_of_an_avi_plays_and_the_query_reads_the_original(explorer
         newest = copies.copy_for(str(other))
     kept = sorted(copies.folder().glob("*.playable.mp4"))
     assert len(kept) == 2 and newest in kept
+
+
+def test_diffusion_ranking_before_and_after_sd_and_exactly_k_prompts(client, explorer):
+    """/diffusion's JSON carries the query's ranking by the STFL and the after-SD feature (the explorer's own
+    numbers) and exactly k listed prompts, which are the bars of the similarity chart."""
+    easy = easy_query(explorer)
+    summary, similarity, attention, probes, table, raw = client.predict(easy["tid"], 4, api_name="/diffusion")
+    expected = explorer.diffusion.ranking(easy["tid"], 4)
+    ranking = raw["ranking"]
+    assert ranking["direction"] == easy["direction"] == expected.direction
+    assert ranking["before"]["first_match_rank"] == expected.before.first_match_rank
+    assert ranking["after"]["first_match_rank"] == expected.after.first_match_rank
+    assert [m["tid"] for m in ranking["after"]["top"]] == [m.tid for m in expected.after.top] and \
+        len(ranking["after"]["top"]) == 4
+    listed = raw["tracklet"]["listed"]
+    assert [p["rank_after"] for p in listed] == [1, 2, 3, 4]
+    after = np.asarray(raw["tracklet"]["similarity_after"])
+    assert [p["prompt_index"] for p in listed] == list(np.argsort(-after, kind="stable")[:4])
+    for trace in plotly_data(similarity)["data"]:
+        assert len(plotly_array(trace["y"])) == 4
+
+
+def test_model_draws_are_the_evidence_json_of_the_served_weights(client, explorer):
+    """/model_draws shows the committed eval-draws evidence of the served weights (demo), mean ± sd and the
+    paired lead with its interval exactly as the JSON has them; without evidence it says so."""
+    text, table = client.predict(api_name="/model_draws")
+    evidence = explorer.provenance.draws()
+    if evidence.standing is None:
+        assert "No evidence of fresh draws" in text and not table_rows(table)[1]
+        assert not DEMO, "the demo's evidence (checkpoints/evidence/eval_draws_*.json) was not found"
+        return
+    report = json.loads((app_config.DEFAULT_CHECKPOINT.parent / evidence.standing.source).read_text())
+    headers, rows = table_rows(table)
+    both = [r for r in rows if r[0] == "both directions (mean)" and r[1] == "mAP"][0]
+    model, compare = report["summary"]["model"]["both_directions"]["mAP"], \
+        report["summary"]["compare"]["both_directions"]["mAP"]
+    lead = report["difference"]["both_directions"]["mAP"]
+    assert both[2] == f"{model['mean']:.1f} ± {model['sd']:.1f}" and both[3] == f"{compare['mean']:.1f} ± {compare['sd']:.1f}"
+    assert both[4] == f"{lead['mean']:+.1f}" and both[5] == f"{lead['ci95'][0]:+.1f} to {lead['ci95'][1]:+.1f}"
+    assert both[6] == f"{sum(v < 0 for v in lead['per_draw'])} of {len(lead['per_draw'])}"
+    assert len(rows) == 6 and f"{len(report['seeds'])} fresh draws" in text and evidence.standing.source in text
+    if DEMO:
+        assert report["checkpoint"]["weights_sha256"] == explorer.main.sha256
+        assert "the baseline served here" in text

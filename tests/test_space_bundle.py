@@ -106,7 +106,11 @@ def test_nothing_outside_what_the_app_needs(exported):
     assert not any(f.startswith("tools/") for f in files)  # developer tools live outside app/ and lsmrl/
     assert {f for f in files if f.startswith("docs/")} == {"docs/design.md", "docs/synthvvi.png",
                                                            "docs/space_install.json"}  # the README's links
-    assert not any(f.startswith("checkpoints/evidence/") for f in files)
+    # of the evidence, only the standing across fresh draws that the Model tab reads
+    from app import config as app_config
+
+    assert {f for f in files if f.startswith("checkpoints/evidence/")} == {
+        app_config.DRAWS_EVIDENCE_JSON.relative_to(ROOT).as_posix()}
     # every cache entry is for the shipped checkpoints and the shipped split (a cache of another checkpoint or
     # data is never read), and each shipped checkpoint has its features there
     from lsmrl.analysis.explorer import data_cache_key

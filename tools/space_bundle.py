@@ -78,7 +78,8 @@ class BundleLayout:
     data_root: str = _repo_relative(app_config.DEFAULT_DATA_ROOT)
     checkpoints: tuple[str, ...] = (_repo_relative(app_config.DEFAULT_CHECKPOINT),
                                     _repo_relative(app_config.DEFAULT_BASELINE))
-    files: tuple[str, ...] = ("LICENSE", _repo_relative(app_config.ABLATION_JSON))
+    files: tuple[str, ...] = ("LICENSE", _repo_relative(app_config.ABLATION_JSON),
+                              _repo_relative(app_config.DRAWS_EVIDENCE_JSON))
     shipped_cache: str = _repo_relative(app_config.SHIPPED_CACHE)
     readme: str = "README.md"
     requirements: str = "requirements.txt"

@@ -1,4 +1,5 @@
-"""The Model tab (``/model_card``, ``/compare``): provenance, metrics, the ablation table, comparisons."""
+"""The Model tab (``/model_card``, ``/model_draws``, ``/compare``): provenance, metrics, the standing across fresh
+draws, the ablation table, comparisons."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from app.validation import UserInputError, check_direction, user_errors
 #: Columns of the ablation table (:func:`ablation_cells`).
 ABLATION_HEADERS = ["row", "label", "seeds", "IR→VIS R-1", "IR→VIS mAP", "IR→VIS mINP", "VIS→IR R-1", "VIS→IR mAP",
                     "VIS→IR mINP", "wall time (min)"]
+#: Columns of the standing across fresh draws (:meth:`ModelTab.draws`).
+DRAWS_HEADERS = ["direction", "metric", "this model, mean ± sd", "comparison, mean ± sd", "lead, mean",
+                 "lead, 95% interval", "draws where the comparison wins"]
+#: Row names of the standing across draws.
+DRAWS_ROWS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared",
+              "both_directions": "both directions (mean)"}
+DRAWS_METRIC_NAMES = {"rank1": "Rank-1", "mAP": "mAP"}
 
 
 class ModelTab:
@@ -51,9 +59,62 @@ class ModelTab:
         kind = "the frame-wise CLIP baseline" if card.get("is_baseline") else "LSMRL"
         verdict = (f" A weak model: about 1 query in {one_in} finds its identity first." if one_in and one_in >= 4
                    else "")
+        draws = self._draws_line(ex)
         return (f"**Served model** {kind} `{Path(card['checkpoint']).stem}` on `{card['dataset']}` "
                 f"({source}, percent): {'; '.join(parts)}. **Chance** (a random ranking of the same galleries): "
-                f"{', '.join(chance_parts)}.{verdict}")
+                f"{', '.join(chance_parts)}.{verdict}" + (f"\n\n{draws}" if draws else ""))
+
+    @staticmethod
+    def _draws_line(ex) -> str:
+        """One line for the banner: mAP over fresh draws (both directions' mean) and the lead over the
+        comparison with its interval; "" without evidence (the Model tab says why)."""
+        standing = ex.provenance.draws().standing
+        row = standing.row("both_directions", "mAP") if standing else None
+        if row is None:
+            return ""
+        text = (f"**Across {row.model.n} fresh draws** nobody trained on (mean of both directions): mAP "
+                f"**{_figure(row.model)}**")
+        if row.compare is not None and row.lead is not None:
+            text += (f" vs {_figure(row.compare)} for `{standing.compare_name}`; lead {row.lead.mean:+.1f}"
+                     f"{_interval(row.lead)}, {_lead_verdict(row.lead)}")
+        return text + ". Details in the Model tab."
+
+    # ================================================================== fresh draws
+    @user_errors
+    def draws(self, progress=gr.Progress()):
+        """/model_draws: the main model's standing across fresh data draws (from its ``eval-draws`` evidence),
+        against its comparison (the baseline). Returns (text, table); without evidence the text says why."""
+        ex = self.ctx.explorer(progress)
+        evidence = ex.provenance.draws()
+        standing = evidence.standing
+        if standing is None:
+            return f"### Standing across fresh draws\n\n{evidence.note}", []
+        seeds = standing.seeds
+        span = f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[0] + len(seeds))) else \
+            ", ".join(map(str, seeds))
+        baseline = ex.baseline.sha256 if ex.baseline is not None else None
+        compared = ""
+        if standing.compare_name:
+            served = " (the baseline served here)" if baseline and standing.compare_sha256 == baseline else ""
+            compared = (f" The comparison is `{standing.compare_name}`{served}; the lead is the paired difference "
+                        "this model − comparison on the same draws, with its 95% Student-t interval.")
+        lines = [
+            "### Standing across fresh draws",
+            f"`{standing.model_name}` on **{len(seeds)} fresh draws** of {standing.identities} identities each "
+            f"(SynthVVI v{standing.synthvvi_version}, seeds {span}; no draw was used for training or tuning), "
+            f"percent, mean ± sample sd over the draws.{compared} Source: {evidence.note}.",
+        ]
+        both = standing.row("both_directions", "mAP")
+        if both is not None and both.lead is not None:
+            lines.append(f"**Verdict** (mAP, both directions): lead {both.lead.mean:+.1f}{_interval(both.lead)}, "
+                         f"{_lead_verdict(both.lead)}. The test split in the table above is a single draw, so "
+                         "its gap between the two models is not the headline.")
+        rows = [[DRAWS_ROWS.get(r.direction, r.direction), DRAWS_METRIC_NAMES.get(r.metric, r.metric),
+                 _figure(r.model), _figure(r.compare) if r.compare else None,
+                 f"{r.lead.mean:+.1f}" if r.lead else None,
+                 f"{r.lead.ci95[0]:+.1f} to {r.lead.ci95[1]:+.1f}" if r.lead and r.lead.ci95 else None,
+                 f"{r.lead.reversals} of {len(r.lead.per_draw)}" if r.lead else None] for r in standing.rows]
+        return "\n\n".join(lines), rows
 
     # ================================================================== the model card
     @user_errors
@@ -79,9 +140,9 @@ class ModelTab:
             if keys:
                 lines.append(f"training: {keys}")
         for warning in card.get("warnings") or []:
-            lines.append(f"⚠️ {paths_in_words(warning)}")
+            lines.append(f"⚠️ {keys_in_words(paths_in_words(warning))}")
         for note in card.get("notes") or []:
-            lines.append(f"- {paths_in_words(note)}")
+            lines.append(f"- {keys_in_words(paths_in_words(note))}")
         metrics_rows = []
         for role in ("main", "compare", "baseline"):
             try:
@@ -134,8 +195,8 @@ class ModelTab:
         return text, ap_change_figure(comparison), rows
 
     def model_and_compare(self, model: str, other: str, direction: str):
-        """The Model tab on opening: the model card, then the comparison."""
-        return (*self.model_card(model), *self.compare(other, direction))
+        """The Model tab on opening: the model card, the standing across draws, then the comparison."""
+        return (*self.model_card(model), *self.draws(), *self.compare(other, direction))
 
 
 def without_machine_paths(value: Any) -> Any:
@@ -153,6 +214,34 @@ def without_machine_paths(value: Any) -> Any:
 def paths_in_words(text: str) -> str:
     """``text`` with every absolute path in it shown as :func:`app.config.display_path` shows it."""
     return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*[\w.+-]+", lambda m: app_config.display_path(m.group(0)), str(text))
+
+
+def keys_in_words(text: str) -> str:
+    """``text`` with the data set's direction keys ("infrared_to_visible") written as words."""
+    for key, words in DRAWS_ROWS.items():
+        text = text.replace(key, words)
+    return text
+
+
+def _figure(figure) -> str:
+    """A figure over draws as "mean ± sd" (the mean alone for one draw)."""
+    return f"{figure.mean:.1f}" if figure.sd is None else f"{figure.mean:.1f} ± {figure.sd:.1f}"
+
+
+def _interval(lead) -> str:
+    return f" (95% interval {lead.ci95[0]:+.1f} to {lead.ci95[1]:+.1f})" if lead.ci95 else ""
+
+
+def _lead_verdict(lead) -> str:
+    """In words: whether the paired interval excludes 0, and on how many draws the comparison wins."""
+    wins = f"the comparison scores higher on {lead.reversals} of {len(lead.per_draw)} draws"
+    if lead.ci95 is None:
+        return f"one draw only, no interval; {wins}"
+    if lead.ci95[0] > 0:
+        return f"above 0: a lead; {wins}"
+    if lead.ci95[1] < 0:
+        return f"below 0: the comparison leads; {wins}"
+    return f"the interval includes 0, so the lead is not established; {wins}"
 
 
 def _mean_sd(values: list[float]) -> str | None:
@@ -188,4 +277,4 @@ def ablation_cells(row: dict) -> list:
 #: Short direction names for one-line figures.
 DIRECTION_SHORT = {"infrared_to_visible": "IR→VIS", "visible_to_infrared": "VIS→IR"}
 
-__all__ = ["ABLATION_HEADERS", "DIRECTION_SHORT", "ModelTab", "ablation_cells", "paths_in_words", "without_machine_paths"]
+__all__ = ["ABLATION_HEADERS", "DIRECTION_SHORT", "DRAWS_HEADERS", "keys_in_words", "ModelTab", "ablation_cells", "paths_in_words", "without_machine_paths"]

@@ -9,13 +9,22 @@ from :func:`lsmrl.engine.extract.extract_stages` output (``stfl``, ``sd``,
 1. **One tracklet** (:func:`tracklet_diffusion`): its cosine similarity to every
    identity prompt (``model.prompt_features()``) before SD (``stfl``) and after
    (``sd``), the top identities of each, the top-k SD attention weights, and the
-   relative size of the update ``||sd - stfl|| / ||stfl||``. The prompts belong to
+   relative size of the update ``||sd - stfl|| / ||stfl||``. ``listed`` is the
+   one list of prompts a view shows: the top-k after SD, each with its rank and
+   similarity before SD, its SD attention weight and its identity's attributes
+   (the words a reader can check; the prompt itself is "a photo of a X X X X
+   person." with X learned for that identity). The prompts belong to
    the **training** identities, so a test tracklet's own identity has no prompt:
    the report then lists the nearest training identities (with their SynthVVI
    attributes, if known); only a training tracklet has a true-identity rank.
-2. **The test set** (:func:`cross_modal_shift`): the mean same-identity and
+2. **The query's ranking with and without SD** (:func:`sd_ranking`): the
+   gallery of the query's direction ranked by the STFL feature and by the
+   after-SD feature, with the protocol's camera rule
+   (:func:`lsmrl.evaluation.rank.rank_query`): the first true match's rank, AP
+   and the top-k of each.
+3. **The test set** (:func:`cross_modal_shift`): the mean same-identity and
    different-identity cross-modal cosine similarity before vs after SD.
-3. **Attribute probes** (SynthVVI; :func:`attribute_probe_table`): for each probe
+4. **Attribute probes** (SynthVVI; :func:`attribute_probe_table`): for each probe
    of :func:`lsmrl.synth.captions.attribute_probes`, the score
    ``cos(f, text(positive caption)) - cos(f, text(negative caption))`` of every
    tracklet, split by modality and by the identity's true attribute
@@ -38,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from lsmrl.analysis.failures import describe_attributes
+from lsmrl.analysis.failures import describe_attributes, distance_to_similarity, rank_gallery
 from lsmrl.analysis.modality_gap import l2_normalise, modality_mask, pair_similarity_means
 from lsmrl.synth.captions import attribute_probes, probe_truth
 
@@ -76,6 +85,20 @@ class PromptScore:
 
 
 @dataclass
+class ListedPrompt:
+    """One prompt of the list a view shows (the top-k after SD), with what it was before SD."""
+
+    rank_after: int  # 1-based, by cosine with the after-SD feature
+    rank_before: int  # 1-based, by cosine with the STFL feature
+    prompt_index: int
+    pid: int | None  # training identity of the prompt, if known
+    similarity_before: float
+    similarity_after: float
+    attention: float | None  # SD's attention weight on this prompt (None: the model has no SD)
+    words: str = ""  # the identity's attributes in words (SynthVVI), "" if unknown
+
+
+@dataclass
 class TrackletDiffusion:
     """SD's effect on one tracklet."""
 
@@ -95,6 +118,7 @@ class TrackletDiffusion:
     true_rank_after: int | None = None
     description: str = ""  # the tracklet's own identity attributes (SynthVVI)
     note: str = ""
+    listed: list[ListedPrompt] = field(default_factory=list)  # exactly top_k (fewer only if fewer prompts)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,6 +165,8 @@ def tracklet_diffusion(features: Mapping[str, np.ndarray], index: int, prompt_fe
         similarity_before=before.tolist(), similarity_after=after.tolist(),
         prompt_pids=list(prompt_pids) if prompt_pids is not None else None,
         description=describe_attributes(attributes.get(pid)) if attributes else "")
+    report.listed = listed_prompts(before, after, np.asarray(attention[index]) if attention is not None else None,
+                                   top_k, prompt_pids, attributes)
     if prompt_pids is not None and pid in prompt_pids:
         true = list(prompt_pids).index(pid)
         report.true_prompt_index = true
@@ -156,6 +182,106 @@ def tracklet_diffusion(features: Mapping[str, np.ndarray], index: int, prompt_fe
     if attention is None:
         report.note += "; this model has no SD (sd = stfl)"
     return report
+
+
+def listed_prompts(before: np.ndarray, after: np.ndarray, attention: np.ndarray | None, top_k: int,
+                   prompt_pids: Sequence[int] | None = None,
+                   attributes: Mapping[int, Mapping[str, Any]] | None = None) -> list[ListedPrompt]:
+    """The ``top_k`` prompts by similarity after SD (stable order), each with its rank before SD.
+
+    ``before``/``after``: (C,) cosine similarities to every prompt; ``attention``: (C,) SD weights or None.
+    Ranks count strictly greater similarities plus one, as a ranking would show them.
+    """
+    before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    order_after = np.argsort(-after, kind="stable")
+    rank_before = np.empty(len(before), dtype=np.int64)
+    rank_before[np.argsort(-before, kind="stable")] = np.arange(1, len(before) + 1)
+    out = []
+    for position, index in enumerate(order_after[: max(int(top_k), 0)], start=1):
+        pid = int(prompt_pids[index]) if prompt_pids is not None else None
+        words = describe_attributes(attributes.get(pid)) if attributes and pid is not None else ""
+        out.append(ListedPrompt(position, int(rank_before[index]), int(index), pid, float(before[index]),
+                                float(after[index]), float(attention[index]) if attention is not None else None,
+                                words))
+    return out
+
+
+# --------------------------------------------------------------------------- the query's ranking, without and with SD
+@dataclass
+class RankedMatch:
+    """One gallery item of a query's ranking at one stage."""
+
+    rank: int  # 1-based, after the camera rule
+    test_index: int
+    tid: str
+    pid: int
+    camid: int
+    is_match: bool
+    similarity: float  # the ranking score (cosine similarity, or minus the Euclidean distance)
+
+
+@dataclass
+class StageRanking:
+    """A query's ranking of its gallery by one stage's features."""
+
+    stage: str  # "stfl" (before SD) or "sd" (after SD)
+    first_match_rank: int | None  # None when no true match is left after the camera rule
+    ap: float | None
+    top: list[RankedMatch]
+
+
+@dataclass
+class SDRanking:
+    """The query's ranking before SD (STFL feature) and after SD, on the same gallery and camera rule."""
+
+    direction: str
+    query_index: int
+    gallery_size: int  # items ranked, after the camera rule
+    num_matches: int  # true matches among them
+    before: StageRanking
+    after: StageRanking
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stage_ranking(stage: str, distances: np.ndarray, gallery: np.ndarray, dataset, query, top_k: int,
+                   metric: str) -> tuple[StageRanking, int, int]:
+    """(the stage's ranking, items ranked after the camera rule, true matches among them)."""
+    test = dataset.test
+    g_pids = np.array([test[i].pid for i in gallery])
+    g_cams = np.array([test[i].camid for i in gallery])
+    ranked, is_match = rank_gallery(distances, gallery, g_pids, g_cams, query.pid, query.camid,
+                                    dataset.camera_filter)
+    distance_of = dict(zip(gallery.tolist(), np.asarray(distances, dtype=np.float64).tolist()))
+    hits = np.flatnonzero(is_match)
+    first = int(hits[0]) + 1 if len(hits) else None
+    ap = float(np.mean(np.arange(1, len(hits) + 1) / (hits + 1))) if len(hits) else None
+    top = []
+    for position in range(min(int(top_k), len(ranked))):
+        index = int(ranked[position])
+        t = test[index]
+        top.append(RankedMatch(position + 1, index, t.tid or str(index), int(t.pid), int(t.camid),
+                               bool(is_match[position]),
+                               float(distance_to_similarity(distance_of[index], metric))))
+    return StageRanking(stage, first, ap, top), len(ranked), len(hits)
+
+
+def sd_ranking(distances: Mapping[str, Any], gallery: Sequence[int], dataset, query_index: int, direction: str,
+               top_k: int = 5, before: str = "stfl", after: str = "sd") -> SDRanking:
+    """The query's ranking of ``gallery`` (test indices) by the ``before`` and the ``after`` stage.
+
+    ``distances``: ``{stage: (G,) distances of the query to gallery}``, as
+    :func:`lsmrl.evaluation.protocols.direction_distmats` computes them with ``dataset.metric``. The ranking
+    is the protocol's (:func:`~lsmrl.analysis.failures.rank_gallery`: stable sort, the camera rule), and AP is
+    the protocol's (mean precision at each true match).
+    """
+    gallery = np.asarray(gallery, dtype=np.int64).reshape(-1)
+    query = dataset.test[int(query_index)]
+    (first, size, matches), (second, _, _) = (
+        _stage_ranking(stage, np.asarray(distances[stage], dtype=np.float64).reshape(-1), gallery, dataset, query,
+                       top_k, dataset.metric) for stage in (before, after))
+    return SDRanking(direction, int(query_index), size, matches, first, second)
 
 
 # --------------------------------------------------------------------------- the test set
@@ -281,12 +407,16 @@ class DiffusionResult:
     tracklet: TrackletDiffusion
     cross_modal: dict[str, float]
     probes: list[ProbeRow] = field(default_factory=list)
+    ranking: SDRanking | None = None  # None when no direction has queries of the tracklet's modality
+    ranking_note: str = ""  # why there is no ranking
 
     def to_dict(self) -> dict:
         return {"tracklet": self.tracklet.to_dict(), "cross_modal": dict(self.cross_modal),
+                "ranking": self.ranking.to_dict() if self.ranking is not None else None,
+                "ranking_note": self.ranking_note,
                 "probes": [asdict(r) for r in self.probes], "probe_summary": probe_summary(self.probes)}
 
 
-__all__ = ["DiffusionResult", "ProbeRow", "PromptScore", "TrackletDiffusion", "attribute_probe_table",
-           "cross_modal_shift", "probe_summary", "probe_text_features", "prompt_identities",
-           "tracklet_diffusion"]
+__all__ = ["DiffusionResult", "ListedPrompt", "ProbeRow", "PromptScore", "RankedMatch", "SDRanking", "StageRanking",
+           "TrackletDiffusion", "attribute_probe_table", "cross_modal_shift", "listed_prompts", "probe_summary",
+           "probe_text_features", "prompt_identities", "sd_ranking", "tracklet_diffusion"]

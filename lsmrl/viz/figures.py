@@ -35,6 +35,8 @@ from lsmrl.analysis.modality_gap import GAP_COLUMNS, STAGE_LABELS
 from lsmrl.analysis.views.gap import UMAPView
 
 MODALITY_COLOURS = {"visible": "#e4572e", "infrared": "#3a6ea5"}
+#: Directions in words, for titles.
+DIRECTION_WORDS = {"infrared_to_visible": "infrared → visible", "visible_to_infrared": "visible → infrared"}
 
 
 def _hover(meta: Mapping[str, Sequence], rows: Iterable[int]) -> list[str]:
@@ -163,24 +165,22 @@ def _prompt_label(index: int, pids: Sequence[int] | None) -> str:
 
 
 def prompt_similarity_figure(report: TrackletDiffusion):
-    """Grouped bars: the union of the top prompts before and after SD, similarity before vs after."""
-    indices = []
-    for entry in report.after + report.before:
-        if entry.prompt_index not in indices:
-            indices.append(entry.prompt_index)
-    if report.true_prompt_index is not None and report.true_prompt_index not in indices:
-        indices.append(report.true_prompt_index)
-    descriptions = {e.prompt_index: e.description for e in report.before + report.after}
-    labels = [_prompt_label(i, report.prompt_pids) + (" (true)" if i == report.true_prompt_index else "")
-              for i in indices]
-    hover = [descriptions.get(i, "") or _prompt_label(i, report.prompt_pids) for i in indices]
+    """Grouped bars over the listed prompts (the top-k after SD, ``report.listed``): similarity before vs after
+    SD, one bar pair per prompt, so the chart shows exactly as many prompts as were asked for."""
+    listed = report.listed
+    labels = [f"#{p.rank_after} " + _prompt_label(p.prompt_index, report.prompt_pids)
+              + (" (own)" if p.prompt_index == report.true_prompt_index else "") for p in listed]
+    hover = [[p.words or "attributes unknown", p.rank_before] for p in listed]
     figure = go.Figure()
-    for name, values, colour in (("before SD (stfl)", report.similarity_before, "#9aa5b1"),
-                                 ("after SD (sd)", report.similarity_after, "#3a6ea5")):
-        figure.add_bar(name=name, x=labels, y=[values[i] for i in indices], marker_color=colour,
-                       customdata=hover, hovertemplate="%{x}: %{y:.3f}<br>%{customdata}<extra>" + name + "</extra>")
-    figure.update_layout(barmode="group", title=f"{report.tid} ({report.modality}): similarity to identity prompts",
-                         yaxis_title="cosine similarity", template="plotly_white")
+    for name, values, colour in (("before SD (stfl)", [p.similarity_before for p in listed], "#9aa5b1"),
+                                 ("after SD (sd)", [p.similarity_after for p in listed], "#3a6ea5")):
+        figure.add_bar(name=name, x=labels, y=values, marker_color=colour, customdata=hover,
+                       hovertemplate="%{x}: %{y:.3f}<br>rank before SD %{customdata[1]}<br>%{customdata[0]}"
+                                     "<extra>" + name + "</extra>")
+    figure.update_layout(barmode="group", template="plotly_white", yaxis_title="cosine similarity",
+                         title=f"{report.tid} ({report.modality}):<br>its top {len(listed)} identity prompts after SD",
+                         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                         margin=dict(t=70))
     return figure
 
 
@@ -191,8 +191,8 @@ def sd_attention_figure(report: TrackletDiffusion):
                               y=[e.score for e in entries], marker_color="#3a6ea5",
                               customdata=[e.description for e in entries],
                               hovertemplate="%{x}: weight %{y:.3f}<br>%{customdata}<extra></extra>"))
-    figure.update_layout(title=f"{report.tid}: SD attention over identity prompts (top {len(entries)})",
-                         yaxis_title="attention weight", template="plotly_white")
+    figure.update_layout(title=f"{report.tid}: SD attention<br>over identity prompts (top {len(entries)})",
+                         yaxis_title="attention weight", template="plotly_white", margin=dict(t=70))
     return figure
 
 
@@ -343,11 +343,13 @@ def ap_change_figure(comparison: Comparison):
                               marker_color=colours, text=hover, hovertemplate="%{text}<extra></extra>",
                               textposition="none"))
     s = comparison.summary
-    title = (f"AP change {comparison.label_a} -> {comparison.label_b} ({comparison.direction}): "
-             f"mAP {s.get('mAP_a', 0):.1f} -> {s.get('mAP_b', 0):.1f}, "
+    direction = DIRECTION_WORDS.get(comparison.direction, comparison.direction.replace("_", " "))
+    # two lines: one long line is cut at the plot's edge in a narrow window
+    title = (f"AP change {comparison.label_a} → {comparison.label_b} ({direction})<br>"
+             f"mAP {s.get('mAP_a', 0):.1f} → {s.get('mAP_b', 0):.1f}, "
              f"{s.get('fixed', 0)} top-1 fixed, {s.get('broken', 0)} broken")
     figure.update_layout(title=title, xaxis_title="queries (sorted by AP change)", yaxis_title="AP change",
-                         template="plotly_white")
+                         template="plotly_white", margin=dict(t=80))
     return figure
 
 

@@ -1,4 +1,5 @@
-"""Prompt diffusion (SD): the identity prompts, what SD changes for one tracklet, and the attribute probes."""
+"""Prompt diffusion (SD): the identity prompts, what SD changes for one tracklet (its prompts and its ranking of
+the gallery with and without SD), and the attribute probes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import numpy as np
 from lsmrl.analysis.diffusion import (
     DiffusionResult,
     ProbeRow,
+    SDRanking,
     attribute_probe_table,
     cross_modal_shift,
     probe_text_features,
     prompt_identities,
+    sd_ranking,
     tracklet_diffusion,
 )
 from lsmrl.errors import LSMRLError
+from lsmrl.evaluation.protocols import direction_distmats
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer
@@ -75,14 +79,42 @@ class DiffusionAnalysis:
 
         return ex.lazy("probes", load)
 
+    def stage_distances(self, stage: str) -> dict[str, np.ndarray]:
+        """``{direction: (num_query, num_gallery)}`` distances by one stage's features of the main model, with the
+        data set's metric (computed once per stage)."""
+        ex = self.explorer
+        return ex.lazy(f"distmats/{stage}", lambda: direction_distmats(ex.main.features[stage], ex.dataset,
+                                                                       metric=ex.dataset.metric))
+
+    def ranking(self, query: str | int, top_k: int = 5, direction: str | None = None) -> SDRanking:
+        """The tracklet's ranking of its direction's gallery by the STFL feature and by the after-SD feature
+        (default direction: the one whose queries have the tracklet's modality)."""
+        ex = self.explorer
+        index = ex.test_index(query)
+        direction = direction or ex.direction_of(index)
+        if direction is None:
+            raise LSMRLError(f"no direction of this data set has {ex.dataset.test[index].modality} queries")
+        row = ex.query_row(index, direction)
+        gallery = np.asarray(ex.dataset.directions[direction][1]).reshape(-1)
+        distances = {stage: self.stage_distances(stage)[direction][row] for stage in ("stfl", "sd")}
+        return sd_ranking(distances, gallery, ex.dataset, index, direction, top_k)
+
     def of(self, query: str | int, top_k: int = 5) -> DiffusionResult:
-        """SD's effect on one tracklet (any test tracklet), the test-set shift, and the probe table."""
+        """SD's effect on one tracklet (any test tracklet): its prompts, its ranking with and without SD (when it
+        is a query of a direction), the test-set shift, and the probe table."""
         ex = self.explorer
         index = ex.test_index(query)
         report = tracklet_diffusion(ex.main.features, index, self.prompt_features(), self.prompt_pids(),
                                     self.identity_attributes(), ex.dataset.test[index], top_k)
         shift = ex.lazy("cross_modal_shift", lambda: cross_modal_shift(ex.main.features))
-        return DiffusionResult(report, shift, self.probe_table())
+        ranking, note = None, ""
+        direction = ex.direction_of(index)
+        if direction is None or not ex.is_query(index, direction):
+            note = (f"{report.tid} is not a query of any direction of this data set's protocol, so it has no "
+                    "ranking to compare")
+        else:
+            ranking = self.ranking(index, top_k, direction)
+        return DiffusionResult(report, shift, self.probe_table(), ranking, note)
 
 
 __all__ = ["DiffusionAnalysis"]

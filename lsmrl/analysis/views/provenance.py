@@ -1,15 +1,171 @@
-"""Where a model comes from and how it compares: the model card and the per-query comparison of two checkpoints."""
+"""Where a model comes from and how it compares: the model card, the per-query comparison of two checkpoints, and
+the model's standing across fresh data draws.
+
+One test split is not enough to rank two models (on SynthVVI a lead on one draw can reverse on another), so
+``python -m lsmrl eval-draws`` (:mod:`lsmrl.engine.draws`) evaluates a checkpoint, and a comparison checkpoint,
+on several fresh draws and writes mean ± sd over draws and the paired difference with its 95% interval.
+:meth:`Provenance.draws` finds that file for the served weights:
+
+1. the sidecar's ``evidence.draws`` (a path relative to the checkpoint's folder), if it names one;
+2. else ``<checkpoint folder>/evidence/eval_draws_*.json`` (:data:`DRAWS_EVIDENCE_GLOB`).
+
+A file counts only when its ``checkpoint.weights_sha256`` is the served weights' sha256 (evidence of other
+weights says nothing about these); among several, the one compared with the served baseline, then the one
+with the most draws, wins. Without one, the result says so, in words.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lsmrl.analysis.compare import Comparison, compare_all
+from lsmrl.errors import LSMRLError
 
 if TYPE_CHECKING:  # pragma: no cover
     from lsmrl.analysis.explorer import Explorer
+
+
+#: Where evidence of fresh draws lies next to a checkpoint (relative to its folder).
+DRAWS_EVIDENCE_GLOB = "evidence/eval_draws_*.json"
+#: The rows of a standing over draws: each direction, then their mean (as ``eval-draws`` writes them).
+DRAWS_DIRECTIONS = ("infrared_to_visible", "visible_to_infrared", "both_directions")
+DRAWS_METRICS = ("rank1", "mAP")
+
+
+@dataclass
+class DrawFigure:
+    """One figure (percent) over the draws: mean and sample sd (None for one draw)."""
+
+    mean: float
+    sd: float | None
+    n: int
+
+
+@dataclass
+class DrawLead:
+    """The paired difference model minus comparison (percent points): per draw, mean, 95% t interval."""
+
+    mean: float
+    ci95: tuple[float, float] | None  # None for one draw
+    per_draw: list[float]
+
+    @property
+    def reversals(self) -> int:
+        """Draws on which the comparison scored higher than the model."""
+        return sum(1 for value in self.per_draw if value < 0)
+
+
+@dataclass
+class DrawsRow:
+    """One direction (or both) and one metric: the model, the comparison and the paired difference."""
+
+    direction: str
+    metric: str
+    model: DrawFigure
+    compare: DrawFigure | None
+    lead: DrawLead | None
+
+
+@dataclass
+class DrawsStanding:
+    """A checkpoint's standing across fresh draws, read from an ``eval-draws`` file."""
+
+    source: str  # the file, relative to the checkpoint's folder
+    seeds: list[int]
+    identities: int | None
+    synthvvi_version: int | None
+    precision: str
+    model_name: str
+    compare_name: str | None
+    compare_sha256: str | None
+    rows: list[DrawsRow] = field(default_factory=list)
+
+    def row(self, direction: str, metric: str) -> DrawsRow | None:
+        return next((r for r in self.rows if r.direction == direction and r.metric == metric), None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DrawsEvidence:
+    """What :meth:`Provenance.draws` found: the standing, or None and why."""
+
+    standing: DrawsStanding | None
+    note: str  # where the file was found, or why there is none
+
+    def to_dict(self) -> dict:
+        return {"standing": self.standing.to_dict() if self.standing else None, "note": self.note}
+
+
+def _figure(value: Any) -> DrawFigure:
+    return DrawFigure(float(value["mean"]), None if value.get("sd") is None else float(value["sd"]),
+                      int(value.get("n") or 0))
+
+
+def read_draws(report: Mapping[str, Any], source: str) -> DrawsStanding:
+    """A :class:`DrawsStanding` from an ``eval-draws`` report (its JSON, parsed); raises :class:`LSMRLError`
+    when the report lacks the summary of its model."""
+    summary = report.get("summary") or {}
+    if not isinstance(summary.get("model"), Mapping):
+        raise LSMRLError(f"{source} has no summary of its model over draws (not an eval-draws report?)")
+    compare = summary.get("compare") if isinstance(summary.get("compare"), Mapping) else None
+    difference = report.get("difference") if isinstance(report.get("difference"), Mapping) else None
+    rows = []
+    for direction in DRAWS_DIRECTIONS:
+        for metric in DRAWS_METRICS:
+            mine = (summary["model"].get(direction) or {}).get(metric)
+            if not isinstance(mine, Mapping):
+                continue
+            other = ((compare or {}).get(direction) or {}).get(metric)
+            lead = ((difference or {}).get(direction) or {}).get(metric)
+            rows.append(DrawsRow(direction, metric, _figure(mine), _figure(other) if other else None,
+                                 DrawLead(float(lead["mean"]), tuple(lead["ci95"]) if lead.get("ci95") else None,
+                                          [float(v) for v in lead.get("per_draw") or []]) if lead else None))
+    described = report.get("compare") or {}
+    return DrawsStanding(source=source, seeds=[int(s) for s in report.get("seeds") or []],
+                         identities=report.get("identities"), synthvvi_version=report.get("synthvvi_version"),
+                         precision=str(report.get("precision") or ""),
+                         model_name=Path(str((report.get("checkpoint") or {}).get("path") or "model")).stem,
+                         compare_name=Path(str(described["path"])).stem if described.get("path") else None,
+                         compare_sha256=described.get("weights_sha256"), rows=rows)
+
+
+def find_draws(checkpoint: Path, sha256: str, meta: Mapping[str, Any] | None = None,
+               baseline_sha256: str | None = None) -> DrawsEvidence:
+    """The standing over draws of the weights ``sha256`` stored at ``checkpoint`` (see the module docstring)."""
+    folder = Path(checkpoint).parent
+    named = ((meta or {}).get("evidence") or {}).get("draws") if isinstance((meta or {}).get("evidence"), Mapping) \
+        else None
+    candidates = [folder / str(named)] if named else sorted(folder.glob(DRAWS_EVIDENCE_GLOB))
+    where = f"`{named}` (named by the sidecar)" if named else f"`{DRAWS_EVIDENCE_GLOB}` next to the checkpoint"
+    found, others = [], 0
+    for path in candidates:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(report, Mapping) or (report.get("checkpoint") or {}).get("weights_sha256") != sha256:
+            others += 1
+            continue
+        found.append((path, report))
+    if not found:
+        why = (f"the {others} file(s) there are of other weights" if others
+               else "there is none")
+        return DrawsEvidence(None, f"No evidence of fresh draws for these weights (sha256 {sha256[:12]}…): looked "
+                                   f"for {where}; {why}. `python -m lsmrl eval-draws` writes it.")
+    path, report = max(found, key=lambda item: (
+        baseline_sha256 is not None and (item[1].get("compare") or {}).get("weights_sha256") == baseline_sha256,
+        len(item[1].get("seeds") or [])))
+    source = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
+    standing = read_draws(report, source)
+    return DrawsEvidence(standing, f"`{source}` next to the checkpoint (its weights' sha256 matches)")
 
 
 class Provenance:
@@ -17,6 +173,12 @@ class Provenance:
 
     def __init__(self, explorer: "Explorer"):
         self.explorer = explorer
+
+    def draws(self) -> DrawsEvidence:
+        """The main model's standing across fresh draws (and against its comparison, usually the baseline)."""
+        ex = self.explorer
+        baseline = ex.baseline.sha256 if ex.baseline is not None else None
+        return ex.lazy("draws", lambda: find_draws(ex.main.path, ex.main.sha256, ex.main.meta, baseline))
 
     def compare(self, other: str = "compare") -> dict[str, Comparison] | None:
         """Main model (A) vs ``other`` (B: "compare" or "baseline") per direction; None if not loaded."""
@@ -166,4 +328,5 @@ class Provenance:
 #: Two metrics (percent) closer than this are the same measurement (sidecars round nothing; float noise only).
 METRIC_TOLERANCE = 0.05
 
-__all__ = ["METRIC_TOLERANCE", "Provenance"]
+__all__ = ["DRAWS_EVIDENCE_GLOB", "DrawFigure", "DrawLead", "DrawsEvidence", "DrawsRow", "DrawsStanding",
+           "METRIC_TOLERANCE", "Provenance", "find_draws", "read_draws"]
