@@ -124,7 +124,8 @@ def upload_path(value: Any) -> Path:
 
 # =========================================================================== uploads
 def read_upload(value: Any, num_frames: int, limits: UploadLimits = DEFAULT_LIMITS):
-    """``(frames (T, H, W, 3) uint8, info)`` of an uploaded video, within ``limits``; raises VideoError."""
+    """``(frames (T, H, W, 3) uint8, info)`` of an uploaded video, within ``limits``: ``num_frames`` evenly
+    spaced frames, or every frame once when the video has fewer; raises VideoError."""
     path = upload_path(value)
     if not path.is_file():
         raise VideoError("the uploaded file is gone (uploads are cleaned after a while); upload it again")
@@ -139,7 +140,7 @@ def read_upload(value: Any, num_frames: int, limits: UploadLimits = DEFAULT_LIMI
     # one child process decodes and reports the size and length; the limits are worded here, the same way
     # whether the child refused the file (too many pixels or frames) or it was decoded first (duration, sides)
     try:
-        frames, info = read_video(path, num_frames, "evenly", limits=limits.video_limits())
+        frames, info = read_video(path, num_frames, "evenly", limits=limits.video_limits(), at_most=True)
     except VideoError as error:
         kind, detail = getattr(error, "kind", ""), getattr(error, "detail", "")
         if kind == "resolution":

@@ -716,3 +716,16 @@ def test_model_draws_are_the_evidence_json_of_the_served_weights(client, explore
     if DEMO:
         assert report["checkpoint"]["weights_sha256"] == explorer.main.sha256
         assert "the baseline served here" in text
+
+
+def test_export_folders_are_bounded(tmp_path):
+    import os
+
+    from app.tabs.retrieval import new_export_folder
+
+    made = []
+    for i in range(5):
+        made.append(new_export_folder(tmp_path, keep=3))
+        (made[-1] / "ranking.csv").write_text("rank\n")
+        os.utime(made[-1], (1_000_000 + i, 1_000_000 + i))  # distinct ages, oldest first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in made[-3:])

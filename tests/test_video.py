@@ -68,6 +68,13 @@ def test_round_trip(videos):
     assert np.array_equal(both, frames) and info_too == info
 
 
+def test_at_most_gives_each_frame_of_a_short_video_once(videos):
+    frames, info = read_video(videos["good"], 4 * T, "evenly", at_most=True)
+    assert info.num_frames == T and len(frames) == T  # not 4T frames with every frame repeated
+    assert np.allclose(frames[..., 0].mean(axis=(1, 2)), _frames()[:, 0, 0, 0].astype(float), atol=8)
+    assert len(read_video(videos["good"], 4 * T, "evenly")[0]) == 4 * T  # the default repeats, as T-frame sampling
+
+
 def test_limit_errors_carry_the_childs_verdict(videos):
     with pytest.raises(VideoError) as too_long:
         read_video(videos["ten"], 6, limits=VideoLimits(max_frames=5))

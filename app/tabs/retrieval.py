@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import html
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ ORDERS = (("by identity", "identity"), ("hardest first (lowest AP)", "hardest"),
 MAX_THUMBNAILS = 30
 #: Frames of an uploaded video searched for people (evenly spaced); the query then samples the model's T of them.
 DETECTION_FRAMES = 48
+#: Exported rankings kept on the server (each a few kB), newest first.
+KEPT_EXPORTS = 64
 AUTO_LABEL = "auto (the longest track)"
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 
@@ -425,8 +428,7 @@ class RetrievalTab:
         if ex is not None and query.get("test_index") is not None:
             query["frames"] = ex.tracklet_source(int(query["test_index"]))
         query.pop("test_index", None)
-        out_dir = app_config.app_temp_dir() / "exports" / uuid.uuid4().hex[:12]
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = new_export_folder(app_config.app_temp_dir() / "exports")
         label = str(query.get("tid") or query.get("file") or "upload").replace("/", "-")
         path = out_dir / f"ranking-{label}-{ranked.get('direction', '')}.{fmt}"
         if fmt == "json":
@@ -453,4 +455,16 @@ def chosen_match(session: dict, tid: str, rank: int) -> dict:
     return dict(session, match=str(tid), match_rank=int(rank))
 
 
-__all__ = ["ORDERS", "RetrievalTab", "chosen_match"]
+def new_export_folder(root: Path, keep: int = KEPT_EXPORTS) -> Path:
+    """A fresh folder for one export under ``root``; the oldest are removed so that at most ``keep`` remain
+    (Gradio's hourly cache clean-up only removes files older than two hours: this bounds the folder between)."""
+    root.mkdir(parents=True, exist_ok=True)
+    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in folders[: max(0, len(folders) - keep + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    out = root / uuid.uuid4().hex[:12]
+    out.mkdir()
+    return out
+
+
+__all__ = ["KEPT_EXPORTS", "ORDERS", "RetrievalTab", "chosen_match", "new_export_folder"]

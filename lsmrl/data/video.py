@@ -234,10 +234,12 @@ def read_video(
     limits: VideoLimits | None = None,
     rng: np.random.Generator | None = None,
     *,
+    at_most: bool = False,
     _child_sleep_s: float = 0.0,
 ) -> tuple[np.ndarray, VideoInfo]:
     """:func:`read_video_frames` and the video's :class:`VideoInfo`, from one child process (a probe and a
-    decode would start two)."""
+    decode would start two). ``at_most``: a video shorter than ``num_samples`` gives each of its frames once
+    instead of repeating them (what a scan for people wants)."""
     from lsmrl.data.frame_indices import SAMPLING_MODES  # not at the top: see _video_error
 
     if mode not in SAMPLING_MODES:
@@ -258,6 +260,7 @@ def read_video(
             "limits": asdict(limits),
             "out": out,
             "sleep_s": float(_child_sleep_s),
+            "at_most": bool(at_most),
         }
         reply = _run_child(request, limits.timeout_s)
         if not reply.get("ok"):
@@ -362,7 +365,8 @@ def _child_main(request: dict) -> dict:
 
     frame_indices = _load_frame_indices_module()
     rng = np.random.default_rng(request["seed"]) if request.get("seed") is not None else None
-    indices = frame_indices.sample_frame_indices(num_frames, request["num_samples"], request["mode"], rng)
+    wanted = min(request["num_samples"], num_frames) if request.get("at_most") else request["num_samples"]
+    indices = frame_indices.sample_frame_indices(num_frames, wanted, request["mode"], rng)
     unique, inverse = np.unique(indices, return_inverse=True)
     expected = (len(unique), height if decode_h < 0 else decode_h, width if decode_w < 0 else decode_w, 3)
     needed = len(indices) * expected[1] * expected[2] * 3
