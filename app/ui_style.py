@@ -9,7 +9,7 @@ INTRO = (
     "# LSMRL Explorer\n"
     "Video-based visible-infrared person re-identification with LSMRL (Liu et al. 2026, arXiv 2601.12062) on "
     "open_clip. Pick a query (or upload a video), see what the model retrieves, why (attention, prompt diffusion), "
-    "how the modality gap closes stage by stage, and where it fails."
+    "whether the modality gap closes stage by stage, and where it fails."
 )
 CSS = """
 #lsmrl-status { font-size: 0.92em; opacity: 0.85; }

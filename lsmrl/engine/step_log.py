@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 
+def _scalar(value: Any) -> float:
+    """A float of a loss term: a plain number or a one-element tensor (detached: the log never keeps a graph)."""
+    return float(value.detach()) if hasattr(value, "detach") else float(value)
+
+
 class StepLog:
     """A JSON-lines file (``path``; None: kept in memory only) and the records written to it (:attr:`records`)."""
 
@@ -39,7 +44,7 @@ class StepLog:
         if not self.due(step, every, last):
             return None
         record = {**fixed, "step": int(step),
-                  **{name: round(float(value), 4) for name, value in losses.items()},
+                  **{name: round(_scalar(value), 4) for name, value in losses.items()},
                   "lr": float(lr), "elapsed_s": round(time.time() - start, 1)}
         return self.write(record)
 
