@@ -103,7 +103,8 @@ def test_a_scene_uploaded_in_the_browser_plays_and_its_people_are_found(page, se
     _wait_images(page, "#lsmrl-people", 2)
     _wait_images(page, "#lsmrl-people-preview", 1)
     captions = page.locator("#lsmrl-people .caption-label").all_inner_texts()
-    assert len(captions) >= 2 and all(re.match(r"person \d+ · \d+ of \d+ frames", c) for c in captions), captions
+    assert len(captions) >= 2 and all(re.match(r"person \d+ · frames \d+-\d+ \(\d+ of \d+\) · score \d\.\d\d", c)
+                                      for c in captions), captions
     page.locator("#lsmrl-video-retrieve").click()
     summary = _wait_text(page, "#lsmrl-summary", r"Uploaded")
     assert re.search(r"\*?Person \d+\*? of \d+ found", summary) or "Person" in summary, summary

@@ -312,3 +312,24 @@ def test_person_query_uses_a_crop_whole_and_a_scene_by_person(scene, tracks):
     assert _hit_rate(second.person, truth[1]) >= 0.8
     with pytest.raises(UnknownPersonError):
         person_query(frames, person=3, tracks=tracks)
+
+
+def test_markers_of_people_standing_together_never_overlap():
+    from lsmrl.data.people.crops import place_labels
+
+    # three people almost on top of each other, near the top edge: every corner spot is taken once
+    boxes = [(100, 5, 160, 125), (104, 6, 164, 126), (108, 7, 168, 127), (300, 50, 360, 170)]
+    spots = place_labels(boxes, [(24, 20)] * len(boxes), (200, 400))
+    rects = [(x, y, x + 24, y + 20) for x, y in spots]
+    for i, a in enumerate(rects):
+        assert 0 <= a[0] and a[2] <= 400 and 0 <= a[1] and a[3] <= 200
+        for b in rects[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    assert spots[3] == (300, 30)  # a person standing alone keeps the spot above its box
+    # the drawn preview holds one marker per track, in the track's colour
+    plain = np.full((192, 400, 3), 90, np.uint8)
+    crowd = [PersonTrack(i + 1, (0,), ((150 + 4 * i, 60, 214 + 4 * i, 188),), 1.0, np.zeros((128, 64, 3), np.uint8))
+             for i in range(3)]
+    drawn = preview_image(plain, crowd, frame_index=0)
+    for track in crowd:
+        assert (drawn == track_colour(track.id)).all(axis=-1).sum() > 100

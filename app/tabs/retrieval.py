@@ -226,7 +226,8 @@ class RetrievalTab:
     def detect_people(self, video: Any, progress=gr.Progress()):
         """/detect_people: the people in an uploaded video (a scene with several people, say). Returns (the
         tracks as JSON: id, number of frames, first and last scanned frame, boxes, detector score; a preview
-        frame with every track's box and label; the tracks' thumbnails)."""
+        frame with every track's box and numbered marker; the tracks' thumbnails, captioned with the person's
+        number, frames, detector score and the appearance warning)."""
         # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import preview_frame_index, preview_image
 
@@ -240,7 +241,10 @@ class RetrievalTab:
         rows = [{"id": t.id, "num_frames": t.length, "first_frame": int(t.frame_indices[0]),
                  "last_frame": int(t.frame_indices[-1]), "score": round(float(t.score), 3),
                  "boxes": [[round(float(v), 1) for v in box] for box in t.boxes]} for t in tracks]
-        thumbnails = [(np.ascontiguousarray(t.thumbnail), f"person {t.id} · {t.length} of {len(frames)} frames")
+        thumbnails = [(np.ascontiguousarray(t.thumbnail),
+                       f"person {t.id} · frames {t.frame_indices[0] + 1}-{t.frame_indices[-1] + 1} "
+                       f"({t.length} of {len(frames)}) · score {t.score:.2f}"
+                       + (" · looks like several people" if t.looks_mixed else ""))
                       for t in tracks]
         return {"file": Path(upload_path(video)).name, "frames_scanned": int(len(frames)), "people": rows}, \
             preview, thumbnails

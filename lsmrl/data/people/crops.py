@@ -104,13 +104,16 @@ def preview_image(
     min_height: int = 360,
     text_height: int = 12,
 ) -> np.ndarray:
-    """``frame`` with every track's box and a "person <id>" label in the track's colour.
+    """``frame`` with every track's box and a numbered marker (the track's id) in the track's colour.
 
     With ``frame_index`` (the index of ``frame`` in the video) a track that does
     not cover that frame is drawn dashed at its nearest box; without it, every
     track is drawn at the middle of its run. Frames lower than ``min_height`` are
-    upscaled first, and label text is at least ``text_height`` px high (capitals),
-    so labels stay readable on small videos. Returns a new uint8 (H', W', 3) image.
+    upscaled first, and marker text is at least ``text_height`` px high (capitals),
+    so markers stay readable on small videos. Markers never overlap each other
+    (:func:`place_labels`): where people stand close, a marker moves to another
+    corner of its box or is stacked below the one in the way. Returns a new uint8
+    (H', W', 3) image; the app lists the tracks (thumbnail, frames, score) beside it.
     """
     scale = max(1.0, min_height / frame.shape[0])
     image = np.ascontiguousarray(frame if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale), np.uint8).copy()
@@ -119,6 +122,9 @@ def preview_image(
     (_, cap_height), _ = cv2.getTextSize("0", _FONT, 1.0, 1)
     font_scale = text_px / cap_height
     thickness = max(2, height // 240)
+    text_thickness = max(2, int(round(text_px / 8)))  # a marker is one or two digits: bold enough to read
+    pad = max(2, text_px // 4)
+    drawn = []
     for track in tracks:
         if frame_index is None:
             box, present = track.boxes[track.length // 2], True
@@ -133,24 +139,49 @@ def preview_image(
             cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness)
         else:
             _dashed_rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, max(1, thickness - 1), dash=3 * thickness)
-        _draw_label(image, f"person {track.id}", (x0, y0), colour, font_scale, text_px)
+        (width, cap), baseline = cv2.getTextSize(str(track.id), _FONT, font_scale, text_thickness)
+        drawn.append(((x0, y0, x1, y1), (width + 2 * pad, cap + baseline + 2 * pad), str(track.id), colour, cap))
+    spots = place_labels([box for box, *_ in drawn], [size for _, size, *_ in drawn], image.shape[:2])
+    for (x, y), (_, (w, h), text, colour, cap) in zip(spots, drawn):
+        cv2.rectangle(image, (x, y), (x + w, y + h), colour, cv2.FILLED)
+        luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+        ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+        cv2.putText(image, text, (x + pad, y + pad + cap), _FONT, font_scale, ink, text_thickness, cv2.LINE_AA)
     return image
 
 
-def _draw_label(image: np.ndarray, text: str, corner: tuple[int, int], colour, font_scale: float, text_px: int) -> None:
-    text_thickness = max(1, int(round(text_px / 10)))
-    (width, cap), baseline = cv2.getTextSize(text, _FONT, font_scale, text_thickness)
-    pad = max(2, text_px // 4)
-    label_h = cap + baseline + 2 * pad
-    x0, y_top = corner
-    # Above the box where there is room, else just inside its top edge; never off the image.
-    y0 = y_top - label_h if y_top - label_h >= 0 else max(y_top, 0)
-    y0 = min(y0, image.shape[0] - label_h)
-    x0 = max(0, min(x0, image.shape[1] - width - 2 * pad))
-    cv2.rectangle(image, (x0, y0), (x0 + width + 2 * pad, y0 + label_h), colour, cv2.FILLED)
-    luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
-    cv2.putText(image, text, (x0 + pad, y0 + pad + cap), _FONT, font_scale, ink, text_thickness, cv2.LINE_AA)
+def place_labels(boxes: Sequence[tuple[int, int, int, int]], sizes: Sequence[tuple[int, int]],
+                 image_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Top-left corners of one label per box (``sizes``: (width, height) each) such that no two labels overlap
+    and each stays inside the image (``image_size``: height, width).
+
+    Each label tries, in order, the spots just above its box's left and right corners, then just inside the
+    box's top and bottom corners; when all of them touch a label already placed, it goes just below the
+    lowest label in its way (and, at the image's bottom edge, into the first free row from the top)."""
+    height, width = image_size
+    placed: list[tuple[int, int, int, int]] = []
+
+    def clamp(x: int, y: int, w: int, h: int) -> tuple[int, int]:
+        return max(0, min(x, width - w)), max(0, min(y, height - h))
+
+    def free(x: int, y: int, w: int, h: int) -> bool:
+        return all(x + w <= a or a + c <= x or y + h <= b or b + d <= y for a, b, c, d in placed)
+
+    out = []
+    for (x0, y0, x1, y1), (w, h) in zip(boxes, sizes):
+        candidates = [(x0, y0 - h), (x1 - w, y0 - h), (x0, y0), (x1 - w, y0), (x0, y1 - h), (x1 - w, y1 - h)]
+        spot = next((s for s in (clamp(*c, w, h) for c in candidates) if free(*s, w, h)), None)
+        if spot is None:
+            x, y = clamp(x0, y0, w, h)
+            while not free(x, y, w, h) and y + h < height:
+                y = max(b + d for a, b, c, d in placed if not (x + w <= a or a + c <= x or y + h <= b or b + d <= y))
+            if y + h > height or not free(x, min(y, height - h), w, h):
+                y = next((row for row in range(0, height - h + 1, max(1, h // 2)) if free(x, row, w, h)),
+                         height - h)
+            spot = (x, min(y, height - h))
+        placed.append((*spot, w, h))
+        out.append(spot)
+    return out
 
 
 def thumbnail_of(frames: np.ndarray, track_frames: Sequence[int], boxes: Sequence[Box], frame: int, height: int = 128) -> np.ndarray:
