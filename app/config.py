@@ -35,6 +35,10 @@ DRAWS_EVIDENCE_JSON = CHECKPOINT_DIR / "evidence" / "eval_draws_101-105.json"
 DATASETS = ("synthvvi", "hitsz-vcm", "buptcampus")
 #: Hugging Face Hub pushes refuse larger files outside large-file storage; every committed file stays under it.
 HUB_PLAIN_FILE_LIMIT = 10 * 1024 * 1024
+#: Sessions Gradio keeps in memory, least recently used dropped first. Every API call is a session of its own,
+#: and each keeps its last outputs (about 150 kB measured in the soak: 2,000 sessions grew the server by about
+#: 300 MB); a browser user's session stays as long as it is used more recently than this many others.
+SESSION_CAPACITY = 400
 #: Frames of the example upload videos (16, the size the latency target is stated for).
 EXAMPLE_FRAMES = 16
 

@@ -108,6 +108,8 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
                prevent_thread_lock: bool = False, quiet: bool = False, limits=None):
     """Queue and launch ``demo``; returns what ``Blocks.launch`` returns."""
     # gradio reads its settings at import: after configure_environment()
+    import gradio as gr
+
     from app.ui_style import CSS, theme
 
     limits = limits or DEFAULT_LIMITS
@@ -120,10 +122,13 @@ def launch_app(demo, host: str | None = None, port: int | None = None, share: bo
     strips = app_config.strip_cache_dir()
     strips.mkdir(parents=True, exist_ok=True)
     allowed = ([str(app_config.EXAMPLES_DIR)] if app_config.EXAMPLES_DIR.is_dir() else []) + [str(strips)]
+    # the rendered pictures are written once under their content's name and never changed: served from where
+    # they are, not hashed and copied into Gradio's cache on every answer
+    gr.set_static_paths([str(strips)])
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
                        quiet=quiet, allowed_paths=allowed, max_file_size=limits.max_file_size,
                        footer_links=["api", "settings"], theme=theme(), css=CSS, show_error=True,
-                       state_session_capacity=2000, ssr_mode=False)
+                       state_session_capacity=app_config.SESSION_CAPACITY, ssr_mode=False)
 
 
 def main(argv: list[str] | None = None) -> int:

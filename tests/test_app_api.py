@@ -729,3 +729,40 @@ def test_export_folders_are_bounded(tmp_path):
         (made[-1] / "ranking.csv").write_text("rank\n")
         os.utime(made[-1], (1_000_000 + i, 1_000_000 + i))  # distinct ages, oldest first
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in made[-3:])
+
+
+def test_concurrent_exports_and_pictures_are_written_whole(tmp_path, monkeypatch):
+    """Exports pruned while others are made, and one picture returned by many calls at once: no call fails and
+    no reader ever sees a partly written file."""
+    import threading
+
+    import numpy as np
+    from PIL import Image
+
+    from app import config as app_config
+    from app.tabs import shared
+    from app.tabs.retrieval import new_export_folder
+
+    errors = []
+
+    def export():
+        try:
+            for _ in range(20):
+                (new_export_folder(tmp_path / "exports", keep=4) / "ranking.csv").write_text("rank\n")
+        except Exception as error:  # noqa: BLE001 - the assertion below reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=export) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == [] and len(list((tmp_path / "exports").iterdir())) <= 4 + 3  # one in flight per other thread
+
+    monkeypatch.setattr(app_config, "strip_cache_dir", lambda: tmp_path / "strips")
+    picture = np.random.default_rng(0).integers(0, 255, (64, 32, 3), dtype=np.uint8)
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(shared._write_png_once("abc", lambda: picture)))
+               for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(paths)) == 1 and np.array_equal(np.asarray(Image.open(paths[0])), picture)
+    assert [p.name for p in (tmp_path / "strips").iterdir()] == ["abc.png"]  # no temporary file left behind

@@ -83,7 +83,7 @@ class AttentionTab:
                 return []
             shares = maps.frame_contribution
             # drawn at the frames' own resolution (the maps are upsampled), not at the model's input size
-            return [(np.ascontiguousarray(frame), f"frame {i + 1} · {100 * float(shares[i]):.0f}% of the map")
+            return [(self.ctx.image_file(frame), f"frame {i + 1} · {100 * float(shares[i]):.0f}% of the map")
                     for i, frame in enumerate(overlay(frames, maps.maps))]
 
         q_maps, m_maps = out["query_maps"], out["match_maps"]

@@ -113,7 +113,7 @@ class FailuresTab:
             diffs = "; ".join(f"{d.get('field')}: {d.get('query')} vs {d.get('other')}"
                               for d in item.attribute_differences[:4]) if item.attribute_differences else ""
             rows.append([item.rank, item.tid, item.pid, item.camid, round(item.similarity, 4), diffs])
-        return image, text, rows
+        return self.ctx.image_file(image), text, rows
 
     @user_errors
     def select_failure(self, direction: str, selection: dict | None, evt: gr.SelectData):

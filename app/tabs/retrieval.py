@@ -12,6 +12,7 @@ import dataclasses
 import html
 import json
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ MAX_THUMBNAILS = 30
 DETECTION_FRAMES = 48
 #: Exported rankings kept on the server (each a few kB), newest first.
 KEPT_EXPORTS = 64
+_EXPORTS_LOCK = threading.Lock()
 AUTO_LABEL = "auto (the longest track)"
 DISPLAY_HEIGHT = 128  # uploaded frames are resized to this height for the strips
 
@@ -127,7 +129,7 @@ class RetrievalTab:
         for r in shown:
             frames = self.ctx.frames(ex, r["test_index"])
             ap = "—" if r["ap"] is None else f"{r['ap']:.2f}"
-            thumbs.append((frames[len(frames) // 2], f"{r['tid']}\nid {r['pid']} · AP {ap}"))
+            thumbs.append((self.ctx.image_file(frames[len(frames) // 2]), f"{r['tid']}\nid {r['pid']} · AP {ap}"))
         session.update(direction=direction, thumbnails=[r["tid"] for r in shown])
 
         def by_number(values):
@@ -241,13 +243,13 @@ class RetrievalTab:
         rows = [{"id": t.id, "num_frames": t.length, "first_frame": int(t.frame_indices[0]),
                  "last_frame": int(t.frame_indices[-1]), "score": round(float(t.score), 3),
                  "boxes": [[round(float(v), 1) for v in box] for box in t.boxes]} for t in tracks]
-        thumbnails = [(np.ascontiguousarray(t.thumbnail),
+        thumbnails = [(self.ctx.image_file(t.thumbnail),
                        f"person {t.id} · frames {t.frame_indices[0] + 1}-{t.frame_indices[-1] + 1} "
                        f"({t.length} of {len(frames)}) · score {t.score:.2f}"
                        + (" · looks like several people" if t.looks_mixed else ""))
                       for t in tracks]
         return {"file": Path(upload_path(video)).name, "frames_scanned": int(len(frames)), "people": rows}, \
-            preview, thumbnails
+            self.ctx.image_file(preview), thumbnails
 
     def detect_people_ui(self, video: Any, progress=gr.Progress()):
         """The "Find people" button (browser only): also fills the person choice; a failure is one toast."""
@@ -314,7 +316,8 @@ class RetrievalTab:
             summary = f"⚠️ **Check the modality**: {chosen.modality_warning}\n\n" + summary
         # the session follows the video's direction (the declared modality decides it, not the radio)
         session = dict(session or sessions.new_session(result["direction"]), direction=result["direction"])
-        return (result, summary, strip, self.ctx.result_gallery(ex, result["items"], verdict=False),
+        return (result, summary, self.ctx.image_file(strip),
+                self.ctx.result_gallery(ex, result["items"], verdict=False),
                 sessions.with_video(session, result, k, name, modality, person_id))
 
     def retrieve_video_ui(self, video: Any, modality: str, top_k: float, person: Any, session: dict | None,
@@ -461,13 +464,21 @@ def chosen_match(session: dict, tid: str, rank: int) -> dict:
 
 def new_export_folder(root: Path, keep: int = KEPT_EXPORTS) -> Path:
     """A fresh folder for one export under ``root``; the oldest are removed so that at most ``keep`` remain
-    (Gradio's hourly cache clean-up only removes files older than two hours: this bounds the folder between)."""
+    (Gradio's hourly cache clean-up only removes files older than two hours: this bounds the folder between).
+    Safe under concurrent exports: one prunes at a time, and a folder that another removed is skipped."""
     root.mkdir(parents=True, exist_ok=True)
-    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in folders[: max(0, len(folders) - keep + 1)]:
-        shutil.rmtree(old, ignore_errors=True)
-    out = root / uuid.uuid4().hex[:12]
-    out.mkdir()
+    with _EXPORTS_LOCK:
+        aged = []
+        for folder in root.iterdir():
+            try:
+                if folder.is_dir():
+                    aged.append((folder.stat().st_mtime, folder))
+            except OSError:  # removed meanwhile
+                continue
+        for _, old in sorted(aged)[: max(0, len(aged) - keep + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
+        out = root / uuid.uuid4().hex[:12]
+        out.mkdir()
     return out
 
 

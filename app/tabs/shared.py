@@ -22,6 +22,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from app import config as app_config
 from app import resources as app_resources
@@ -192,21 +193,22 @@ class TabContext:
         def render() -> str:
             digest = hashlib.sha256(json.dumps([self._strip_namespace(ex), *key], ensure_ascii=False)
                                     .encode("utf-8")).hexdigest()[:32]
-            folder = app_config.strip_cache_dir()
-            path = folder / f"{digest}.png"
-            if not path.is_file():
-                from PIL import Image
+            return _write_png_once(digest, lambda: self.strip(ex, index, border, lines, scale=scale))
 
-                folder.mkdir(parents=True, exist_ok=True)
-                image = Image.fromarray(self.strip(ex, index, border, lines, scale=scale))
-                tmp = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
-                try:
-                    image.save(tmp, format="PNG", compress_level=1)
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-            return str(path)
+        return self._cached_file(key, render)
 
+    def image_file(self, image: np.ndarray) -> str:
+        """A picture computed by a handler (a people preview, a thumbnail, an overlay, an impostor panel) as a
+        PNG file named by its content, written once and atomically.
+
+        Gradio saves a returned array under a name made from its bytes but rewrites that file on every call,
+        so two calls that return the same picture at once can truncate the file while the first answer is
+        being downloaded; a file path is copied by Gradio atomically instead."""
+        array = np.ascontiguousarray(image, dtype=np.uint8)
+        digest = hashlib.sha256(repr(array.shape).encode() + array.tobytes()).hexdigest()[:32]
+        return self._cached_file(("image", digest), lambda: _write_png_once(digest, lambda: array))
+
+    def _cached_file(self, key: tuple, render) -> str:
         path = self._strip_files.get(key, render)
         if not os.path.isfile(path):  # deleted behind our back: render again
             self._strip_files.forget(key)
@@ -296,6 +298,22 @@ def _refresh_key(value: Any) -> Any:
     if isinstance(value, dict) and "kind" in value:
         return [value.get(k) for k in ("kind", "query", "video", "match", "direction")]
     return value
+
+
+def _write_png_once(digest: str, pixels) -> str:
+    """``<strip cache>/<digest>.png`` from ``pixels()`` (an HxWx3 uint8 array), written under a temporary name
+    and renamed, only when absent; the path."""
+    folder = app_config.strip_cache_dir()
+    path = folder / f"{digest}.png"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            Image.fromarray(pixels()).save(tmp, format="PNG", compress_level=1)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return str(path)
 
 
 def refresh_if_stale(name: str, handler, n_outputs: int):
