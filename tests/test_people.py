@@ -312,6 +312,9 @@ def test_person_query_uses_a_crop_whole_and_a_scene_by_person(scene, tracks):
     assert _hit_rate(second.person, truth[1]) >= 0.8
     with pytest.raises(UnknownPersonError):
         person_query(frames, person=3, tracks=tracks)
+    # a crop check the caller already has is used as it is (no HOG): the same answers as computing it
+    assert person_query(crop, declared="visible", is_crop=True).used_whole_clip
+    assert person_query(frames, tracks=tracks, is_crop=False).person.id == auto.person.id
 
 
 def test_markers_of_people_standing_together_never_overlap():

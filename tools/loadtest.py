@@ -490,7 +490,7 @@ def _soak_main(args: argparse.Namespace) -> int:
     if not 10 <= args.soak <= 6 * 3600 or not 1 <= args.soak_workers <= 32:
         raise SystemExit("--soak takes 10 to 21600 seconds and --soak-workers 1 to 32")
     result = run_soak(args.soak, args.soak_workers, shlex.split(args.app_args), client_factory=LeanClient,
-                      query_ids=_query_ids)
+                      query_ids=_query_ids, warmup_s=max(0.0, args.soak_warmup))
     result["machine"] = machine_info()
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
     if args.json:
@@ -528,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead of the phases: a steady mix of calls for SECONDS, with the server's memory "
                              "and upload folder watched (tools/soak.py); --json gets it under `soak`")
     parser.add_argument("--soak-workers", type=int, default=4, help="calls in flight during the soak (default 4)")
+    parser.add_argument("--soak-warmup", type=float, default=60.0,
+                        help="seconds of the soak's own load before its memory baseline (default 60)")
     args = parser.parse_args(argv)
     if args.retrieve < 0 or args.retrieve_video < 0 or args.retrieve + args.retrieve_video > 500:
         parser.error("--retrieve and --retrieve-video must be between 0 and 500 in total")

@@ -1,7 +1,9 @@
 """A soak of the running app: a steady mix of calls for a while, the server's memory and upload folder watched.
 
 ``python tools/loadtest.py --soak SECONDS --json F`` launches ``python app/main.py`` with an upload folder of its
-own (``GRADIO_TEMP_DIR``), warms every endpoint up once, then keeps ``--soak-workers`` calls in flight for
+own (``GRADIO_TEMP_DIR``), calls every endpoint once, then warms up with the soak's own load for
+``--soak-warmup`` seconds (default 60: the caches, the session store and the allocator's per-thread arenas fill
+at the soak's concurrency, not at one call at a time), then keeps ``--soak-workers`` calls in flight for
 SECONDS: each worker walks the same mix, from its own starting point, until the time is up:
 
 - ``/retrieve`` of test tracklets in both directions (a different query each time),
@@ -11,6 +13,7 @@ SECONDS: each worker walks the same mix, from its own starting point, until the 
 
 Every 5 s it samples the server's resident memory (``VmRSS`` of its process) and the size of the upload folder.
 It writes ``soak``: ``calls``, ``errors``, ``rss_start_mb`` (after the warm-up), ``rss_end_mb``, ``rss_max_mb``,
+``rss_after_first_calls_mb`` (after the single pass, before the loaded warm-up),
 ``rss_growth`` (end over start, minus 1), ``temp_dir_mb_max``, ``p95_s_first_minute``, ``p95_s_last_minute`` and
 their ratio, and counts per endpoint. The goal (issue-free hosting): 0 errors, memory grown by under 15% after the
 warm-up, the upload folder under 500 MB and the last minute's p95 within 1.2x the first's.
@@ -161,7 +164,7 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def run_soak(seconds: float, workers: int = 4, app_args=(), log=print, client_factory=None,
-             query_ids=None) -> dict:
+             query_ids=None, warmup_s: float = 60.0) -> dict:
     """Launch the app with its own upload folder, warm every endpoint up, soak it for ``seconds``; the figures.
 
     ``client_factory(url)`` and ``query_ids(client, count)`` are the load test's (:class:`tools.loadtest.LeanClient`
@@ -172,13 +175,14 @@ def run_soak(seconds: float, workers: int = 4, app_args=(), log=print, client_fa
     try:
         with LaunchedApp(timeout_s=300, extra_args=list(app_args), env={"GRADIO_TEMP_DIR": str(temp_dir)}) as app:
             log(f"[soak] launched the app at {app.url} (uploads in {temp_dir})")
-            return asyncio.run(_run(app, seconds, workers, temp_dir, work, log, client_factory, query_ids))
+            return asyncio.run(_run(app, seconds, workers, temp_dir, work, log, client_factory, query_ids,
+                                    warmup_s))
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def _run(app, seconds, workers, temp_dir, work, log, client_factory, query_ids) -> dict:
+async def _run(app, seconds, workers, temp_dir, work, log, client_factory, query_ids, warmup_s) -> dict:
     client = client_factory(app.url)
     try:
         started = time.perf_counter()
@@ -202,12 +206,20 @@ async def _run(app, seconds, workers, temp_dir, work, log, client_factory, query
         log("[soak] warming up every endpoint once ...")
         for name, arguments in mix_of(0):
             await client.call(name, list(arguments))
+        rss_first_calls = rss_mb(app.process.pid)
+        if warmup_s > 0:
+            log(f"[soak] after one call of each: {rss_first_calls:.0f} MiB; warming up with {workers} calls in flight "
+                f"for {warmup_s:g} s ...")
+            warm = await _soak(client, warmup_s, workers, mix_of, app.process.pid, temp_dir, log)
+            if warm["errors"]:
+                log(f"[soak] warm-up errors: {sorted(set(warm['errors']))[:3]}")
         rss_start = rss_mb(app.process.pid)
         log(f"[soak] server memory after the warm-up: {rss_start:.0f} MiB; soaking for {seconds:g} s with "
             f"{workers} calls in flight ...")
         raw = await _soak(client, seconds, workers, mix_of, app.process.pid, temp_dir, log)
         result = summarise(raw, rss_start)
         result.update(workers=workers, warmup_s=round(time.perf_counter() - started - raw["wall_s"], 1),
+                      loaded_warmup_s=warmup_s, rss_after_first_calls_mb=round(rss_first_calls, 1),
                       upload_folder="GRADIO_TEMP_DIR of the launched app (removed afterwards)")
         return result
     finally:

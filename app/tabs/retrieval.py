@@ -275,7 +275,7 @@ class RetrievalTab:
         /detect_people. Returns (ranked list JSON, summary, the query frames as a strip, result strips,
         session)."""
         # OpenCV loads with the first video query, not at start-up
-        from lsmrl.data.people import person_query
+        from lsmrl.data.people import is_person_crop, person_query
         modality = check_modality(modality)
         k = check_top_k(top_k)
         choice = check_person(person)
@@ -286,8 +286,11 @@ class RetrievalTab:
         progress(0.4, desc="finding the person")
         tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(content_digest(video)) \
             else self._tracks(video, frames)
+        # whether the upload is already a person crop: HOG on upscaled frames, asked once per upload content
+        is_crop = self.ctx.crop_checks.get(content_digest(video), lambda: is_person_crop(frames)) \
+            if choice == "auto" else None
         chosen = person_query(frames, person=choice, declared=modality, size=(DISPLAY_HEIGHT, DISPLAY_HEIGHT // 2),
-                              tracks=tracks)
+                              tracks=tracks, is_crop=is_crop)
         progress(0.6, desc="embedding and ranking")
         result = ex.uploads.retrieve(chosen.frames, modality, k)
         name = Path(upload_path(video)).name

@@ -165,6 +165,7 @@ class TabContext:
         self._strip_files = LRU(size=STRIP_FILES, on_evict=lambda path: Path(path).unlink(missing_ok=True))
         # people found in recent uploads, so that choosing a person after "Find people" detects nothing again
         self.track_cache = LRU(size=16)
+        self.crop_checks = LRU(size=64)  # upload content -> whether it is already a person crop
         self.playable = PlayableCopies(limits)
 
     def explorer(self, progress=None):

@@ -45,6 +45,7 @@ def person_query(
     margin: float = 0.1,
     config: DetectionConfig = DetectionConfig(),
     tracks: Sequence[PersonTrack] | None = None,
+    is_crop: bool | None = None,
 ) -> PersonQuery:
     """The query frames for ``person`` (a track id, or ``"auto"``) in ``frames``.
 
@@ -52,12 +53,15 @@ def person_query(
     is used whole, as before person detection; otherwise the longest track is
     used (the longest that does not look mixed). A track id always uses tracks: ``tracks`` when given (those that
     :func:`detect_people` returned for these same frames, e.g. from an earlier
-    preview), else a fresh detection. Raises
+    preview), else a fresh detection. ``is_crop``: :func:`is_person_crop` of these same frames when the
+    caller has it already (it runs HOG on upscaled frames: an app asked again about the same upload need not
+    repeat it). Raises
     :class:`~lsmrl.data.people.NoPersonFoundError` or
     :class:`~lsmrl.data.people.UnknownPersonError` with a message for the user.
     """
     warning = check_declared_modality(frames, declared) if declared is not None else None
-    if isinstance(person, str) and person.strip().lower() == AUTO and is_person_crop(frames, config):
+    auto = isinstance(person, str) and person.strip().lower() == AUTO
+    if auto and (is_person_crop(frames, config) if is_crop is None else is_crop):
         return PersonQuery(np.asarray(frames), None, (), warning)
     if tracks is None:
         tracks = detect_people(frames, config)
