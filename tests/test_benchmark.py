@@ -250,3 +250,13 @@ def test_by_cpu_table_keeps_the_newest_run_of_each_cpu_kind():
     intel_row = next(line for line in table if line.startswith("| Intel(R) Xeon(R) Processor (no native bf16)"))
     assert "| fp32 |" in intel_row and intel_row.endswith("| n/a |")
     assert "By CPU kind" in bench_report.render_report(new_amd, [new_amd, intel])
+
+
+def test_the_report_has_a_soak_row():
+    soak = {"seconds": 600.8, "workers": 4, "calls": 10274, "errors": 0, "rss_start_mb": 1400.0, "rss_end_mb": 1470.0,
+            "rss_growth": 0.05, "temp_dir_mb_max": 0.31, "p95_s_first_minute": 0.69, "p95_s_last_minute": 0.64,
+            "meets_goal": True, "goal": {"max_rss_growth": 0.15, "max_temp_dir_mb": 500.0, "max_last_over_first": 1.2}}
+    row = next(line for line in bench_report.render_report({**RESULT, "soak": soak}).splitlines()
+               if line.startswith("| soak"))
+    assert "10274 calls, 0 errors" in row and "1400 -> 1470 MiB (5.0%)" in row and "0.69 s / 0.64 s" in row
+    assert row.endswith("(met) |") and "under +15%" in row

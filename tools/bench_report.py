@@ -96,6 +96,24 @@ def render_by_cpu(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def soak_rows(soak: dict) -> list[tuple[str, str, str]]:
+    """Report rows of ``tools/loadtest.py --soak``: errors, memory after the warm-up, the upload folder and
+    whether the last minute is as fast as the first."""
+    if not soak:
+        return []
+    goal = soak.get("goal") or {}
+    growth = soak.get("rss_growth")
+    met = " (met)" if soak.get("meets_goal") else " (missed)"
+    return [(f"soak: {soak.get('seconds', 0) / 60:.0f} min, {soak.get('workers')} calls in flight, the whole API's mix",
+             f"{soak.get('calls')} calls, {soak.get('errors')} errors; server memory {_fmt(soak.get('rss_start_mb'), 0)} "
+             f"-> {_fmt(soak.get('rss_end_mb'), 0)} MiB ({_fmt(None if growth is None else 100 * growth, 1, '%')}); "
+             f"upload folder at most {_fmt(soak.get('temp_dir_mb_max'), 1, ' MB')}; p95 first / last minute "
+             f"{_fmt(soak.get('p95_s_first_minute'), 2, ' s')} / {_fmt(soak.get('p95_s_last_minute'), 2, ' s')}",
+             f"goal: 0 errors, memory under +{100 * goal.get('max_rss_growth', 0.15):.0f}% after the warm-up, upload "
+             f"folder under {goal.get('max_temp_dir_mb', 500):.0f} MB, last minute within "
+             f"{goal.get('max_last_over_first', 1.2)}x the first{met}")]
+
+
 def render_report(data: dict, runs: list[dict] | None = None) -> str:
     """The Performance block (markdown) from ``bench all`` JSON; with ``runs`` (every kept run, one JSON per CPU
     kind) a by-CPU table follows."""
@@ -118,7 +136,7 @@ def render_report(data: dict, runs: list[dict] | None = None) -> str:
          f"{_fmt(data.get('vitb16_extract_tracklets_per_s'), 2)} tracklets/s, "
          f"{_fmt(data.get('vitb16_extract_gflops'))} GFLOP/s = {_percent(data.get('vitb16_share_of_peak'))} "
          "of the fp32 peak", ""),
-        (f"ViT-B/16 + STFL feature extraction, bf16 autocast ({size}, T={vitb_bf16.get('frames', frames)})",
+        (f"ViT-B/16 + STFL feature extraction, bf16 ({size}, T={vitb_bf16.get('frames', frames)})",
          f"{_fmt(data.get('vitb16_extract_bf16_tracklets_per_s'), 2)} tracklets/s, "
          f"{_fmt(data.get('vitb16_extract_bf16_gflops'))} GFLOP/s = "
          f"{_percent(data.get('vitb16_bf16_share_of_peak'))} of the bf16 peak",
@@ -126,7 +144,7 @@ def render_report(data: dict, runs: list[dict] | None = None) -> str:
         (f"miniature LSMRL feature extraction, fp32 (T={mini.get('frames', frames)})",
          f"{_fmt(data.get('mini_extract_tracklets_per_s'))} tracklets/s, {_fmt(data.get('mini_extract_gflops'))} "
          f"GFLOP/s", data.get("mini_model", "")),
-        (f"miniature LSMRL feature extraction, bf16 autocast (T={mini.get('frames', frames)})",
+        (f"miniature LSMRL feature extraction, bf16 (T={mini.get('frames', frames)})",
          f"{_fmt(data.get('mini_extract_bf16_tracklets_per_s'))} tracklets/s = "
          f"{_fmt(data.get('mini_bf16_speedup'), 2)}x fp32",
          "goal: at least 1.8x fp32" + _met(data.get("mini_bf16_speedup"), 1.8)),
@@ -166,6 +184,7 @@ def render_report(data: dict, runs: list[dict] | None = None) -> str:
          f"{_fmt(data.get('video_query_s'), 2, ' s')}", "goal: at most 1.5 s"),
     ]
     rows += load_rows(data.get("load_test") or {})
+    rows += soak_rows(data.get("soak") or {})
     lines = [
         f"Measured by `python tools/bench.py all --json perf.json` on {data.get('date', '?')}: "
         f"{cpu_kind(data)}, {m.get('cores', '?')} cores, {m.get('torch_threads', '?')} torch threads, "
