@@ -1,10 +1,14 @@
-"""The entry point every ``python tools/<tool>.py`` with ``add_arguments`` and ``run`` shares."""
+"""What the ``python tools/<tool>.py`` scripts share: the entry point of those with ``add_arguments`` and ``run``,
+and writing a result JSON with the command that made it."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from lsmrl.errors import LSMRLError
 
@@ -20,3 +24,14 @@ def run_command(prog: str, doc: str | None, add_arguments: Callable[[argparse.Ar
     except LSMRLError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def write_result(result: dict, path: str | Path | None, tool: str, argv: list[str] | None) -> None:
+    """Put the command line into ``result`` (``python tools/<tool> ...``) and write it as JSON to ``path``
+    (nothing written when ``path`` is None)."""
+    result["command"] = shlex.join(["python", f"tools/{tool}", *(argv if argv is not None else sys.argv[1:])])
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
 import sys
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ if str(REPO) not in sys.path:
 
 from lsmrl.device import cpu_flags  # noqa: E402
 from tools.bench_speed import PeakTracker, build_vitb16_model, extraction_throughput, load_mini_model  # noqa: E402
+from tools.command import write_result  # noqa: E402
 from tools.machine import machine_info  # noqa: E402
 
 
@@ -105,14 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     config = SpeedConfig(args.rounds, args.repeats, args.frames, vitb16_fp32=not args.no_vitb16_fp32,
                          vitb16=not args.no_vitb16)
     result = measure(config)
-    result["command"] = shlex.join(["python", "tools/extraction_speed.py",
-                                    *(argv if argv is not None else sys.argv[1:])])
     print(json.dumps(result["summary"], indent=1))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(result, args.json, "extraction_speed.py", argv)
     return 0
 
 

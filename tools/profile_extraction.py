@@ -15,9 +15,7 @@ random init; :func:`tools.bench_speed.load_mini_model`, the committed miniature 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +30,7 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from lsmrl.engine.extract import inference_autocast  # noqa: E402
 from tools.bench_speed import build_vitb16_model, load_mini_model  # noqa: E402
+from tools.command import write_result  # noqa: E402
 from tools.machine import machine_info  # noqa: E402
 
 MODELS = ("vitb16", "mini")
@@ -133,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ProfileConfig(tuple(args.models), tuple(args.precisions), args.vitb16_batch, args.mini_batch,
                            args.frames, repeats=args.repeats, top=args.top)
     result = profile_extraction(config)
-    result["command"] = shlex.join(["python", "tools/profile_extraction.py", *(argv if argv is not None
-                                                                               else sys.argv[1:])])
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(result, args.json, "profile_extraction.py", argv)
     return 0
 
 
