@@ -94,7 +94,7 @@ def build_app(resources: app_resources.Resources | None = None, config: app_conf
     from app import gradio_sessions
     from app.ui import build_ui
 
-    gradio_sessions.install()  # a new session (every API call) no longer builds every block's config
+    gradio_sessions.install()  # a new session (every API call) builds block configs only when it needs them
     if resources is None:
         resources = app_resources.Resources(config or app_config.AppConfig.resolve())
     if start:

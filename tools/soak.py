@@ -15,8 +15,9 @@ Every 5 s it samples the server's resident memory (``VmRSS`` of its process) and
 It writes ``soak``: ``calls``, ``errors``, ``rss_start_mb`` (after the warm-up), ``rss_end_mb``, ``rss_max_mb``,
 ``rss_after_first_calls_mb`` (after the single pass, before the loaded warm-up),
 ``rss_growth`` (end over start, minus 1), ``temp_dir_mb_max``, ``p95_s_first_minute``, ``p95_s_last_minute`` and
-their ratio, and counts per endpoint. The goal (issue-free hosting): 0 errors, memory grown by under 15% after the
-warm-up, the upload folder under 500 MB and the last minute's p95 within 1.2x the first's.
+their ratio, and counts per endpoint. The goal (:class:`SoakGoal`, what unattended hosting needs): 0 errors,
+memory grown by under 15% after the warm-up, the upload folder under 500 MB and the last minute's p95 within
+1.2x the first's.
 """
 
 from __future__ import annotations
