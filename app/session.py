@@ -54,6 +54,12 @@ def with_video(session: dict | None, result: dict, top_k: int, name: str, modali
     return out
 
 
+def tracklet_query(session: dict | None) -> str:
+    """The session's current test tracklet ("" when the query is a video, or there is none)."""
+    session = session or {}
+    return str(session.get("query") or "") if session.get("kind") == "tracklet" else ""
+
+
 def cleared(session: dict | None, direction: str | None = None) -> dict:
     """The session after a failed query: nothing is current, so no tab shows the previous one."""
     out = _copy(session, direction)
@@ -92,5 +98,6 @@ def selected_match_note(session: dict | None) -> str:
     return note + "; the Attention tab explains this pair."
 
 
-__all__ = ["KINDS", "cleared", "describe", "new_session", "selected_match_note", "with_match", "with_tracklet",
+__all__ = ["KINDS", "cleared", "describe", "new_session", "selected_match_note", "tracklet_query", "with_match",
+           "with_tracklet",
            "with_video"]

@@ -766,3 +766,19 @@ def test_concurrent_exports_and_pictures_are_written_whole(tmp_path, monkeypatch
     [t.join() for t in threads]
     assert len(set(paths)) == 1 and np.array_equal(np.asarray(Image.open(paths[0])), picture)
     assert [p.name for p in (tmp_path / "strips").iterdir()] == ["abc.png"]  # no temporary file left behind
+
+
+def test_tabs_opened_before_their_inputs_are_synced_follow_the_session(explorer):
+    """The session is the source of truth: a tab whose query box is still empty shows the session's query."""
+    from app import resources as app_resources
+    from app import session as sessions
+    from app.callbacks import Callbacks
+
+    callbacks = Callbacks(app_resources.Resources.from_explorer(explorer))
+    query = explorer.queries(IR2VIS)[0]["tid"]
+    session = callbacks.retrieval.retrieve(query, IR2VIS, 5, sessions.new_session(IR2VIS))[-1]
+    assert sessions.tracklet_query(session) == query and sessions.tracklet_query(sessions.cleared(session)) == ""
+    _, points, _, _, note = callbacks.gap.modality_gap_ui(session, "embedding", "", IR2VIS, 5, "modality")
+    assert points[0][:2] == ["query ★", query] and f"Star: query `{query}`" in note
+    diffusion = callbacks.diffusion.diffusion_ui(session, "", 3)
+    assert query in str(diffusion[0]) and "Pick a query" not in str(diffusion[0])

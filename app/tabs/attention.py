@@ -37,6 +37,10 @@ class AttentionTab:
                     f"{sessions.describe(session)}: the maps need the query's stored frames and embedding, and an "
                     "upload's identity is unknown, so there is no true match to explain it against. Pick a test "
                     "tracklet in the Retrieval tab.")
+        if not str(query or "").strip() and sessions.tracklet_query(session):
+            # the session is the source of truth: a tab opened before its inputs were synced explains its query
+            query, match = sessions.tracklet_query(session), session.get("match") or ""
+            direction = session.get("direction") or direction
         if not str(query or "").strip():
             return [], [], None, "Pick a query in the Retrieval tab (and click a result to choose the match)."
         try:

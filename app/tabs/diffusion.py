@@ -40,6 +40,8 @@ class DiffusionTab:
                     "before and after SD and marks its own identity's prompt and attributes; an upload's identity "
                     "and attributes are unknown. Pick a test tracklet in the Retrieval tab.", *empty)
         if not str(query or "").strip():
+            query = sessions.tracklet_query(session)  # the session is the source of truth (see the gap tab)
+        if not query:
             return ("Pick a query in the Retrieval tab.", *empty)
         try:
             return self._view(query, top_k, progress)

@@ -24,6 +24,10 @@ class GapTab:
         query highlighted; a video query is not in the layout, and the note says so."""
         session = session or {}
         video = session.get("kind") == "video"
+        if not str(query or "").strip() and sessions.tracklet_query(session):
+            # the session is the one source of truth for the query: a tab opened before its query box was
+            # synced still highlights the current query
+            query, direction = sessions.tracklet_query(session), session.get("direction") or direction
         try:
             out = self.modality_gap(stage, "" if video else query, direction, top_k, colour_by, progress)
         except Exception as error:  # noqa: BLE001 - shown as a toast; the view is cleared
