@@ -216,13 +216,13 @@ class RetrievalTab:
         return np.stack([np.asarray(Image.fromarray(f).resize((new_w, DISPLAY_HEIGHT), Image.BILINEAR))
                          for f in frames])
 
-    def _tracks(self, video: Any, frames: np.ndarray):
-        """The people found in an uploaded clip, once per clip content (``/detect_people`` then
-        ``/retrieve_video`` with a person detect once)."""
+    def _tracks(self, digest: str, frames: np.ndarray):
+        """The people found in an uploaded clip of content ``digest``, once per clip content (``/detect_people``
+        then ``/retrieve_video`` with a person detect once)."""
         # OpenCV loads with the first video query, not at start-up
         from lsmrl.data.people import detect_people
 
-        return self.ctx.track_cache.get((content_digest(video), len(frames)), lambda: detect_people(frames))
+        return self.ctx.track_cache.get((digest, len(frames)), lambda: detect_people(frames))
 
     @user_errors
     def detect_people(self, video: Any, progress=gr.Progress()):
@@ -237,7 +237,7 @@ class RetrievalTab:
         progress(0.1, desc="decoding the video (in a separate process)")
         frames, info = read_upload(video, DETECTION_FRAMES, self.ctx.limits)
         progress(0.4, desc="finding people (HOG detector and background subtraction)")
-        tracks = self._tracks(video, frames)
+        tracks = self._tracks(content_digest(video), frames)
         index = preview_frame_index(tracks, len(frames)) if tracks else len(frames) // 2
         preview = preview_image(frames[index], tracks, frame_index=index)
         rows = [{"id": t.id, "num_frames": t.length, "first_frame": int(t.frame_indices[0]),
@@ -284,11 +284,11 @@ class RetrievalTab:
         progress(0.2, desc="decoding the video (in a separate process)")
         frames, info = read_upload(video, DETECTION_FRAMES, self.ctx.limits)
         progress(0.4, desc="finding the person")
-        tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(content_digest(video)) \
-            else self._tracks(video, frames)
+        digest = content_digest(video)  # hashed once: the upload may be up to the size limit
+        tracks = None if choice == "auto" and not self.ctx.track_cache.has_prefix(digest) \
+            else self._tracks(digest, frames)
         # whether the upload is already a person crop: HOG on upscaled frames, asked once per upload content
-        is_crop = self.ctx.crop_checks.get(content_digest(video), lambda: is_person_crop(frames)) \
-            if choice == "auto" else None
+        is_crop = self.ctx.crop_checks.get(digest, lambda: is_person_crop(frames)) if choice == "auto" else None
         chosen = person_query(frames, person=choice, declared=modality, size=(DISPLAY_HEIGHT, DISPLAY_HEIGHT // 2),
                               tracks=tracks, is_crop=is_crop)
         progress(0.6, desc="embedding and ranking")
